@@ -1,0 +1,5 @@
+import sys
+
+from signmusketeers.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: shard folders, SynthSign (the embedded synthetic dataset), manifests and the DataModules."""
