@@ -9,19 +9,31 @@ origin and scale its half-width to 1. The result ships as ``assets/face_template
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
 import numpy as np
 
 TEMPLATE_PATH = Path(__file__).with_name("assets") / "face_template.npy"
+REGIONS_PATH = Path(__file__).with_name("assets") / "face_regions.json"
 
 
 def _index_set(connections) -> np.ndarray:
     return np.array(sorted({i for edge in connections for i in edge}), dtype=np.int64)
 
 
+@functools.lru_cache(maxsize=1)
 def face_regions() -> dict[str, np.ndarray]:
-    """Face Mesh landmark indices per region (signer's own left/right), from MediaPipe's connection tables."""
+    """Face Mesh landmark indices per region (signer's own left/right): oval, lips, eyes and eyebrows.
+
+    Read from the shipped asset (MediaPipe's connection tables, copied by ``make_face_template``) so that drawing
+    a face does not import MediaPipe.
+    """
+    return {name: np.array(indices, dtype=np.int64) for name, indices in json.loads(REGIONS_PATH.read_text()).items()}
+
+
+def _mediapipe_face_regions() -> dict[str, np.ndarray]:
     from mediapipe.python.solutions import face_mesh_connections as fmc
 
     return {
@@ -34,9 +46,14 @@ def face_regions() -> dict[str, np.ndarray]:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def _template() -> np.ndarray:
+    return np.load(TEMPLATE_PATH).astype(np.float32)
+
+
 def load_face_template() -> np.ndarray:
     """``float32 (468, 2)``: face oval centred on the origin with half-width 1, y down, eyes level."""
-    return np.load(TEMPLATE_PATH).astype(np.float32)
+    return _template().copy()
 
 
 def make_face_template() -> np.ndarray:
@@ -48,7 +65,7 @@ def make_face_template() -> np.ndarray:
     with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=False) as mesh:
         result = mesh.process(image)
     points = np.array([[p.x * image.shape[1], p.y * image.shape[0]] for p in result.multi_face_landmarks[0].landmark])
-    regions = face_regions()
+    regions = _mediapipe_face_regions()
     left_eye, right_eye = points[regions["left_eye"]].mean(0), points[regions["right_eye"]].mean(0)
     angle = np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])
     rotation = np.array([[np.cos(-angle), -np.sin(-angle)], [np.sin(-angle), np.cos(-angle)]])
@@ -62,4 +79,5 @@ def make_face_template() -> np.ndarray:
 if __name__ == "__main__":
     TEMPLATE_PATH.parent.mkdir(exist_ok=True)
     np.save(TEMPLATE_PATH, np.round(make_face_template(), 4))
-    print(f"wrote {TEMPLATE_PATH}")
+    REGIONS_PATH.write_text(json.dumps({k: v.tolist() for k, v in _mediapipe_face_regions().items()}) + "\n")
+    print(f"wrote {TEMPLATE_PATH} and {REGIONS_PATH}")

@@ -623,8 +623,7 @@ def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
-        stream.codec_context.options = {"crf": "18", "preset": "veryfast", "threads": "1", "flags": "+bitexact"}
-        stream.codec_context.flags |= 0  # keep defaults otherwise
+        stream.codec_context.options = {"crf": "20", "preset": "ultrafast", "threads": "1", "flags": "+bitexact"}
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
@@ -656,35 +655,33 @@ def generate(
     config: SynthSignConfig = SynthSignConfig(),
     preview: bool = False,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> Path:
     """Render ``clips`` SynthSign clips into ``out``; returns the path of ``manifest.jsonl``.
 
     ``out`` receives ``videos/*.mp4``, ``landmarks/*.npz``, ``manifest.jsonl`` (one JSON object per clip:
     clip_id, video, landmarks, start, end, text, split, fps, frames, width, height; paths relative to ``out``),
     ``synthsign.json`` (label names and generation settings) and, with ``preview``, ``preview.png``.
+    ``workers`` > 1 renders clips in that many processes; the files are the same either way.
     """
     out = Path(out)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / "landmarks").mkdir(parents=True, exist_ok=True)
+    jobs = [(out, seed, index, split, config) for index, split in enumerate(assign_splits(clips))]
     rows = []
-    preview_frames = []
-    for index, split in enumerate(assign_splits(clips)):
-        rng = clip_seed(seed, index)
-        sentence = sample_sentence(rng, split)
-        clip = render_clip(sentence, rng, config)
-        clip_id = f"synthsign-{seed}-{index:05d}"
-        write_video(out / "videos" / f"{clip_id}.mp4", clip.frames, config.fps)
-        write_npz(out / "landmarks" / f"{clip_id}.npz", clip.landmarks)
-        rows.append({
-            "clip_id": clip_id, "video": f"videos/{clip_id}.mp4", "landmarks": f"landmarks/{clip_id}.npz",
-            "start": None, "end": None, "text": sentence.text, "split": split, "fps": config.fps,
-            "frames": len(clip.frames), "width": config.width, "height": config.height,
-            "signs": sentence.signs,
-        })
-        if preview and len(preview_frames) < 3:
-            preview_frames.append((clip, sentence.text))
-        if progress is not None:
-            progress(index + 1)
+    if workers > 1 and clips > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for row in pool.imap(_write_clip, jobs):
+                rows.append(row)
+                if progress is not None:
+                    progress(len(rows))
+    else:
+        for job in jobs:
+            rows.append(_write_clip(job))
+            if progress is not None:
+                progress(len(rows))
     (out / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     info = {
         "seed": seed, "clips": clips, "config": asdict(config), "handshapes": HANDSHAPES, "expressions": EXPRESSIONS,
@@ -693,8 +690,29 @@ def generate(
     }
     (out / "synthsign.json").write_text(json.dumps(info, indent=2) + "\n")
     if preview:
-        save_preview(out / "preview.png", preview_frames)
+        previews = []
+        for job in jobs[:3]:  # re-rendered (cheap) rather than kept in memory for the whole set
+            rng = clip_seed(seed, job[2])
+            sentence = sample_sentence(rng, job[3])
+            previews.append((render_clip(sentence, rng, config), sentence.text))
+        save_preview(out / "preview.png", previews)
     return out / "manifest.jsonl"
+
+
+def _write_clip(job: tuple[Path, int, int, str, SynthSignConfig]) -> dict:
+    """Render and write clip ``index``; returns its manifest row."""
+    out, seed, index, split, config = job
+    rng = clip_seed(seed, index)
+    sentence = sample_sentence(rng, split)
+    clip = render_clip(sentence, rng, config)
+    clip_id = f"synthsign-{seed}-{index:05d}"
+    write_video(out / "videos" / f"{clip_id}.mp4", clip.frames, config.fps)
+    write_npz(out / "landmarks" / f"{clip_id}.npz", clip.landmarks)
+    return {
+        "clip_id": clip_id, "video": f"videos/{clip_id}.mp4", "landmarks": f"landmarks/{clip_id}.npz",
+        "start": None, "end": None, "text": sentence.text, "split": split, "fps": config.fps,
+        "frames": len(clip.frames), "width": config.width, "height": config.height, "signs": sentence.signs,
+    }
 
 
 def draw_landmarks(frame: np.ndarray, landmarks: dict[str, np.ndarray], index: int) -> np.ndarray:
@@ -741,6 +759,7 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     parser.add_argument("--height", type=int, default=SynthSignConfig.height)
     parser.add_argument("--fps", type=float, default=SynthSignConfig.fps)
     parser.add_argument("--preview", action="store_true", help="also write preview.png, a contact sheet of frames")
+    parser.add_argument("--workers", type=int, default=1, help="render in this many processes (same files)")
     return _run
 
 
@@ -755,7 +774,7 @@ def _run(args: argparse.Namespace) -> int:
     with Progress(transient=True) as bar:
         task = bar.add_task("rendering SynthSign", total=args.clips)
         manifest = generate(args.out, args.clips, args.seed, config, preview=args.preview,
-                            progress=lambda done: bar.update(task, completed=done))
+                            progress=lambda done: bar.update(task, completed=done), workers=args.workers)
     print(f"wrote {args.clips} clips to {args.out} (manifest {manifest})")
     if args.preview:
         print(f"preview: {Path(args.out) / 'preview.png'}")
