@@ -139,6 +139,10 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument("--face-privacy", action="store_true", help="grey out all but eyes and mouth, then blur")
     parser.add_argument("--preview", action="store_true", help="write OUT/previews/CLIP.png with the boxes drawn")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes, one MediaPipe graph each")
+    parser.add_argument(
+        "--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
+        help="make finished clips durable at least this often (an interrupted run loses at most this much work)",
+    )  # fmt: skip
     parser.add_argument("--shard-index", type=int, default=0, help="this job's part of the inputs (job arrays)")
     parser.add_argument("--num-shards", type=int, default=1, help="how many jobs split the inputs")
     return run
@@ -178,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     made_by = {"command": "signmusketeers parse " + " ".join(sys.argv[2:]), "config": {**parser_kwargs}}
     made_by["config"].update(crops_per_clip=args.crops_per_clip, crop_budget=args.crop_budget, landmarks="manifest landmark files where given, else MediaPipe Holistic"
     )
-    split = {"shard_index": args.shard_index, "num_shards": args.num_shards}
+    split = {"shard_index": args.shard_index, "num_shards": args.num_shards, "segment_seconds": args.checkpoint_every}
     try:
         clip_writer = ShardWriter(args.out, "clips", made_by, **split)
         crop_writer = ShardWriter(args.crops_out, "crops", made_by, **split) if args.crops_out else None
