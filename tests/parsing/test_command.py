@@ -136,3 +136,24 @@ def test_killed_parse_resumes_with_every_clip_exactly_once(tmp_path: Path) -> No
     assert sorted(clip_ids) == [f"clip{i:03d}" for i in range(16)]  # none lost, none twice
     crop_keys = [(r["clip_id"], int(r["frame"][0]), r["side"]) for r in open_dataset(crops)]
     assert len(crop_keys) == len(set(crop_keys)) and {k[0] for k in crop_keys} == set(clip_ids)
+
+
+def test_synthsign_folder(synthsign_small: Path, tmp_path: Path) -> None:
+    """SynthSign's manifest and precomputed landmarks (the contract in DESIGN §3) parse end to end."""
+    manifest = [json.loads(line) for line in (synthsign_small / "manifest.jsonl").read_text().splitlines()]
+    out, crops = tmp_path / "clips", tmp_path / "crops"
+    assert main(["parse", str(synthsign_small), "--out", str(out), "--crops-out", str(crops), "--crop-size", "48"]) == 0
+    records = {r["clip_id"]: r for r in open_dataset(out)}
+    assert set(records) == {m["clip_id"] for m in manifest}
+    for entry in manifest:
+        record = records[entry["clip_id"]]
+        assert record["text"] == entry["text"] and record["split"] == entry["split"]
+        assert list(record["frames"]) == list(range(0, entry["frames"], 2))
+        landmarks = np.load(synthsign_small / entry["landmarks"])
+        frames = record["frames"]
+        seen = landmarks["present_left_hand"][frames]
+        centre = (record["boxes"][seen, 1, :2] + record["boxes"][seen, 1, 2:]) / 2
+        hand = np.nanmean(landmarks["left_hand"][frames][seen], axis=1)
+        assert np.abs(centre - hand).max() < 0.3 * entry["height"]  # the left box holds the signer's left hand
+    items = list(open_dataset(crops))
+    assert {i["part"] for i in items} == {"face", "hand"} and all(i["provenance"][0] in (0, 3) for i in items)
