@@ -22,6 +22,7 @@ import numpy as np
 from ..data.manifests import InputClip, ManifestError, read_inputs
 from ..data.shards import ShardError, ShardWriter, pack_jpegs
 from .boxes import LANDMARKS, PART_NAMES, SHIFTED
+from .landmarks import check_region
 from .parser import FrameParser, ParsedClip, ParseError
 
 PAPER_STRIDE = 2  # paper §4: translation uses every second frame
@@ -94,7 +95,7 @@ def parse_one(job: dict[str, Any]) -> dict[str, Any]:
         result = {"clip": clip, "frames": len(parsed)}
         if job["want_clip"]:
             result["clip_record"] = clip_record(parsed, clip.text, clip.split)
-        if job["crop_frames"]:
+        if job["want_crops"]:  # possibly none (budget spent): the clip still counts as done for the crop shards
             result["crop_records"] = crop_records(parsed, job["crop_frames"])
         if job["preview_dir"]:
             from .preview import render_preview, write_preview
@@ -131,7 +132,8 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument("--crop-size", type=int, default=PAPER_CROP_SIZE, help="crop side in pixels (paper: 224)")
     parser.add_argument("--crops-per-clip", type=int, default=16, help="frames per clip sampled for crop shards")
     parser.add_argument(
-        "--crop-budget", type=int, default=None, help="stop adding to crop shards after this many face crops in total"
+        "--crop-budget", type=int, default=None,
+        help="stop adding to crop shards after about this many sampled frames in total (paper: 1M crops per encoder)"
     )
     parser.add_argument(
         "--roi", type=_region, default=None, metavar="X0,Y0,X1,Y1",
@@ -174,13 +176,16 @@ def run(args: argparse.Namespace) -> int:
         "keep_landmarks": False,
     }
     try:
-        from .landmarks import check_region
-
         check_region(args.roi)
     except ValueError as error:
         fail_line(f"--roi: {error}")
         return 2
-    made_by = {"command": "signmusketeers parse " + " ".join(sys.argv[2:]), "config": {**parser_kwargs}}
+    if args.crops_out is not None and args.crops_out.resolve() == args.out.resolve():
+        fail_line(f"{args.out}: --out and --crops-out must be different folders")
+        return 2
+    arguments = {key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
+                 for key, value in vars(args).items()}  # fmt: skip
+    made_by = {"command": "signmusketeers parse", "arguments": arguments, "config": {**parser_kwargs}}
     made_by["config"].update(crops_per_clip=args.crops_per_clip, crop_budget=args.crop_budget, landmarks="manifest landmark files where given, else MediaPipe Holistic"
     )
     split = {"shard_index": args.shard_index, "num_shards": args.num_shards, "segment_seconds": args.checkpoint_every}
@@ -217,10 +222,10 @@ def run(args: argparse.Namespace) -> int:
         if want_clip or want_crops:
             jobs.append({"clip": clip, "want_clip": want_clip, "want_crops": want_crops, "preview_dir": preview_dir})
 
-    started, frames = time.monotonic(), 0
+    started, frames, parsed = time.monotonic(), 0, 0
 
     def consume(result: dict[str, Any]) -> None:
-        nonlocal frames
+        nonlocal frames, parsed
         clip = result["clip"]
         if "error" in result:
             fail_line(result["error"])
@@ -229,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
                 writer.fail(clip.clip_id, result["error"].split(": ", 1)[-1], input=clip.video)
             return
         frames += result["frames"]
+        parsed += 1
         if "clip_record" in result:
             clip_writer.write(clip.clip_id, [result["clip_record"]])
         if "crop_records" in result and crop_writer is not None and not crop_writer.is_done(clip.clip_id):
@@ -278,8 +284,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"signmusketeers parse: {writer.folder}: {state}", file=sys.stderr)
     seconds = time.monotonic() - started
     print(
-        f"signmusketeers parse: {len(jobs) - len([c for c in failed if c in [j['clip'] for j in jobs]])} clips, "
-        f"{frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.1f} frames/s), {len(failed)} failed",
+        f"signmusketeers parse: {parsed} clips parsed, {frames} frames in {seconds:.1f} s "
+        f"({frames / max(seconds, 1e-9):.1f} frames/s), {len(failed)} failed",
         file=sys.stderr,
     )
     return 1 if failed else 0

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import INDEX, open_dataset, read_failures, unpack_jpegs
+from signmusketeers.data.shards import INDEX, open_dataset, read_failures, unpack_clip_crops, unpack_jpegs
 
 from .media import noise_frames, portrait, write_video
 from .test_parser import synthetic_landmarks
@@ -54,6 +54,7 @@ def test_clip_and_crop_shards(tmp_path: Path) -> None:
     assert record["fps"].shape == (1,) and record["fps"][0] == 10
     images = unpack_jpegs(record["crops"], record["offsets"])
     assert len(images) == 9 and images[0].shape == (32, 32, 3)
+    assert unpack_clip_crops(record).shape == (3, 3, 32, 32, 3)
     assert json.loads((out / "manifest.json").read_text())["records"] == 3
 
     crop_items = list(open_dataset(crops, "crops"))
