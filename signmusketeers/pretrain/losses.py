@@ -47,7 +47,8 @@ def sinkhorn_knopp(teacher_logits: torch.Tensor, temperature: float, n_iteration
     ``exp`` finite for any logits.
     """
     logits = teacher_logits.float()
-    shift = _all_reduce(logits.max().detach().clone(), dist.ReduceOp.MAX if _distributed() else None)
+    local_max = logits.max() if logits.numel() else torch.tensor(float("-inf"), device=logits.device)
+    shift = _all_reduce(local_max.clone(), dist.ReduceOp.MAX if _distributed() else None)
     q = torch.exp((logits - shift) / temperature).t()  # (K, B): prototypes × samples, as in the papers
     n_prototypes = q.shape[0]
     n_samples = _all_reduce(torch.tensor(float(q.shape[1]), device=q.device))
