@@ -99,7 +99,10 @@ class TranslationModule(LightningModule):
         hypotheses_path: str | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # Run-specific paths are not hyper-parameters: LightningCLI re-applies a checkpoint's hyper-parameters over
+        # the command line on `test --ckpt_path`, and a fine-tuned model must not re-read its initialisation.
+        self.save_hyperparameters(ignore=["init_from", "hypotheses_path"])
+        self.hypotheses_path = hypotheses_path
         if tokenizer is None:
             tokenizer = t5 if isinstance(t5, str) else BYTE_LEVEL
         self.tokenizer = build_tokenizer(tokenizer)
@@ -185,8 +188,9 @@ class TranslationModule(LightningModule):
         if rows:
             scores = corpus_scores([r["hypothesis"] for r in rows], [r["reference"] for r in rows])
             # Every rank holds the same gathered rows, hence the same scores: no further reduction needed.
-            self.log_dict({f"val/{k}": float(v) for k, v in scores.items() if k != "signature"}, prog_bar=False)
-            self.log("val/bleu4", float(scores["bleu4"]), prog_bar=True)
+            for name, value in scores.items():
+                if name != "signature":
+                    self.log(f"val/{name}", float(value), prog_bar=name == "bleu4")
 
     def on_test_epoch_end(self) -> None:
         self._finish_evaluation("test")
@@ -212,8 +216,8 @@ class TranslationModule(LightningModule):
                            f"{scores['signature']}\nhypotheses: {path}")
 
     def _hypotheses_file(self, stage: str) -> Path:
-        if self.hparams.hypotheses_path:
-            return Path(self.hparams.hypotheses_path)
+        if self.hypotheses_path:
+            return Path(self.hypotheses_path)
         folder = self.trainer.log_dir or self.trainer.default_root_dir
         return Path(folder) / f"hypotheses-{stage}.jsonl"
 
@@ -305,7 +309,7 @@ class TranslationModule(LightningModule):
         if "t5_config" not in checkpoint or "state_dict" not in checkpoint:
             raise ValueError(f"{path}: not a TranslationModule checkpoint (no t5_config/state_dict)")
         hparams = dict(checkpoint.get("hyper_parameters", {}))
-        hparams.update(t5=checkpoint["t5_config"], tokenizer=BYTE_LEVEL, init_from=None)
+        hparams.update(t5=checkpoint["t5_config"], tokenizer=BYTE_LEVEL)
         module = cls(**hparams)
         module.on_load_checkpoint(checkpoint)
         module.load_state_dict(checkpoint["state_dict"], strict=True)
