@@ -19,6 +19,7 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # arguments and returns the callable ``run(args) -> int`` that executes the command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("signmusketeers.data.synthsign:register", "render SynthSign, the embedded synthetic signing dataset"),
+    "parse": ("signmusketeers.parsing.command:register", "parse videos into face/hand crops + pose (clip and crop shards)"),
 }
 
 
