@@ -50,8 +50,11 @@ def run_pipeline_command(name: str, argv: Sequence[str]) -> int:
     return int(run(args) or 0)
 
 
-def run_lightning(argv: Sequence[str]) -> None:
-    """LightningCLI with the model and datamodule chosen by ``class_path`` in the config."""
+def run_lightning(argv: Sequence[str] | None = None) -> None:
+    """LightningCLI with the model and datamodule chosen by ``class_path`` in the config.
+
+    ``argv=None`` reads ``sys.argv`` as Lightning does; a list runs the CLI from Python (tests, notebooks).
+    """
     from lightning.pytorch import LightningDataModule, LightningModule
     from lightning.pytorch.cli import LightningCLI
 
@@ -61,19 +64,20 @@ def run_lightning(argv: Sequence[str]) -> None:
         subclass_mode_model=True,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
-        args=list(argv),
+        args=None if argv is None else list(argv),
         auto_configure_optimizers=False,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_top_level_help())
         return 0
     name, rest = argv[0], argv[1:]
     if name in LIGHTNING_COMMANDS:
-        run_lightning(argv)
+        run_lightning(None if from_command_line else argv)
         return 0
     if name in COMMANDS:
         return run_pipeline_command(name, rest)
