@@ -20,6 +20,8 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("signmusketeers.data.synthsign:register", "render SynthSign, the embedded synthetic signing dataset"),
     "parse": ("signmusketeers.parsing.command:register", "parse videos into face/hand crops + pose (clip and crop shards)"),
+    "extract": ("signmusketeers.translate.extract:register", "clip shards → per-clip encoder feature shards"),
+    "translate": ("signmusketeers.inference:register", "translate sign-language videos into English"),
 }
 
 
