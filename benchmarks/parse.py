@@ -112,12 +112,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--copies", type=int, default=4, help="copies of the first clip in the scaling corpus")
+    parser.add_argument("--no-scaling", action="store_true", help="only the single-process comparison")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")  # fmt: skip
     for clip in args.clips:
         single_process(clip, args.repeats)
+    if args.no_scaling:
+        return
 
     iterations = 20_000_000
     one, many = loop_rate(1, iterations), loop_rate(args.workers, iterations)
