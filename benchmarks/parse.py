@@ -53,6 +53,29 @@ def frame_parser(path: str, with_record: bool) -> float:
     return len(clip) / seconds
 
 
+def parser_overhead(path: str) -> tuple[float, float]:
+    """Milliseconds per frame the parser spends besides landmark detection (decoding, boxes, crops, pose), without
+    and with the JPEG clip record: the same clip parsed from its MediaPipe landmarks saved beforehand."""
+    import numpy as np
+
+    from signmusketeers.parsing import FrameParser
+    from signmusketeers.parsing.command import clip_record
+
+    clip = FrameParser(keep_landmarks=True).parse_video(path)
+    found = clip.landmarks
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "landmarks.npz"
+        np.savez(npz, pose=found.pose, face=found.face, left_hand=found.left_hand, right_hand=found.right_hand,
+                 **{f"present_{part}": mask for part, mask in found.present.items()})  # fmt: skip
+        parser = FrameParser(keep_landmarks=False)
+        started = time.perf_counter()
+        again = parser.parse_video(path, landmarks=npz)
+        parse_seconds = time.perf_counter() - started
+        clip_record(again)
+        total_seconds = time.perf_counter() - started
+    return 1000 * parse_seconds / len(again), 1000 * total_seconds / len(again)
+
+
 def cpu_loop(iterations: int) -> float:
     total = 0.0
     for i in range(iterations):
@@ -103,6 +126,9 @@ def single_process(clip: str, repeats: int) -> None:
     for name, values in results.items():
         median = statistics.median(values)
         print(f"  {name:<34} {median:6.1f} frames/s  {median / floor:5.2f}x bare  (runs {min(values):.1f}-{max(values):.1f})")
+    parse_ms, record_ms = parser_overhead(clip)
+    print(f"  work besides MediaPipe: {parse_ms:.1f} ms/frame ({parse_ms * floor / 10:.0f}% of a bare MediaPipe frame), "
+          f"{record_ms:.1f} ms/frame with the JPEG record ({record_ms * floor / 10:.0f}%)")  # fmt: skip
 
 
 def main() -> None:
@@ -112,12 +138,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--copies", type=int, default=4, help="copies of the first clip in the scaling corpus")
+    parser.add_argument("--no-scaling", action="store_true", help="only the single-process comparison")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")  # fmt: skip
     for clip in args.clips:
         single_process(clip, args.repeats)
+    if args.no_scaling:
+        return
 
     iterations = 20_000_000
     one, many = loop_rate(1, iterations), loop_rate(args.workers, iterations)

@@ -186,7 +186,10 @@ def run(args: argparse.Namespace) -> int:
     arguments = {key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
                  for key, value in vars(args).items()}  # fmt: skip
     made_by = {"command": "signmusketeers parse", "arguments": arguments, "config": {**parser_kwargs}}
-    made_by["config"].update(crops_per_clip=args.crops_per_clip, crop_budget=args.crop_budget, landmarks="manifest landmark files where given, else MediaPipe Holistic"
+    made_by["config"].update(
+        crops_per_clip=args.crops_per_clip,
+        crop_budget=args.crop_budget,
+        landmarks="the manifest's landmark files where given, else MediaPipe Holistic (model_complexity=1)",
     )
     split = {"shard_index": args.shard_index, "num_shards": args.num_shards, "segment_seconds": args.checkpoint_every}
     try:
@@ -214,8 +217,9 @@ def run(args: argparse.Namespace) -> int:
         return max(0, min(args.crops_per_clip, args.crop_budget - faces_written))
 
     jobs = []
+    failed_before = {clip.clip_id for clip in failed}
     for clip in clips:
-        if clip in failed:
+        if clip.clip_id in failed_before:
             continue
         want_clip = not clip_writer.is_done(clip.clip_id)
         want_crops = crop_writer is not None and not crop_writer.is_done(clip.clip_id)
@@ -275,6 +279,10 @@ def run(args: argparse.Namespace) -> int:
                     for future in futures.as_completed(pending):
                         consume(future.result())
                         advance()
+    except futures.process.BrokenProcessPool:
+        # A worker died (killed, out of memory, a crash inside MediaPipe): keep what is done, let a rerun redo the rest.
+        fail_line("a worker process died; finished clips are kept, run the same command again to do the rest")
+        return 1  # after the flush below
     finally:
         for writer in writers:
             writer.flush()  # what is complete stays written, even on Ctrl-C; a rerun does the rest

@@ -13,7 +13,7 @@ from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeH
 from .landmarks import check_region, region_pixels
 from .pose import PoseTracker
 from .privacy import anonymise_face
-from .video import VideoError, probe_video, read_frames
+from .video import VideoError, prefetch, probe_video, read_frames
 
 
 class ParseError(ValueError):
@@ -135,7 +135,7 @@ class FrameParser:
         crops, boxes, provenance, poses, indices, times, frame_landmarks, found_parts = [], [], [], [], [], [], [], []
         waiting: dict[int, np.ndarray] = {}  # frames with a part that has had no box yet, by position
         shape = None
-        for frame in read_frames(path, start=start, end=end, stride=self.stride):
+        for frame in prefetch(read_frames(path, start=start, end=end, stride=self.stride)):
             if shape is None:
                 shape = frame.image.shape
             elif frame.image.shape != shape:

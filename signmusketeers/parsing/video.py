@@ -8,7 +8,9 @@ so variable-frame-rate video keeps its real timing; grayscale and odd-sized fram
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +103,6 @@ def read_frames(
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         announced = int(stream.frames or 0)
@@ -122,3 +123,49 @@ def read_frames(
             raise VideoError(f"{path}: truncated: {index} of the {announced} frames its header announces decode")
     finally:
         container.close()
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterable, depth: int = 4) -> Iterator:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead.
+
+    FFmpeg decoding releases the GIL and so does MediaPipe while its graph runs, so decoding the next frames
+    overlaps landmark detection of the current one instead of adding to it. Errors are re-raised in the caller.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put((_DONE, None))
+        except BaseException as error:  # handed to the consumer, which raises it
+            buffer.put((_DONE, error))
+
+    thread = threading.Thread(target=produce, daemon=True, name="frame-prefetch")
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full buffer
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)

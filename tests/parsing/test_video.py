@@ -75,6 +75,22 @@ def test_truncated_stream_with_its_header_intact_is_refused(tmp_path: Path) -> N
             container.mux(packet)
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(VideoError, match=r"truncated: \d+ of the 60 frames"):
+    with pytest.raises(VideoError, match=r"truncated: \d+ of the 60 frames|decoding failed after \d+ frames"):
         list(read_frames(cut))
     assert len(list(read_frames(path))) == 60
+
+
+def test_prefetch_keeps_order_and_raises_errors_in_the_caller(tmp_path: Path) -> None:
+    from signmusketeers.parsing.video import prefetch
+
+    assert list(prefetch(range(50), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise VideoError("x.mp4: decoding failed after 1 frames")
+
+    with pytest.raises(VideoError, match="decoding failed"):
+        list(prefetch(failing()))
+    early = prefetch(iter(range(1000)), depth=2)
+    assert next(early) == 0
+    early.close()  # stopping early ends the producer thread
