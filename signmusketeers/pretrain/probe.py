@@ -58,7 +58,8 @@ def labelled_crops(crops_dir: str | Path, synthsign_dir: str | Path) -> tuple[np
             raise ValueError(f"{crops_dir}: crop of clip {record['clip_id']!r}, which {manifest_path} does not list")
         if record["clip_id"] not in label_arrays:
             label_arrays[record["clip_id"]] = np.load(synthsign_dir / clip["landmarks"])
-        label = int(label_arrays[record["clip_id"]][LABEL_FIELD[record["side"]]][int(np.asarray(record["frame"]).reshape(-1)[0])])
+        frame = int(np.asarray(record["frame"]).reshape(-1)[0])
+        label = int(label_arrays[record["clip_id"]][LABEL_FIELD[record["side"]]][frame])
         if label < 0:
             continue
         images.append(decode_jpeg(record["image"]))
