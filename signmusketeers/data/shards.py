@@ -6,7 +6,8 @@ adds what LitData leaves to us:
 
 * records hold only str and numpy arrays of at least one dimension (LitData would silently pickle numpy scalars,
   0-d arrays and ``None``), and a dataset whose index lists the ``pickle`` serializer is refused on opening;
-* a folder counts as written only once its ``index.json`` exists (writers fill a temporary folder and rename it);
+* a folder counts as written only once its ``index.json`` exists; :class:`ShardWriter` writes resumably and exactly
+  once per key (a completed-key ledger, segments made durable by atomic renames) and publishes ``index.json`` last;
 * JPEG bytes travel as ``uint8`` arrays (LitData hands ``bytes`` back as ``memoryview``).
 """
 
@@ -69,6 +70,15 @@ def pack_jpegs(images: Sequence[np.ndarray], quality: int = JPEG_QUALITY) -> tup
 def unpack_jpegs(data: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
     """Inverse of :func:`pack_jpegs`: the decoded RGB images, in order."""
     return [decode_jpeg(data[offsets[i] : offsets[i + 1]]) for i in range(len(offsets) - 1)]
+
+
+def unpack_clip_crops(record: Mapping[str, Any]) -> np.ndarray:
+    """A clip-shard record's crops as ``uint8 (T, 3, S, S, 3)`` (face, left hand, right hand per frame)."""
+    images = unpack_jpegs(record["crops"], record["offsets"])
+    frames = len(record["frames"])
+    if len(images) != 3 * frames:
+        raise ShardError(f"clip {record.get('clip_id')!r}: {len(images)} crops for {frames} frames, expected 3 each")
+    return np.stack(images).reshape(frames, 3, *images[0].shape)
 
 
 # --------------------------------------------------------------------------------------------- records
@@ -183,3 +193,231 @@ def open_dataset(folder: str | os.PathLike, kind: str | None = None, **kwargs: A
 
     check_dataset_folder(folder, kind)
     return StreamingDataset(str(Path(folder).resolve()), **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+LEDGER = ".ledger"
+DEFAULT_CHUNK_BYTES = "64MB"
+
+
+def _atomic_write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+class ShardWriter:
+    """Resumable, exactly-once writer of a LitData shard folder, for any record kind (crops, clips, features).
+
+    Records are grouped by a *key* (a clip id): all records of a key become visible together or not at all, and a
+    key is written at most once over any number of interrupted and resumed runs. How, given what LitData leaves to
+    us (``DESIGN.md`` §3):
+
+    * records go through LitData's ``BinaryWriter`` into a private temporary *segment* folder; closing a segment
+      moves its chunk files into the shard folder under names unique to that segment and then writes the segment's
+      ledger (``.ledger/SHARD-SEQ.json``: its keys, record count, chunk table and LitData config) atomically. A
+      segment without a ledger never happened: a rerun deletes its chunks and temporary folder and redoes its keys;
+    * the set of finished keys is the union of the ledgers, so a rerun skips them (:meth:`is_done`); keys that
+      failed are logged once in ``failures.jsonl`` and are skipped too (delete their lines to retry them);
+    * :meth:`finish` marks this shard index done and, once every shard index of the job array is done, writes
+      LitData's ``index.json`` (atomically, from all ledgers) and our ``manifest.json``. Until then the folder has
+      no ``index.json`` and readers refuse it.
+
+    Several processes may write the same folder when each has its own ``shard_index`` (a cluster job array, or DDP
+    ranks): their segment names, ledgers and cleanup never overlap. One writer per shard index at a time.
+    ``optimize`` is not used because its checkpoint resume works per worker item list, not per key, and
+    ``mode="append"`` duplicates; ``BinaryWriter`` is what ``optimize`` writes with underneath.
+
+    Args:
+        folder: the shard folder (created if needed).
+        kind: ``"crops"``, ``"clips"`` or ``"features"``; stored in ``manifest.json`` and checked by readers.
+        made_by: what made the folder (command, config, checksums); stored in ``manifest.json``.
+        chunk_bytes: LitData chunk size.
+        segment_bytes / segment_seconds: a segment is closed (made durable) after this many bytes of records or
+            seconds, whichever comes first; they bound the work an interruption can lose.
+        shard_index / num_shards: this writer's part of a split job.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        kind: str,
+        made_by: Mapping[str, Any] | None = None,
+        *,
+        chunk_bytes: int | str = DEFAULT_CHUNK_BYTES,
+        segment_bytes: int = 256 * 2**20,
+        segment_seconds: float = 300.0,
+        shard_index: int = 0,
+        num_shards: int = 1,
+    ) -> None:
+        if not 0 <= shard_index < num_shards:
+            raise ValueError(f"shard index {shard_index} is not in [0, {num_shards})")
+        self.folder = Path(folder)
+        self.kind = kind
+        self.made_by = dict(made_by or {})
+        self.chunk_bytes = chunk_bytes
+        self.segment_bytes = segment_bytes
+        self.segment_seconds = segment_seconds
+        self.shard_index = shard_index
+        self.num_shards = num_shards
+        self._prefix = f"{shard_index:05d}"
+        self._ledger_dir = self.folder / LEDGER
+        self._ledger_dir.mkdir(parents=True, exist_ok=True)
+        existing = check_existing_kind(self.folder)
+        if existing is not None and existing != kind:
+            raise ShardError(f"{self.folder}: holds {existing} shards, cannot add {kind} shards")
+        self._remove_unfinished_segments()
+        self.done_keys: set[str] = set()
+        self.records = 0
+        self._next_seq = 0
+        for name, ledger in self._ledgers().items():
+            self.done_keys.update(ledger["keys"])
+            self.records += int(ledger["records"])
+            if name.startswith(self._prefix + "-"):
+                self._next_seq = max(self._next_seq, int(name.split("-")[1]) + 1)
+        self.failed_keys: set[str] = {str(f.get("key", f.get("input"))) for f in read_failures(self.folder)}
+        self._segment = None  # the open litdata BinaryWriter
+        self._segment_dir: Path | None = None
+        self._segment_keys: list[str] = []
+        self._segment_records = 0
+        self._segment_bytes = 0
+        self._segment_opened = 0.0
+
+    # ------------------------------------------------------------------ public
+
+    def is_done(self, key: str) -> bool:
+        """True when ``key`` was written (or failed) by this or an earlier run."""
+        return key in self.done_keys or key in self.failed_keys
+
+    def write(self, key: str, records: Iterable[Mapping[str, Any]]) -> int:
+        """Write all records of ``key`` (checked by :func:`check_record`); returns how many. A done key raises."""
+        if self.is_done(key):
+            raise ValueError(f"{self.folder}: key {key!r} was already written or failed; it is written once only")
+        checked = [check_record(r) for r in records]
+        if self._segment is None:
+            self._open_segment()
+        for record in checked:
+            self._segment.add_item(self._segment_records, record)
+            self._segment_records += 1
+            self._segment_bytes += sum(v.nbytes if isinstance(v, np.ndarray) else len(v) for v in record.values())
+        self._segment_keys.append(key)
+        self.done_keys.add(key)
+        self.records += len(checked)
+        if self._segment_bytes >= self.segment_bytes or time.monotonic() - self._segment_opened >= self.segment_seconds:
+            self.flush()
+        return len(checked)
+
+    def fail(self, key: str, reason: str, **extra: Any) -> None:
+        """Log ``key`` as failed in ``failures.jsonl`` (once) with a one-line reason."""
+        if key in self.failed_keys:
+            return
+        append_failures(self.folder, [{"key": key, "reason": reason, **extra}])
+        self.failed_keys.add(key)
+
+    def flush(self) -> None:
+        """Close the open segment: its keys become durable (survive an interruption)."""
+        if self._segment is None:
+            return
+        writer, segment_dir, seq = self._segment, self._segment_dir, self._next_seq
+        writer.done()
+        index_files = sorted(segment_dir.glob("*.index.json"))
+        chunks, config = [], None
+        for index_file in index_files:
+            part = json.loads(index_file.read_text())
+            config = config or part["config"]
+            chunks.extend(part["chunks"])
+        renamed = []
+        for number, chunk in enumerate(chunks):
+            name = f"chunk-{self._prefix}-{seq:05d}-{number}.bin"
+            os.replace(segment_dir / chunk["filename"], self.folder / name)
+            renamed.append({**chunk, "filename": name})
+        ledger = {"keys": self._segment_keys, "records": self._segment_records, "chunks": renamed, "config": config}
+        _atomic_write_json(self._ledger_dir / f"{self._prefix}-{seq:05d}.json", ledger)
+        _remove_tree(segment_dir)
+        self._next_seq += 1
+        self._segment = None
+        self._segment_dir = None
+        self._segment_keys, self._segment_records, self._segment_bytes = [], 0, 0
+
+    def finish(self) -> ShardManifest | None:
+        """Flush, mark this shard index done and, when all are, publish ``index.json`` + ``manifest.json``.
+
+        Returns the manifest once the folder is complete, ``None`` while other shard indices are still running.
+        """
+        self.flush()
+        marker = self._ledger_dir / f"done-{self.shard_index:05d}-of-{self.num_shards:05d}"
+        marker.touch()
+        missing = [i for i in range(self.num_shards) if not (self._ledger_dir / f"done-{i:05d}-of-{self.num_shards:05d}").exists()]
+        if missing:
+            return None
+        # Another shard index may publish at the same moment; republish until the ledgers seen are stable.
+        while True:
+            seen = sorted(self._ledgers())
+            manifest = self._publish()
+            if sorted(self._ledgers()) == seen:
+                return manifest
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # On an error (including Ctrl-C) keep what is complete; the folder is published only by finish().
+        self.flush()
+
+    # ------------------------------------------------------------------ internals
+
+    def _ledgers(self) -> dict[str, dict[str, Any]]:
+        ledgers = {}
+        for path in sorted(self._ledger_dir.glob("[0-9]*-[0-9]*.json")):
+            ledgers[path.stem] = json.loads(path.read_text())
+        return ledgers
+
+    def _remove_unfinished_segments(self) -> None:
+        finished = set(self._ledgers())
+        for tmp in self.folder.glob(f".segment-{self._prefix}-*"):
+            _remove_tree(tmp)
+        for chunk in self.folder.glob(f"chunk-{self._prefix}-*.bin"):
+            segment = "-".join(chunk.stem.split("-")[1:3])
+            if segment not in finished:
+                chunk.unlink()
+
+    def _open_segment(self) -> None:
+        from litdata.streaming.writer import BinaryWriter
+
+        self._segment_dir = self.folder / f".segment-{self._prefix}-{self._next_seq:05d}"
+        _remove_tree(self._segment_dir)
+        self._segment = BinaryWriter(str(self._segment_dir), chunk_bytes=self.chunk_bytes)
+        self._segment_opened = time.monotonic()
+
+    def _publish(self) -> ShardManifest:
+        ledgers = self._ledgers()
+        chunks, config, records = [], None, 0
+        for name, ledger in ledgers.items():
+            if config is not None and ledger["config"]["data_format"] != config["data_format"]:
+                raise ShardError(
+                    f"{self.folder}: segment {name} stores fields as {ledger['config']['data_format']}, "
+                    f"earlier segments as {config['data_format']}; records must keep one layout"
+                )
+            config = config or ledger["config"]
+            chunks.extend(ledger["chunks"])
+            records += int(ledger["records"])
+        manifest = ShardManifest(kind=self.kind, records=records, made_by=self.made_by)
+        if chunks:
+            _atomic_write_json(self.folder / INDEX, {"chunks": chunks, "config": config, "updated_at": str(time.time())})
+        manifest.write(self.folder)
+        return manifest
+
+
+def check_existing_kind(folder: str | os.PathLike) -> str | None:
+    """The kind recorded in an existing folder's manifest, or None when there is none yet."""
+    try:
+        return ShardManifest.read(folder).kind
+    except ShardError:
+        return None
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,1 +1,33 @@
-"""signmusketeers.parsing"""
+"""Frame parsing (paper §3.1): video → face / left-hand / right-hand crops, the 14-d pose vector and the
+provenance of every box.
+
+>>> from signmusketeers.parsing import FrameParser
+>>> clip = FrameParser(crop_size=224).parse_video("clip.mp4")  # doctest: +SKIP
+"""
+
+from .boxes import LANDMARKS, POSE_FALLBACK, PREVIOUS, PROVENANCE_NAMES, SHIFTED, BoxTracker, crop_box
+from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic, PrecomputedLandmarks
+from .parser import FrameParser, ParsedClip, ParseError
+from .pose import normalise_pose
+from .video import VideoError, read_frames
+
+__all__ = [
+    "BoxTracker",
+    "ClipLandmarks",
+    "FrameLandmarks",
+    "FrameParser",
+    "LANDMARKS",
+    "LandmarkSource",
+    "MediaPipeHolistic",
+    "POSE_FALLBACK",
+    "PREVIOUS",
+    "PROVENANCE_NAMES",
+    "ParseError",
+    "ParsedClip",
+    "PrecomputedLandmarks",
+    "SHIFTED",
+    "VideoError",
+    "crop_box",
+    "normalise_pose",
+    "read_frames",
+]

@@ -1,0 +1,253 @@
+"""ClipFeatureDataModule: batches of cached per-clip features for the translator (paper §3.3).
+
+Feature shards (``signmusketeers extract``; ``../DESIGN.md`` §3) hold one record per clip: ``face``, ``left``,
+``right`` float16 ``(T, 384)``, ``pose`` float32 ``(T, 14)``, optionally ``global`` ``(T, D)``, ``text`` and
+``clip_id``. A batch is a dict:
+
+* ``face``/``left``/``right``/``pose``[/``global``]: float ``(B, T_max, D)``, zero-padded after each clip's end;
+* ``attention_mask``: long ``(B, T_max)``, 1 on real frames;
+* ``labels``: long ``(B, L)`` reference token ids, -100 on padding (ignored by the loss);
+* ``lengths`` long ``(B,)``, ``text`` and ``clip_id`` (lists of str).
+
+Clips longer than ``max_frames`` are cut to their first ``max_frames`` frames; the number cut is counted
+(``truncated_clips``) and reported as a warning. References are tokenised with the model's tokenizer (taken from
+the LightningModule when a Trainer is attached, else built from ``tokenizer``).
+
+Texts may come from a separate manifest (``texts``), keyed by clip id, instead of the shards' own ``text``:
+
+* How2Sign: its tab-separated sentence CSV (``SENTENCE_NAME`` → ``SENTENCE``; e.g. ``how2sign_realigned_test.csv``);
+* YouTube-ASL-shaped or our own manifests: CSV/TSV with ``clip_id`` and ``text`` columns, or JSON lines with those
+  keys (one caption per clip, as parsed clips are cut from caption timings).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_warn
+from torch.utils.data import DataLoader, IterableDataset
+
+from signmusketeers.data.shards import ShardError, ShardManifest, open_dataset
+
+FRAME_FIELDS = ("face", "left", "right", "pose", "global")
+
+
+def read_text_manifest(path: str | os.PathLike) -> dict[str, str]:
+    """``clip_id → text`` from a How2Sign CSV, a ``clip_id,text`` CSV/TSV, or JSON lines (see module doc)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such text manifest")
+    if path.suffix in (".jsonl", ".json"):
+        texts = {}
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                    texts[str(row["clip_id"])] = str(row["text"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise ValueError(f"{path}:{number}: expected a JSON object with clip_id and text") from None
+        return texts
+    with open(path, newline="") as handle:
+        sample = handle.read(4096)
+        handle.seek(0)
+        delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        columns = reader.fieldnames or []
+        for id_column, text_column in (("SENTENCE_NAME", "SENTENCE"), ("clip_id", "text")):
+            if id_column in columns and text_column in columns:
+                return {row[id_column]: row[text_column] for row in reader}
+    raise ValueError(f"{path}: needs columns clip_id,text (or How2Sign's SENTENCE_NAME,SENTENCE); found {columns}")
+
+
+class FeatureCollator:
+    """Records → padded batch (module doc). Picklable, so it runs inside loader workers."""
+
+    def __init__(self, tokenizer, max_frames: int | None = None, max_target_tokens: int = 128,
+                 texts: Mapping[str, str] | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.max_frames = max_frames
+        self.max_target_tokens = max_target_tokens
+        self.texts = texts
+
+    def __call__(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        fields = [f for f in FRAME_FIELDS if f in records[0]]
+        full_lengths = [len(np.asarray(r[fields[0]])) for r in records]
+        lengths = [min(n, self.max_frames) if self.max_frames else n for n in full_lengths]
+        longest = max(lengths)
+        batch: dict[str, Any] = {}
+        for field in fields:
+            first = np.asarray(records[0][field])
+            dtype = torch.float16 if first.dtype == np.float16 else torch.float32
+            padded = torch.zeros(len(records), longest, first.shape[-1], dtype=dtype)
+            for row, (record, length) in enumerate(zip(records, lengths)):
+                padded[row, :length] = torch.from_numpy(np.asarray(record[field])[:length].astype(first.dtype))
+            batch[field] = padded
+        lengths_tensor = torch.tensor(lengths, dtype=torch.long)
+        batch["lengths"] = lengths_tensor
+        batch["attention_mask"] = (torch.arange(longest)[None, :] < lengths_tensor[:, None]).long()
+        batch["clip_id"] = [str(r["clip_id"]) for r in records]
+        batch["text"] = [self.texts.get(c, str(r["text"])) if self.texts else str(r["text"])
+                         for c, r in zip(batch["clip_id"], records)]
+        tokens = self.tokenizer(batch["text"], padding=True, truncation=True, max_length=self.max_target_tokens,
+                                return_tensors="pt")
+        labels = tokens["input_ids"].masked_fill(tokens["attention_mask"] == 0, -100)
+        batch["labels"] = labels
+        batch["truncated"] = torch.tensor(sum(f > n for f, n in zip(full_lengths, lengths)))
+        return batch
+
+
+class LengthBucketedBatches(IterableDataset):
+    """Batches of similar-length clips: pools ``pool`` batches of records, sorts them by length, cuts batches and
+    yields them in random order (less padding per batch). Full batches only, like ``drop_last=True``."""
+
+    def __init__(self, dataset, collate: FeatureCollator, batch_size: int, pool: int = 50, seed: int = 0) -> None:
+        self.dataset, self.collate, self.batch_size, self.pool, self.seed = dataset, collate, batch_size, pool, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset) // self.batch_size
+
+    def _batches(self, records: list[Mapping[str, Any]], generator: random.Random) -> Iterator[dict[str, Any]]:
+        records.sort(key=lambda r: len(r["pose"]))
+        batches = [records[i : i + self.batch_size] for i in range(0, len(records) - self.batch_size + 1,
+                                                                   self.batch_size)]
+        generator.shuffle(batches)
+        for batch in batches:
+            yield self.collate(batch)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        generator = random.Random(self.seed + self.epoch)
+        self.epoch += 1
+        pool: list[Mapping[str, Any]] = []
+        for record in self.dataset:
+            pool.append(record)
+            if len(pool) == self.batch_size * self.pool:
+                yield from self._batches(pool, generator)
+                pool = []
+        yield from self._batches(pool, generator)
+
+
+class ClipFeatureDataModule(LightningDataModule):
+    """Train/val/test/predict loaders over feature shard folders (module doc for the batch layout).
+
+    Args:
+        train / val / test / predict: feature shard folders (``predict`` defaults to ``test``).
+        batch_size: clips per device per training step (Table 8: 16); ``eval_batch_size`` defaults to it.
+        num_workers: loader processes per device.
+        max_frames: cut longer clips to this many frames (counted and warned); ``None`` keeps all.
+        max_target_tokens: reference token limit (128, the decoding limit).
+        bucket_by_length: batch clips of similar length together (pools ``bucket_pool`` batches); without it the
+            LitData loader's mid-epoch resume is available.
+        tokenizer: used only without a Trainer (the model's tokenizer is used otherwise); see
+            :mod:`signmusketeers.translate.tokenizer`.
+        texts: optional text manifest replacing the shards' ``text`` by clip id (How2Sign CSV, etc.).
+    """
+
+    def __init__(
+        self,
+        train: str | None = None,
+        val: str | None = None,
+        test: str | None = None,
+        predict: str | None = None,
+        batch_size: int = 16,
+        eval_batch_size: int | None = None,
+        num_workers: int = 2,
+        max_frames: int | None = None,
+        max_target_tokens: int = 128,
+        bucket_by_length: bool = False,
+        bucket_pool: int = 50,
+        tokenizer: str = "byt5",
+        texts: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.folders = {"train": train, "val": val, "test": test, "predict": predict or test}
+        self.truncated_clips = 0
+        self._tokenizer = None
+        self._warned_truncation = False
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            module = self.trainer.lightning_module if self.trainer is not None else None
+            if module is not None and getattr(module, "tokenizer", None) is not None:
+                self._tokenizer = module.tokenizer
+            else:
+                from signmusketeers.translate.tokenizer import build_tokenizer
+
+                self._tokenizer = build_tokenizer(self.hparams.tokenizer)
+        return self._tokenizer
+
+    @property
+    def encoder_paths(self) -> dict[str, str]:
+        """The encoder exports the features were extracted with (from the first shard folder's manifest)."""
+        for folder in self.folders.values():
+            if folder and (Path(folder) / "manifest.json").exists():
+                made_by = ShardManifest.read(folder).made_by
+                return {part: made_by[f"{part}_encoder"]["path"] for part in ("face", "hand")
+                        if isinstance(made_by.get(f"{part}_encoder"), dict) and "path" in made_by[f"{part}_encoder"]}
+        return {}
+
+    def collator(self) -> FeatureCollator:
+        texts = read_text_manifest(self.hparams.texts) if self.hparams.texts else None
+        return FeatureCollator(self.tokenizer, self.hparams.max_frames, self.hparams.max_target_tokens, texts)
+
+    def _dataset(self, split: str, training: bool):
+        folder = self.folders[split]
+        if folder is None:
+            raise ShardError(f"ClipFeatureDataModule: no {split} feature folder configured (data.{split})")
+        return open_dataset(folder, kind="features", shuffle=training, drop_last=training, seed=self.hparams.seed)
+
+    def _loader(self, split: str, training: bool):
+        from litdata import StreamingDataLoader
+
+        dataset = self._dataset(split, training)
+        batch_size = self.hparams.batch_size if training else (self.hparams.eval_batch_size or self.hparams.batch_size)
+        if training and self.hparams.bucket_by_length:
+            batches = LengthBucketedBatches(dataset, self.collator(), batch_size, self.hparams.bucket_pool,
+                                            self.hparams.seed)
+            return DataLoader(batches, batch_size=None, num_workers=self.hparams.num_workers)
+        return StreamingDataLoader(dataset, batch_size=batch_size, num_workers=self.hparams.num_workers,
+                                   collate_fn=self.collator(), drop_last=training)
+
+    # ------------------------------------------------------------------------------------------ loaders
+
+    def train_dataloader(self):
+        return self._loader("train", training=True)
+
+    def val_dataloader(self):
+        return self._loader("val", training=False)
+
+    def test_dataloader(self):
+        return self._loader("test", training=False)
+
+    def predict_dataloader(self):
+        return self._loader("predict", training=False)
+
+    def on_before_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        truncated = int(batch.pop("truncated", 0))
+        if truncated:
+            self.truncated_clips += truncated
+            if not self._warned_truncation:
+                rank_zero_warn(f"clips longer than max_frames={self.hparams.max_frames} are truncated; "
+                               "the count so far is reported at the end of each stage")
+                self._warned_truncation = True
+        return batch
+
+    def teardown(self, stage: str) -> None:
+        if self.truncated_clips:
+            rank_zero_warn(f"{stage}: {self.truncated_clips} clips were truncated to max_frames="
+                           f"{self.hparams.max_frames}")
+            self.truncated_clips = 0

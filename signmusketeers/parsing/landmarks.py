@@ -1,0 +1,219 @@
+"""Landmark sources: where the face, hand and pose landmarks of each frame come from.
+
+Every source gives the same layout (DESIGN §3), in **pixel** coordinates of the full frame (x right, y down;
+MediaPipe's normalised x/y scaled by width/height, so distances mean the same along both axes of a non-square
+frame): ``pose (33, 3)`` (x, y, visibility), ``face (468, 2)``, ``left_hand (21, 2)``, ``right_hand (21, 2)``, a
+part being ``None`` when it was not found. Left/right are the signer's own hands (MediaPipe's convention: the
+signer's left hand is on the right of a front-facing image).
+
+* :class:`MediaPipeHolistic` — MediaPipe Holistic (legacy ``mp.solutions.holistic``) in video (tracking) mode;
+* :class:`PrecomputedLandmarks` — landmarks stored per clip in an ``.npz`` (SynthSign's files).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+PARTS = ("pose", "face", "left_hand", "right_hand")
+POINTS = {"pose": 33, "face": 468, "left_hand": 21, "right_hand": 21}
+
+
+@dataclass
+class FrameLandmarks:
+    """One frame's landmarks in pixels; ``None`` where the part was not found."""
+
+    pose: np.ndarray | None = None  # (33, 3) x, y, visibility
+    face: np.ndarray | None = None  # (468, 2)
+    left_hand: np.ndarray | None = None  # (21, 2)
+    right_hand: np.ndarray | None = None  # (21, 2)
+
+
+@dataclass
+class ClipLandmarks:
+    """A clip's landmarks stacked over frames (DESIGN §3): NaN where absent, ``present[part]`` bool (T,)."""
+
+    pose: np.ndarray  # (T, 33, 3)
+    face: np.ndarray  # (T, 468, 2)
+    left_hand: np.ndarray  # (T, 21, 2)
+    right_hand: np.ndarray  # (T, 21, 2)
+    present: dict[str, np.ndarray]
+
+    @classmethod
+    def stack(cls, frames: list[FrameLandmarks]) -> ClipLandmarks:
+        arrays, present = {}, {}
+        for part in PARTS:
+            width = 3 if part == "pose" else 2
+            stacked = np.full((len(frames), POINTS[part], width), np.nan, dtype=np.float32)
+            mask = np.zeros(len(frames), dtype=bool)
+            for t, frame in enumerate(frames):
+                value = getattr(frame, part)
+                if value is not None:
+                    stacked[t] = value
+                    mask[t] = True
+            arrays[part], present[part] = stacked, mask
+        return cls(**arrays, present=present)
+
+
+class LandmarkSource(Protocol):
+    """Gives the landmarks of each decoded frame of one clip at a time.
+
+    ``start_clip`` is called before a clip's first frame (a tracking source resets there), then ``__call__`` for
+    each kept frame in order with the RGB image and its decoded frame index.
+    """
+
+    def start_clip(self, path: str, width: int, height: int) -> None: ...
+
+    def __call__(self, image: np.ndarray, frame_index: int) -> FrameLandmarks: ...
+
+
+# The legacy Holistic graph's pose landmark model per complexity; only "full" (1) ships in the mediapipe wheel.
+_POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
+
+
+def _to_pixels(landmark_list, width: int, height: int, x0: float, y0: float, with_visibility: bool) -> np.ndarray:
+    values = [
+        (l.x * width + x0, l.y * height + y0, l.visibility) if with_visibility else (l.x * width + x0, l.y * height + y0)
+        for l in landmark_list.landmark
+    ]
+    return np.asarray(values, dtype=np.float32)
+
+
+class MediaPipeHolistic:
+    """MediaPipe Holistic (legacy solution API) in video mode, one graph per instance (one per worker process).
+
+    Args:
+        model_complexity: the pose model; only 1 is bundled with mediapipe 0.10.21 — 0 and 2 would be downloaded
+            at first use, which fails offline, so they are refused unless their model file is already installed.
+        region_of_interest: ``(x0, y0, x1, y1)`` as fractions of the frame width/height: only this region is shown
+            to MediaPipe (pick the signer when several people are in view); landmarks are returned in full-frame
+            pixels.
+        min_detection_confidence, min_tracking_confidence: MediaPipe's thresholds (its defaults).
+    """
+
+    def __init__(
+        self,
+        model_complexity: int = 1,
+        region_of_interest: tuple[float, float, float, float] | None = None,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        if model_complexity not in _POSE_MODELS:
+            raise ValueError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
+        self.model_complexity = model_complexity
+        self.region_of_interest = check_region(region_of_interest)
+        self.min_detection_confidence = min_detection_confidence
+        self.min_tracking_confidence = min_tracking_confidence
+        self._graph = None
+        self._fresh = True
+
+    def _holistic(self):
+        if self._graph is None:
+            # MediaPipe's C++ logging prints a screenful per graph; keep warnings and errors only.
+            os.environ.setdefault("GLOG_minloglevel", "2")
+            import mediapipe as mp
+
+            model = Path(mp.__file__).parent / "modules" / "pose_landmark" / _POSE_MODELS[self.model_complexity]
+            if not model.exists():
+                raise ValueError(
+                    f"model_complexity={self.model_complexity} needs {model.name}, which this mediapipe wheel does not "
+                    "bundle (MediaPipe would download it at first use, which fails offline); use model_complexity=1"
+                )
+            self._graph = mp.solutions.holistic.Holistic(
+                static_image_mode=False,
+                model_complexity=self.model_complexity,
+                smooth_landmarks=True,
+                min_detection_confidence=self.min_detection_confidence,
+                min_tracking_confidence=self.min_tracking_confidence,
+            )
+            self._fresh = True
+        return self._graph
+
+    def start_clip(self, path: str, width: int, height: int) -> None:
+        graph = self._holistic()
+        if not self._fresh:
+            graph.reset()  # tracking state must not leak from one clip into the next
+        self._fresh = True
+
+    def __call__(self, image: np.ndarray, frame_index: int) -> FrameLandmarks:
+        height, width = image.shape[:2]
+        x0 = y0 = 0
+        if self.region_of_interest is not None:
+            x0, y0, x1, y1 = region_pixels(self.region_of_interest, width, height)
+            image = image[y0:y1, x0:x1]
+        self._fresh = False
+        result = self._holistic().process(np.ascontiguousarray(image))
+        h, w = image.shape[:2]
+        return FrameLandmarks(
+            pose=_to_pixels(result.pose_landmarks, w, h, x0, y0, True) if result.pose_landmarks else None,
+            face=_to_pixels(result.face_landmarks, w, h, x0, y0, False)[:468] if result.face_landmarks else None,
+            left_hand=_to_pixels(result.left_hand_landmarks, w, h, x0, y0, False) if result.left_hand_landmarks else None,
+            right_hand=(
+                _to_pixels(result.right_hand_landmarks, w, h, x0, y0, False) if result.right_hand_landmarks else None
+            ),
+        )
+
+    def close(self) -> None:
+        if self._graph is not None:
+            self._graph.close()
+            self._graph = None
+
+    def __getstate__(self) -> dict:
+        # A MediaPipe graph cannot cross processes: each worker builds its own on first use.
+        return {**self.__dict__, "_graph": None, "_fresh": True}
+
+
+class PrecomputedLandmarks:
+    """Landmarks read from a per-clip ``.npz`` in pixels (SynthSign's layout): ``pose (T,33,3)``, ``face (T,468,2)``,
+    ``left_hand``/``right_hand (T,21,2)`` and ``present_<part>`` bool (T,), indexed by decoded frame index."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = str(path)
+        try:
+            with np.load(self.path) as data:
+                self.arrays = {part: np.asarray(data[part], dtype=np.float32) for part in PARTS}
+                self.present = {part: np.asarray(data[f"present_{part}"], dtype=bool) for part in PARTS}
+        except FileNotFoundError:
+            raise ValueError(f"{self.path}: no such landmark file") from None
+        except KeyError as error:
+            raise ValueError(f"{self.path}: landmark file lacks {error.args[0]!r}") from None
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{self.path}: not a landmark .npz ({error})") from None
+        frames = len(self.arrays["pose"])
+        for part in PARTS:
+            expected = (frames, POINTS[part], 3 if part == "pose" else 2)
+            if self.arrays[part].shape != expected or self.present[part].shape != (frames,):
+                raise ValueError(f"{self.path}: {part} has shape {self.arrays[part].shape}, expected {expected}")
+        self.frames = frames
+
+    def start_clip(self, path: str, width: int, height: int) -> None:
+        pass
+
+    def __call__(self, image: np.ndarray, frame_index: int) -> FrameLandmarks:
+        if frame_index >= self.frames:
+            raise ValueError(f"{self.path}: has landmarks for {self.frames} frames, the video has more")
+        return FrameLandmarks(
+            **{
+                part: self.arrays[part][frame_index].copy() if self.present[part][frame_index] else None
+                for part in PARTS
+            }
+        )
+
+
+def check_region(region: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+    """Validate a region of interest given as fractions ``(x0, y0, x1, y1)`` of the frame."""
+    if region is None:
+        return None
+    x0, y0, x1, y1 = (float(v) for v in region)
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise ValueError(f"region of interest {region} must be fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
+    return (x0, y0, x1, y1)
+
+
+def region_pixels(region: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = region
+    return (int(round(x0 * width)), int(round(y0 * height)), int(round(x1 * width)), int(round(y1 * height)))

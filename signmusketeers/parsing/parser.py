@@ -1,0 +1,206 @@
+"""FrameParser: video → face / left-hand / right-hand crops + the 14-d pose vector, per frame (paper §3.1)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .boxes import BOX_SCALE, BoxTracker, crop_box
+from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic, PrecomputedLandmarks
+from .landmarks import check_region, region_pixels
+from .pose import PoseTracker
+from .privacy import anonymise_face
+from .video import VideoError, probe_video, read_frames
+
+
+class ParseError(ValueError):
+    """An input that cannot be parsed; the message is one line: ``path: reason``."""
+
+
+@dataclass
+class ParsedClip:
+    """One parsed clip (DESIGN §3). ``T`` = kept frames, ``S`` = crop size; parts in the order face, left, right.
+
+    Attributes:
+        crops: ``uint8 (T, 3, S, S, 3)`` RGB crops.
+        boxes: ``float32 (T, 3, 4)`` ``x0, y0, x1, y1`` in frame pixels (NaN where a part never had a box).
+        provenance: ``uint8 (T, 3)``: 0 landmarks, 1 pose fallback, 2 previous box, 3 shifted into frame.
+        pose: ``float32 (T, 14)`` normalised pose (−1 before the first pose).
+        frame_index: ``int64 (T,)`` decoded index of each kept frame; ``timestamps`` ``float64 (T,)`` seconds.
+        fps: the stream's average frame rate; size: ``(H, W)`` of the frame; clip_id: the clip's name.
+        found: ``bool (T, 3)``: the part's own landmarks were found in that frame (a box shifted into the frame
+            may come from landmarks or from the pose fallback; this tells which).
+        landmarks: the per-frame landmarks in pixels (kept unless the parser was told not to).
+    """
+
+    crops: np.ndarray
+    boxes: np.ndarray
+    provenance: np.ndarray
+    pose: np.ndarray
+    frame_index: np.ndarray
+    timestamps: np.ndarray
+    fps: float
+    size: tuple[int, int]
+    clip_id: str
+    found: np.ndarray | None = None
+    landmarks: ClipLandmarks | None = None
+
+    def __len__(self) -> int:
+        return len(self.frame_index)
+
+
+class FrameParser:
+    """Parse videos into per-frame crops and pose (paper §3.1, rules in :mod:`signmusketeers.parsing.boxes`).
+
+    Args:
+        crop_size: side of the square crops (paper: 224).
+        stride: keep every ``stride``-th decoded frame (1 = every frame; clip shards use 2 as in the paper).
+        box_scale: side of a landmark box relative to the landmarks' extent (paper: 1.2).
+        landmark_source: where landmarks come from; default MediaPipe Holistic (model_complexity=1, video mode),
+            built lazily so the parser can be sent to worker processes.
+        region_of_interest: ``(x0, y0, x1, y1)`` fractions of the frame holding the signer: MediaPipe only sees it
+            and boxes stay in it (for videos with more than one person).
+        face_privacy: grey out all but the eyes and mouth of face crops, then blur (off by default).
+        min_frames: clips with fewer kept frames are refused (a single image is not a signing clip).
+        keep_landmarks: keep the stacked landmarks in :attr:`ParsedClip.landmarks`.
+
+    Example::
+
+        clip = FrameParser(crop_size=224).parse_video("clip.mp4")
+        clip.crops.shape  # (T, 3, 224, 224, 3)
+    """
+
+    def __init__(
+        self,
+        crop_size: int = 224,
+        stride: int = 1,
+        box_scale: float = BOX_SCALE,
+        landmark_source: LandmarkSource | None = None,
+        region_of_interest: tuple[float, float, float, float] | None = None,
+        face_privacy: bool = False,
+        min_frames: int = 2,
+        keep_landmarks: bool = True,
+    ) -> None:
+        if crop_size < 8:
+            raise ValueError(f"crop_size must be at least 8 pixels, got {crop_size}")
+        if stride < 1:
+            raise ValueError(f"stride must be at least 1, got {stride}")
+        self.crop_size = crop_size
+        self.stride = stride
+        self.box_scale = box_scale
+        self.region_of_interest = check_region(region_of_interest)
+        self.landmark_source = landmark_source or MediaPipeHolistic(region_of_interest=self.region_of_interest)
+        self.face_privacy = face_privacy
+        self.min_frames = min_frames
+        self.keep_landmarks = keep_landmarks
+
+    def parse_video(
+        self,
+        path: str | os.PathLike,
+        *,
+        clip_id: str | None = None,
+        landmarks: str | os.PathLike | LandmarkSource | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> ParsedClip:
+        """Parse the video at ``path`` (frames in ``[start, end)`` seconds when given).
+
+        ``landmarks``: a precomputed landmark file (``.npz``, SynthSign's layout) or source for this clip, instead
+        of the parser's own source. Raises :class:`ParseError` (``path: reason``) for input it cannot parse.
+        """
+        path = str(path)
+        clip_id = clip_id or Path(path).stem
+        try:
+            info = probe_video(path)
+            source = PrecomputedLandmarks(landmarks) if isinstance(landmarks, (str, os.PathLike)) else landmarks
+            return self._parse(path, clip_id, info, source or self.landmark_source, start, end)
+        except VideoError as error:
+            raise ParseError(str(error)) from None
+        except ParseError:
+            raise
+        except ValueError as error:
+            message = str(error)
+            raise ParseError(message if message.startswith(path) else f"{path}: {message}") from None
+
+    def _parse(self, path, clip_id, info, source: LandmarkSource, start, end) -> ParsedClip:
+        size = self.crop_size
+        source.start_clip(path, info.width, info.height)
+        bounds = (0, 0, info.width, info.height)
+        if self.region_of_interest is not None:
+            bounds = region_pixels(self.region_of_interest, info.width, info.height)
+        boxes_state, pose_state = BoxTracker(bounds, self.box_scale), PoseTracker()
+        crops, boxes, provenance, poses, indices, times, frame_landmarks, found_parts = [], [], [], [], [], [], [], []
+        waiting: dict[int, np.ndarray] = {}  # frames with a part that has had no box yet, by position
+        shape = None
+        for frame in read_frames(path, start=start, end=end, stride=self.stride):
+            if shape is None:
+                shape = frame.image.shape
+            elif frame.image.shape != shape:
+                raise ParseError(f"{path}: frame size changes from {shape[1]}x{shape[0]} mid-stream")
+            found = source(frame.image, frame.index)
+            frame_boxes, frame_provenance = boxes_state.update(found)
+            crops.append(self._crops(frame.image, frame_boxes, found))
+            if not np.isfinite(frame_boxes).all():
+                waiting[len(crops) - 1] = frame.image
+            boxes.append(frame_boxes)
+            provenance.append(frame_provenance)
+            found_parts.append((found.face is not None, found.left_hand is not None, found.right_hand is not None))
+            poses.append(pose_state.update(found.pose))
+            indices.append(frame.index)
+            times.append(frame.time)
+            frame_landmarks.append(found if self.keep_landmarks else FrameLandmarks())
+            if waiting:
+                self._backfill(waiting, crops, boxes, provenance)
+        if len(indices) < self.min_frames:
+            raise ParseError(
+                f"{path}: {len(indices)} frame{'s' if len(indices) != 1 else ''} decoded; a clip needs at least "
+                f"{self.min_frames}"
+            )
+        boxes = np.stack(boxes).astype(np.float32)
+        if not np.isfinite(boxes[:, 0]).any():
+            raise ParseError(f"{path}: no person found in any of its {len(indices)} frames")
+        return ParsedClip(
+            crops=np.stack(crops).reshape(len(indices), 3, size, size, 3),
+            boxes=boxes,
+            provenance=np.stack(provenance).astype(np.uint8),
+            pose=np.stack(poses).astype(np.float32),
+            frame_index=np.asarray(indices, dtype=np.int64),
+            timestamps=np.asarray(times, dtype=np.float64),
+            fps=float(info.fps),
+            size=(int(shape[0]), int(shape[1])),
+            clip_id=clip_id,
+            found=np.asarray(found_parts, dtype=bool),
+            landmarks=ClipLandmarks.stack(frame_landmarks) if self.keep_landmarks else None,
+        )
+
+    def _crops(self, image: np.ndarray, boxes: np.ndarray, found: FrameLandmarks) -> np.ndarray:
+        crops = np.stack([crop_box(image, box, self.crop_size) for box in boxes])
+        if self.face_privacy:
+            points = None
+            if found.face is not None and np.isfinite(boxes[0]).all():
+                x0, y0, x1, y1 = boxes[0]
+                scale = self.crop_size / max(x1 - x0, y1 - y0)
+                # the crop is the box padded to a square about its centre, then scaled
+                offset = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) - max(x1 - x0, y1 - y0) / 2
+                points = (found.face[:, :2] - offset) * scale
+            crops[0] = anonymise_face(crops[0], points)
+        return crops
+
+    def _backfill(self, waiting: dict[int, np.ndarray], crops, boxes, provenance) -> None:
+        """Frames before a part's first box take that first box (provenance: previous box)."""
+        latest = boxes[-1]
+        for position in list(waiting):
+            missing = ~np.isfinite(boxes[position]).all(axis=1)
+            for part in np.flatnonzero(missing & np.isfinite(latest).all(axis=1)):
+                boxes[position][part] = latest[part]
+                crops[position][part] = crop_box(waiting[position], latest[part], self.crop_size)
+            if np.isfinite(boxes[position]).all():
+                del waiting[position]
+
+    def close(self) -> None:
+        close = getattr(self.landmark_source, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,206 @@
+"""``signmusketeers extract``: clip shards → feature shards with the frozen face and hand encoders (paper §3.3).
+
+Every clip's face crops go through DINOv2-F and both hands' crops through DINOv2-H (one encoder for both hands,
+as in the paper); the CLS features are stored per clip as ``face``, ``left``, ``right`` ``(T, 384)`` float16 with
+the clip's ``pose`` ``(T, 14)``, ``text`` and ``clip_id`` (the feature record of ``DESIGN.md`` §3). Crops of several
+clips are batched together for the encoders; JPEG decoding runs in loader worker processes.
+
+Output: one feature shard folder per split of the clip records, ``OUT/train``, ``OUT/val``, ``OUT/test`` (clips
+without a split go to ``OUT/unsplit``). Writing goes through :class:`~signmusketeers.data.shards.ShardWriter`, so an
+interrupted run resumes where it stopped and every clip is written exactly once; several processes split the work
+with ``--shard-index/--num-shards`` (or ``torchrun``: ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` are read, one GPU per
+process), and the last one to finish publishes the folders. Encoders run in eval mode without gradients; extraction
+happens once, never per training step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from signmusketeers.data.shards import ShardError, ShardWriter, open_dataset, read_failures, unpack_jpegs
+from signmusketeers.translate.encoders import CropEncoder, EncoderError, export_paths, file_sha256, load_encoder
+
+SPLITS = ("train", "val", "test", "unsplit")
+
+
+class DecodedClips(Dataset):
+    """Clip records ``indices`` of a clip shard folder, with their crops decoded to ``uint8 (T, 3, S, S, 3)``.
+
+    Clips whose id is in ``skip`` are returned without decoding (``{"clip_id", "skip": True}``). A record that
+    cannot be decoded comes back as ``{"clip_id", "error"}`` so the writer can log it and go on.
+    """
+
+    def __init__(self, folder: str | os.PathLike, indices: list[int], skip: set[str]) -> None:
+        self.folder, self.indices, self.skip = str(folder), indices, skip
+        self._dataset = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        if self._dataset is None:  # opened per worker process
+            self._dataset = open_dataset(self.folder, kind="clips")
+        record = self._dataset[self.indices[position]]
+        clip_id = str(record["clip_id"])
+        if clip_id in self.skip:
+            return {"clip_id": clip_id, "skip": True}
+        try:
+            pose = np.asarray(record["pose"], dtype=np.float32)
+            images = unpack_jpegs(np.asarray(record["crops"]), np.asarray(record["offsets"]))
+            if len(images) != 3 * len(pose):
+                raise ValueError(f"{len(images)} crops for {len(pose)} frames (expected 3 per frame)")
+            crops = np.stack(images).reshape(len(pose), 3, *images[0].shape)
+        except (ValueError, IndexError, KeyError) as error:
+            return {"clip_id": clip_id, "error": str(error)}
+        split = str(record.get("split", "") or "unsplit")
+        return {"clip_id": clip_id, "text": str(record.get("text", "")), "split": split, "pose": pose, "crops": crops}
+
+
+def encode_clips(
+    clips: list[dict[str, Any]], face_encoder: CropEncoder, hand_encoder: CropEncoder, dtype: np.dtype = np.float16
+) -> list[dict[str, Any]]:
+    """Feature records for decoded clips: one face-encoder and one hand-encoder forward over all their crops."""
+    crops = torch.from_numpy(np.concatenate([c["crops"] for c in clips]))  # (ΣT, 3, S, S, 3)
+    frames = crops.shape[0]
+    face = face_encoder(crops[:, 0]).cpu().numpy().astype(dtype)
+    hands = hand_encoder(crops[:, 1:3].reshape(frames * 2, *crops.shape[2:])).cpu().numpy().astype(dtype)
+    hands = hands.reshape(frames, 2, -1)
+    records, start = [], 0
+    for clip in clips:
+        end = start + len(clip["pose"])
+        records.append({
+            "face": face[start:end], "left": hands[start:end, 0], "right": hands[start:end, 1],
+            "pose": clip["pose"], "text": clip["text"], "clip_id": clip["clip_id"],
+        })
+        start = end
+    return records
+
+
+def batches_of_clips(loader: DataLoader, frames_per_batch: int) -> Iterator[tuple[list[dict], list[dict]]]:
+    """Group decoded clips into encoder batches of about ``frames_per_batch`` frames; yields (clips, others) where
+    others are skipped or failed items passed through."""
+    pending, others, frames = [], [], 0
+    for item in loader:
+        if "crops" not in item:
+            others.append(item)
+            continue
+        pending.append(item)
+        frames += len(item["pose"])
+        if frames >= frames_per_batch:
+            yield pending, others
+            pending, others, frames = [], [], 0
+    if pending or others:
+        yield pending, others
+
+
+def _as_is(item: dict[str, Any]) -> dict[str, Any]:
+    """Loader collate that keeps numpy arrays (the default would turn them into tensors)."""
+    return item
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def register(parser: argparse.ArgumentParser):
+    parser.add_argument("clip_shards", type=Path, metavar="CLIP_SHARDS", help="clip shard folder (signmusketeers parse)")
+    parser.add_argument("--face-encoder", required=True, type=Path, help="face encoder export (.safetensors + .json)")
+    parser.add_argument("--hand-encoder", required=True, type=Path, help="hand encoder export (.safetensors + .json)")
+    parser.add_argument("--out", required=True, type=Path, help="feature shard root: OUT/train, OUT/val, OUT/test")
+    parser.add_argument("--frames-per-batch", type=int, default=128,
+                        help="frames per encoder batch, gathered across clips (each frame = 1 face + 2 hand crops)")
+    parser.add_argument("--workers", type=int, default=2, help="JPEG-decoding loader processes")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
+    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored feature dtype")
+    parser.add_argument("--shard-index", type=int, default=None, help="this process's part (default: $RANK or 0)")
+    parser.add_argument("--num-shards", type=int, default=None, help="number of parts (default: $WORLD_SIZE or 1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return run
+
+
+def run(args: argparse.Namespace) -> int:
+    def fail_line(text: str) -> None:
+        print(f"signmusketeers extract: {text}", file=sys.stderr)
+
+    shard_index = args.shard_index if args.shard_index is not None else _env_int("RANK", 0)
+    num_shards = args.num_shards if args.num_shards is not None else _env_int("WORLD_SIZE", 1)
+    if not 0 <= shard_index < num_shards:
+        fail_line(f"--shard-index {shard_index} is not in [0, --num-shards {num_shards})")
+        return 2
+    if args.frames_per_batch < 1 or args.workers < 0:
+        fail_line("--frames-per-batch must be at least 1 and --workers at least 0")
+        return 2
+    device = args.device or (f"cuda:{_env_int('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu")
+    try:
+        face_encoder = load_encoder(args.face_encoder, device)
+        hand_encoder = load_encoder(args.hand_encoder, device)
+        clips = open_dataset(args.clip_shards, kind="clips")
+    except (EncoderError, ShardError) as error:
+        fail_line(str(error))
+        return 2
+    made_by = {
+        "command": "signmusketeers extract " + " ".join(sys.argv[2:]),
+        "clip_shards": str(args.clip_shards.resolve()),
+        "dtype": args.dtype,
+    }
+    for part, path, encoder in (("face", args.face_encoder, face_encoder), ("hand", args.hand_encoder, hand_encoder)):
+        weights, _ = export_paths(path)
+        made_by[f"{part}_encoder"] = {"path": str(weights.resolve()), "sha256": file_sha256(weights),
+                                      "model": encoder.spec.model_name, "model_kwargs": encoder.spec.model_kwargs}
+    try:
+        writers = {split: ShardWriter(args.out / split, "features", made_by, shard_index=shard_index,
+                                      num_shards=num_shards) for split in SPLITS}
+    except (ShardError, OSError) as error:
+        fail_line(str(error))
+        return 2
+    done = set().union(*(w.done_keys | w.failed_keys for w in writers.values()))
+    indices = list(range(shard_index, len(clips), num_shards))
+    loader = DataLoader(DecodedClips(args.clip_shards, indices, done), batch_size=None, num_workers=args.workers, collate_fn=_as_is,
+                        persistent_workers=False)
+    dtype = np.dtype(args.dtype)
+    written = failed = skipped = 0
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        disable=args.no_progress, transient=False)
+    try:
+        with progress:
+            task = progress.add_task("clips", total=len(indices))
+            for batch, others in batches_of_clips(loader, args.frames_per_batch):
+                for item in others:
+                    if item.get("skip"):
+                        skipped += 1
+                    else:
+                        fail_line(f"{args.clip_shards}: clip {item['clip_id']}: {item['error']}")
+                        writers["unsplit"].fail(item["clip_id"], item["error"])
+                        failed += 1
+                if batch:
+                    for clip, record in zip(batch, encode_clips(batch, face_encoder, hand_encoder, dtype)):
+                        writers[clip["split"]].write(clip["clip_id"], [record])
+                        written += 1
+                progress.advance(task, len(batch) + len(others))
+    finally:
+        for writer in writers.values():
+            writer.flush()
+    published = {split: writer.finish() for split, writer in writers.items()}
+    for split, manifest in published.items():
+        if manifest is not None and manifest.records == 0 and not read_failures(args.out / split):
+            # a split no clip belongs to
+            shutil.rmtree(args.out / split, ignore_errors=True)
+    summary = f"{written} clips written, {skipped} already done, {failed} failed"
+    if all(m is not None for m in published.values()):
+        summary += "; published " + ", ".join(f"{args.out / s} ({m.records})" for s, m in published.items() if m.records)
+    else:
+        summary += "; other shard indices still running, the last one publishes"
+    print(f"signmusketeers extract: {summary}", file=sys.stderr)
+    return 1 if failed else 0
