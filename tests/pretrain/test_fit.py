@@ -130,6 +130,14 @@ def test_fit_demo_config_export_and_probe(crop_shards, tmp_path, capsys):
         assert torch.allclose(vit.forward_features(x)[:, 0], module.teacher["backbone"](x)["cls"], atol=1e-5)
         assert not torch.allclose(module.teacher["backbone"](x)["cls"], module.student["backbone"](x)["cls"])
 
+    from signmusketeers.translate.encoders import load_encoder  # the translation stage reads the same files
+
+    crops = torch.randint(0, 256, (2, 56, 56, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        mean, std = torch.tensor(config["mean"]).view(1, 3, 1, 1), torch.tensor(config["std"]).view(1, 3, 1, 1)
+        expected = module.teacher["backbone"]((crops.permute(0, 3, 1, 2).float() / 255 - mean) / std)["cls"]
+        assert torch.allclose(load_encoder(encoder)(crops), expected, atol=1e-5)
+
 
 def test_export_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "e.safetensors")]) == 1
