@@ -34,6 +34,45 @@ def _peak_mib(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (KiB on Linux)
 
 
+def _median_ms(function, device: str, repeats: int = 5) -> float:
+    function()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        function()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def time_pieces(module: DinoV2PretrainModule, optimizer, batch: dict, device: str) -> None:
+    """The work a step adds to its floor, each piece alone at the step's sizes."""
+    from signmusketeers.pretrain.losses import sinkhorn_knopp
+
+    global_crops = batch["global_crops"].flatten(0, 1)
+    n_masked = int(module.sample_masks(global_crops).sum())
+    k = module.hparams.n_prototypes
+    n_student = global_crops.shape[0] + batch["local_crops"].shape[0] * batch["local_crops"].shape[1] + n_masked
+    teacher_logits = torch.randn(n_masked, k, device=device)
+    student_logits = torch.randn(n_student, k, device=device, requires_grad=True)
+    targets = torch.softmax(torch.randn(n_student, k, device=device), dim=-1)
+
+    def cross_entropy() -> None:
+        module.dino_loss([student_logits], [targets]).backward()
+
+    for parameter in module.student.parameters():
+        parameter.grad = torch.randn_like(parameter)
+    pieces = {
+        f"Sinkhorn-Knopp, {n_masked} masked patches x {k}": lambda: sinkhorn_knopp(teacher_logits, 0.04),
+        f"cross-entropy fwd+bwd, {n_student} student rows x {k}": cross_entropy,
+        "EMA teacher update": lambda: module.update_teacher(0.994),
+        "per-module gradient clipping": lambda: module.configure_gradient_clipping(optimizer),
+    }
+    for name, function in pieces.items():
+        print(f"  {name:<52} {_median_ms(function, device):8.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=2, help="images per step (each: 2 global + 8 local crops)")
@@ -41,6 +80,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--tiny", action="store_true", help="a 64-wide, 2-deep ViT at 56 px (quick check)")
+    parser.add_argument("--pieces", action="store_true", help="also time the step's extra pieces one by one")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -111,6 +151,8 @@ def main() -> None:
           f"{args.precision}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"floor  {floor * 1000:9.1f} ms/step   (median of {len(times['floor'])})")
     print(f"ours   {ours * 1000:9.1f} ms/step   ratio {ours / floor:.3f}")
+    if args.pieces:
+        time_pieces(module, optimizer, batch, args.device)
     unit = "peak allocated" if args.device.startswith("cuda") else "process peak RSS so far"
     print(f"memory ({unit}): floor {peaks['floor']:.0f} MiB, ours {peaks['ours']:.0f} MiB")
 
