@@ -8,30 +8,28 @@ crop: ``image`` (JPEG bytes as a uint8 array), ``part`` ("face" | "hand"), ``sid
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningDataModule
 
 PARTS = ("face", "hand")
 
 
 class CropRecordTransform:
-    """A crop record → its multi-crop views; refuses a record of another part than the encoder's."""
+    """A crop record → its multi-crop views (a corrupt JPEG is reported with its folder, clip and frame)."""
 
-    def __init__(self, folder: str, part: str | None, augmentation: Any) -> None:
-        self.folder, self.part, self.augmentation = folder, part, augmentation
+    def __init__(self, folder: str, augmentation: Any) -> None:
+        self.folder, self.augmentation = folder, augmentation
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
         from PIL import Image
 
         from .shards import decode_jpeg
 
-        if self.part is not None and record["part"] != self.part:
-            raise ValueError(
-                f"{self.folder}: crop {record['clip_id']}/{record['frame']} is a {record['part']} crop; "
-                f"this run pre-trains the {self.part} encoder (give it a folder of {self.part} crops)"
-            )
         try:
             image = Image.fromarray(decode_jpeg(record["image"]))
         except ValueError as error:
@@ -39,12 +37,37 @@ class CropRecordTransform:
         return self.augmentation(image)
 
 
+class EndlessPartStream(torch.utils.data.IterableDataset):
+    """The records of one ``part`` from a mixed crop folder, epoch after epoch, without end.
+
+    Filtering leaves each rank a slightly different number of crops per pass, which would end the ranks' epochs at
+    different steps and hang DDP; an endless stream (DINOv2's infinite sampler) has no epoch end, and the run's
+    length is the trainer's ``max_steps``. Each pass reshuffles (LitData's ``set_epoch``).
+    """
+
+    def __init__(self, dataset: Any, part: str, transform: CropRecordTransform) -> None:
+        self.dataset, self.part, self.transform = dataset, part, transform
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for epoch in itertools.count(1):
+            self.dataset.set_epoch(epoch)
+            found = False
+            for record in self.dataset:
+                if record["part"] == self.part:
+                    found = True
+                    yield self.transform(record)
+            if not found:
+                raise ValueError(f"{self.transform.folder}: no {self.part} crops in this reader's share of the folder")
+
+
 class CropShardDataModule(LightningDataModule):
     """Streams a crop shard folder as ``{"global_crops": (2, B, 3, G, G), "local_crops": (n_local, B, 3, L, L)}``.
 
-    Training only (self-supervised: no validation split); ``drop_last=True`` so every rank of a DDP run gets the
-    same number of batches. Crop sizes and scales default to SignMusketeers Table 7. ``part`` ("face" | "hand")
-    makes the reader refuse crops of the other part, naming the folder, instead of silently mixing them.
+    Training only (self-supervised: no validation split). ``part=None`` takes every record: a LitData
+    ``StreamingDataLoader`` with ``drop_last=True`` gives every DDP rank the same number of batches and resumes
+    mid-epoch from a checkpoint. ``part="face"`` or ``"hand"`` picks that part out of a mixed folder (what
+    ``signmusketeers parse --crops-out`` writes) as an endless stream (:class:`EndlessPartStream`), so set the
+    trainer's ``max_steps``; a resumed run restarts the stream. Crop sizes and scales default to Table 7.
     """
 
     def __init__(
@@ -74,23 +97,23 @@ class CropShardDataModule(LightningDataModule):
         from .shards import open_dataset
 
         hp = self.hparams
-        augmentation = MultiCropAugmentation(
+        transform = CropRecordTransform(self.train_dir, MultiCropAugmentation(
             hp.global_crops_size, hp.local_crops_size, hp.n_local_crops,
             tuple(hp.global_crops_scale), tuple(hp.local_crops_scale),
-        )
-        self.dataset = open_dataset(
-            self.train_dir, kind="crops", shuffle=hp.shuffle, drop_last=True, seed=hp.seed,
-            transform=CropRecordTransform(self.train_dir, hp.part, augmentation),
-        )
-        if len(self.dataset) < hp.batch_size:
-            raise ValueError(f"{self.train_dir}: {len(self.dataset)} crops, fewer than one batch of {hp.batch_size}")
+        ))
+        streaming = open_dataset(self.train_dir, kind="crops", shuffle=hp.shuffle, drop_last=True, seed=hp.seed,
+                                 transform=None if hp.part else transform)
+        if len(streaming) < hp.batch_size:
+            raise ValueError(f"{self.train_dir}: {len(streaming)} crops, fewer than one batch of {hp.batch_size}")
+        self.dataset = EndlessPartStream(streaming, hp.part, transform) if hp.part else streaming
 
     def train_dataloader(self):
         from litdata import StreamingDataLoader
 
         from ..pretrain.augment import collate_multicrop
 
-        return StreamingDataLoader(
-            self.dataset, batch_size=self.batch_size, num_workers=self.hparams.num_workers,
-            collate_fn=collate_multicrop, drop_last=True, persistent_workers=self.hparams.num_workers > 0,
-        )
+        kwargs = dict(batch_size=self.batch_size, num_workers=self.hparams.num_workers, collate_fn=collate_multicrop,
+                      drop_last=True, persistent_workers=self.hparams.num_workers > 0)
+        if isinstance(self.dataset, EndlessPartStream):
+            return torch.utils.data.DataLoader(self.dataset, **kwargs)
+        return StreamingDataLoader(self.dataset, **kwargs)

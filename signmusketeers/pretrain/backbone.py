@@ -129,10 +129,12 @@ def load_pretrained(
         source = timm.create_model(pretrained, pretrained=True, num_classes=0, **(model_kwargs or {}))
         state, mask_token = source.state_dict(), None
     head_keys = {k for k in state if k.startswith("head.") or k.startswith("fc_norm.")}
-    missing, unexpected = backbone.vit.load_state_dict({k: v for k, v in state.items() if k not in head_keys}, strict=False)
+    weights = {k: v for k, v in state.items() if k not in head_keys}
+    missing, unexpected = backbone.vit.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise ValueError(
-            f"{pretrained}: weights do not fit the backbone (missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})"
+            f"{pretrained}: weights do not fit the backbone "
+            f"(missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})"
         )
     if mask_token is not None:
         with torch.no_grad():

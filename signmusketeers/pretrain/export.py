@@ -56,7 +56,7 @@ def export_encoder(checkpoint: str | Path, out: str | Path) -> Path:
     if not weights:
         raise ExportError(f"{checkpoint}: no teacher backbone weights (not a DinoV2PretrainModule checkpoint)")
     hparams: dict[str, Any] = state.get("hyper_parameters", {})
-    model_kwargs = {**DEFAULT_MODEL_KWARGS, **(hparams.get("model_kwargs") or {}), "num_classes": 0}
+    model_kwargs = {**DEFAULT_MODEL_KWARGS, **(hparams.get("model_kwargs") or {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(out))
     config = {

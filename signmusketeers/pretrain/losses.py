@@ -49,17 +49,17 @@ def sinkhorn_knopp(teacher_logits: torch.Tensor, temperature: float, n_iteration
     logits = teacher_logits.float()
     local_max = logits.max() if logits.numel() else torch.tensor(float("-inf"), device=logits.device)
     shift = _all_reduce(local_max.clone(), dist.ReduceOp.MAX if _distributed() else None)
-    q = torch.exp((logits - shift) / temperature).t()  # (K, B): prototypes × samples, as in the papers
-    n_prototypes = q.shape[0]
-    n_samples = _all_reduce(torch.tensor(float(q.shape[1]), device=q.device))
+    # (B, K) layout, kept contiguous: the papers write Q as K × B, so their rows are our columns.
+    # Each rescaling divides once by (sum × count): one pass over the (B, 65536) matrix instead of two.
+    q = logits.sub(shift).div_(temperature).exp_()
+    n_prototypes = q.shape[1]
+    n_samples = _all_reduce(torch.tensor(float(q.shape[0]), device=q.device))
     q /= _all_reduce(q.sum())
     for _ in range(n_iterations):
-        q /= _all_reduce(q.sum(dim=1, keepdim=True))  # each prototype: total mass 1/K
-        q /= n_prototypes
-        q /= q.sum(dim=0, keepdim=True)  # each sample: total mass 1/B (columns are local)
-        q /= n_samples
-    q *= n_samples  # columns sum to 1: an assignment per sample
-    return q.t()
+        q /= _all_reduce(q.sum(dim=0, keepdim=True)) * n_prototypes  # each prototype: total mass 1/K
+        q /= q.sum(dim=1, keepdim=True) * n_samples  # each sample: total mass 1/B (samples are local)
+    q *= n_samples  # each sample's row sums to 1: an assignment
+    return q
 
 
 class SoftmaxCenter(nn.Module):

@@ -141,7 +141,11 @@ class DinoV2PretrainModule(LightningModule):
         # DINOv2 scales the iBOT loss by 2 ("global crops processed together") and by 1 / n_global: net 1.
         ibot = self.ibot_loss(masked_logits, ibot_targets, masks)
         hp = self.hparams
-        loss = hp.dino_loss_weight * (dino_local + dino_global) + hp.koleo_loss_weight * koleo + hp.ibot_loss_weight * ibot
+        loss = (
+            hp.dino_loss_weight * (dino_local + dino_global)
+            + hp.koleo_loss_weight * koleo
+            + hp.ibot_loss_weight * ibot
+        )
 
         self.log_dict(
             {"train/dino_local": dino_local, "train/dino_global": dino_global, "train/koleo": koleo,
@@ -224,7 +228,8 @@ class DinoV2PretrainModule(LightningModule):
     # ------------------------------------------------------------------------------------------ optimiser
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        groups = dinov2_param_groups(dict(self.student.items()), self.hparams.layer_decay, self.hparams.patch_embed_lr_mult)
+        hp = self.hparams
+        groups = dinov2_param_groups(dict(self.student.items()), hp.layer_decay, hp.patch_embed_lr_mult)
         for group in groups:
             group["lr"], group["weight_decay"] = 0.0, 0.0  # set from the schedules before every step
         return torch.optim.AdamW(groups, lr=0.0, betas=tuple(self.hparams.betas))

@@ -23,17 +23,29 @@ from .augment import IMAGENET_MEAN, IMAGENET_STD
 LABEL_FIELD = {"face": "expression", "left": "left_handshape", "right": "right_handshape"}
 
 
+def knn_predict(
+    bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, k: int = 20, temperature: float = 0.07
+) -> torch.Tensor:
+    """Weighted k-NN vote: ``bank (N, D)``, ``queries (Q, D)`` L2-normalised, ``bank_labels (N,)`` → ``(Q,)``."""
+    k = min(k, bank.shape[0])
+    similarity, index = (queries @ bank.t()).topk(k, dim=1)
+    votes = torch.zeros(queries.shape[0], int(bank_labels.max()) + 1, device=queries.device)
+    votes.scatter_add_(1, bank_labels[index], (similarity / temperature).exp())
+    return votes.argmax(dim=1)
+
+
 def knn_top1(
     bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, query_labels: torch.Tensor,
     k: int = 20, temperature: float = 0.07,
 ) -> float:
-    """Top-1 accuracy of a weighted k-NN vote. ``bank (N, D)``, ``queries (Q, D)`` L2-normalised; labels int."""
-    k = min(k, bank.shape[0])
-    similarity, index = (queries @ bank.t()).topk(k, dim=1)
-    n_classes = int(max(bank_labels.max(), query_labels.max())) + 1
-    votes = torch.zeros(queries.shape[0], n_classes, device=queries.device)
-    votes.scatter_add_(1, bank_labels[index], (similarity / temperature).exp())
-    return float((votes.argmax(dim=1) == query_labels).float().mean())
+    """Top-1 accuracy of :func:`knn_predict` on labelled queries."""
+    return float((knn_predict(bank, bank_labels, queries, k, temperature) == query_labels).float().mean())
+
+
+def balanced_accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean over the classes present of the fraction of their queries predicted right (robust to a majority
+    class, e.g. SynthSign's neutral face)."""
+    return float(torch.stack([(predictions[labels == c] == c).float().mean() for c in labels.unique()]).mean())
 
 
 def labelled_crops(crops_dir: str | Path, synthsign_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,7 +70,8 @@ def labelled_crops(crops_dir: str | Path, synthsign_dir: str | Path) -> tuple[np
             raise ValueError(f"{crops_dir}: crop of clip {record['clip_id']!r}, which {manifest_path} does not list")
         if record["clip_id"] not in label_arrays:
             label_arrays[record["clip_id"]] = np.load(synthsign_dir / clip["landmarks"])
-        label = int(label_arrays[record["clip_id"]][LABEL_FIELD[record["side"]]][int(np.asarray(record["frame"]).reshape(-1)[0])])
+        frame = int(np.asarray(record["frame"]).reshape(-1)[0])
+        label = int(label_arrays[record["clip_id"]][LABEL_FIELD[record["side"]]][frame])
         if label < 0:
             continue
         images.append(decode_jpeg(record["image"]))
@@ -85,8 +98,9 @@ def encode(backbone: torch.nn.Module, images: np.ndarray, image_size: int, batch
 
 
 class KNNProbe(Callback):
-    """Reports ``probe/top1`` of the teacher at the start of training, every ``every_n_steps`` steps (0: never)
-    and at the end; writes ``{"before", "after", "history"}`` to ``out`` (JSON) when given. Runs on rank 0."""
+    """Reports ``probe/top1`` (and ``probe/balanced``, the mean per-class accuracy) of the teacher at the start of
+    training, every ``every_n_steps`` steps (0: never) and at the end; writes ``{"before", "after", "history"}``
+    (top-1 before and after, every measurement) to ``out`` (JSON) when given. Runs on rank 0."""
 
     def __init__(
         self, crops: str, labels: str, k: int = 20, temperature: float = 0.07, every_n_steps: int = 0,
@@ -97,7 +111,8 @@ class KNNProbe(Callback):
         self.history: list[dict[str, float]] = []
         self._data: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def measure(self, pl_module: LightningModule) -> float:
+    def measure(self, pl_module: LightningModule) -> dict[str, float]:
+        """``{"top1", "balanced"}`` of the teacher's k-NN classification of the query crops."""
         if self._data is None:
             self._data = labelled_crops(self.crops, self.labels)
             if self._data[2].all() or not self._data[2].any():
@@ -110,19 +125,23 @@ class KNNProbe(Callback):
         backbone.train(was_training)
         labels_t = torch.as_tensor(labels, device=features.device)
         query = torch.as_tensor(is_query, device=features.device)
-        return knn_top1(features[~query], labels_t[~query], features[query], labels_t[query], self.k, self.temperature)
+        predictions = knn_predict(features[~query], labels_t[~query], features[query], self.k, self.temperature)
+        return {
+            "top1": float((predictions == labels_t[query]).float().mean()),
+            "balanced": balanced_accuracy(predictions, labels_t[query]),
+        }
 
     def _record(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        top1 = self.measure(pl_module)
-        self.history.append({"step": trainer.global_step, "top1": top1})
+        scores = self.measure(pl_module)
+        self.history.append({"step": trainer.global_step, **scores})
         if trainer.logger is not None:
-            trainer.logger.log_metrics({"probe/top1": top1}, step=trainer.global_step)
+            trainer.logger.log_metrics({f"probe/{k}": v for k, v in scores.items()}, step=trainer.global_step)
         if self.out:
             Path(self.out).parent.mkdir(parents=True, exist_ok=True)
             Path(self.out).write_text(json.dumps(
-                {"before": self.history[0]["top1"], "after": top1, "history": self.history}, indent=2) + "\n")
+                {"before": self.history[0]["top1"], "after": scores["top1"], "history": self.history}, indent=2) + "\n")
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._record(trainer, pl_module)

@@ -1,5 +1,6 @@
 """The module and the datamodule end to end: a few optimisation steps, `fit` from the demo config, export, probe."""
 
+import itertools
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import yaml
 
 from signmusketeers.cli import main
 from signmusketeers.data import CropShardDataModule
+from signmusketeers.data.crops import EndlessPartStream
 from signmusketeers.data.shards import ShardError
 from signmusketeers.pretrain import DinoV2PretrainModule
 
@@ -30,11 +32,37 @@ def test_datamodule_batches(crop_shards):
     assert batch["local_crops"].shape == (2, 8, 3, 28, 28)
 
 
-def test_datamodule_refuses_other_part_and_missing_folder(crop_shards, tmp_path):
+class _FakeStreamingDataset(list):
+    def __init__(self, records):
+        super().__init__(records)
+        self.epochs = []
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)
+
+
+class _Numbers:
+    folder = "crops"
+
+    def __call__(self, record):
+        return record["n"]
+
+
+def test_part_stream_filters_endlessly():
+    records = [{"part": "face", "n": 0}, {"part": "hand", "n": 1}, {"part": "face", "n": 2}]
+    dataset = _FakeStreamingDataset(records)
+    stream = EndlessPartStream(dataset, "face", _Numbers())
+    assert list(itertools.islice(iter(stream), 5)) == [0, 2, 0, 2, 0]
+    assert dataset.epochs == [1, 2, 3]  # reshuffled every pass
+    with pytest.raises(ValueError, match="crops: no face crops"):
+        next(iter(EndlessPartStream(_FakeStreamingDataset(records[1:2]), "face", _Numbers())))
+
+
+def test_datamodule_refuses_missing_part_and_folder(crop_shards, tmp_path):
     data = CropShardDataModule(str(crop_shards[0]), part="hand", batch_size=4, num_workers=0, global_crops_size=56,
                                local_crops_size=28, n_local_crops=2)
     data.setup("fit")
-    with pytest.raises(ValueError, match="is a face crop; this run pre-trains the hand encoder"):
+    with pytest.raises(ValueError, match="no hand crops"):
         next(iter(data.train_dataloader()))
     with pytest.raises(ShardError, match="no such shard folder"):
         CropShardDataModule(str(tmp_path / "nothing")).setup("fit")
@@ -101,6 +129,14 @@ def test_fit_demo_config_export_and_probe(crop_shards, tmp_path, capsys):
     with torch.no_grad():
         assert torch.allclose(vit.forward_features(x)[:, 0], module.teacher["backbone"](x)["cls"], atol=1e-5)
         assert not torch.allclose(module.teacher["backbone"](x)["cls"], module.student["backbone"](x)["cls"])
+
+    from signmusketeers.translate.encoders import load_encoder  # the translation stage reads the same files
+
+    crops = torch.randint(0, 256, (2, 56, 56, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        mean, std = torch.tensor(config["mean"]).view(1, 3, 1, 1), torch.tensor(config["std"]).view(1, 3, 1, 1)
+        expected = module.teacher["backbone"]((crops.permute(0, 3, 1, 2).float() / 255 - mean) / std)["cls"]
+        assert torch.allclose(load_encoder(encoder)(crops), expected, atol=1e-5)
 
 
 def test_export_errors(tmp_path, capsys):

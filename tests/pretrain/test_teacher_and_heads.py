@@ -12,8 +12,7 @@ from signmusketeers.pretrain.teacher import ema_update
 
 def _pair():
     torch.manual_seed(0)
-    student, teacher = DINOHead(8, 16, hidden_dim=12, bottleneck_dim=4), DINOHead(8, 16, hidden_dim=12, bottleneck_dim=4)
-    return student, teacher
+    return DINOHead(8, 16, hidden_dim=12, bottleneck_dim=4), DINOHead(8, 16, hidden_dim=12, bottleneck_dim=4)
 
 
 def test_ema_momentum_one_keeps_and_zero_copies():
