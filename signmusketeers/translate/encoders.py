@@ -199,3 +199,32 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m signmusketeers.translate.encoders OUT``: write a randomly initialised encoder export.
+
+    For demos and tests that run extraction without pre-trained encoders (the features are then random
+    projections of the crops, not DINOv2 features; say so wherever results are reported).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m signmusketeers.translate.encoders", description=main.__doc__)
+    parser.add_argument("out", type=Path, help="ENCODER path (.safetensors and .json are written)")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--embed-dim", type=int, default=None)
+    parser.add_argument("--depth", type=int, default=None)
+    parser.add_argument("--num-heads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    kwargs = {k: v for k, v in (("embed_dim", args.embed_dim), ("depth", args.depth), ("num_heads", args.num_heads))
+              if v is not None}
+    encoder = build_encoder(args.model_name, args.img_size, seed=args.seed, **kwargs)
+    path = save_encoder(encoder, args.out, made_by={"command": "random initialisation", "seed": args.seed})
+    print(f"wrote {path} (random {args.model_name}, embed {encoder.embed_dim}, {args.img_size} px)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
