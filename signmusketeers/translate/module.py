@@ -128,10 +128,12 @@ class TranslationModule(LightningModule):
 
     def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """Label-smoothed cross-entropy of the reference tokens ``batch["labels"]`` (B, L; -100 = padding)."""
-        output = self.t5(
-            inputs_embeds=self.embed(batch), attention_mask=batch["attention_mask"], labels=batch["labels"]
-        )
-        logits = output.logits
+        # Decoder inputs are given (not labels) so that T5 does not compute an unsmoothed loss we would discard.
+        decoder_input_ids = self.t5.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
+        logits = self.t5(
+            inputs_embeds=self.embed(batch), attention_mask=batch["attention_mask"],
+            decoder_input_ids=decoder_input_ids, use_cache=False,
+        ).logits
         return F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(),
             batch["labels"].reshape(-1),
