@@ -61,3 +61,21 @@ def test_checkpoint_round_trip_gives_identical_generations(tmp_path):
     assert restored.streams == ("face", "pose")
     assert restored.generate(batch) == before
     assert all(len(text) >= 5 for text in before), before  # real text, not empty strings
+
+
+def test_init_from_starts_a_second_fit_from_a_checkpoint(tmp_path):
+    import lightning
+    import pytest
+
+    torch.manual_seed(1)
+    first = TranslationModule(t5=TINY_T5, tokenizer="byt5")
+    trainer = lightning.Trainer(logger=False, enable_checkpointing=False, accelerator="cpu")
+    trainer.strategy.connect(first)
+    trainer.save_checkpoint(tmp_path / "yt.ckpt")
+    torch.manual_seed(2)
+    second = TranslationModule(t5=TINY_T5, tokenizer="byt5", init_from=str(tmp_path / "yt.ckpt"))
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert "init_from" not in second.hparams  # a later checkpoint of the second fit does not re-read it
+    with pytest.raises(ValueError, match="not a matching TranslationModule checkpoint"):
+        TranslationModule(t5=TINY_T5, tokenizer="byt5", streams=["face"], init_from=str(tmp_path / "yt.ckpt"))
