@@ -148,7 +148,7 @@ class ClipFeatureDataModule(LightningDataModule):
         max_target_tokens: reference token limit (128, the decoding limit).
         bucket_by_length: batch clips of similar length together (pools ``bucket_pool`` batches); without it the
             LitData loader's mid-epoch resume is available.
-        tokenizer: used only without a Trainer (the model's tokenizer is used otherwise); see
+        fallback_tokenizer: used only without a Trainer (the model's tokenizer is used otherwise); see
             :mod:`signmusketeers.translate.tokenizer`.
         texts: optional text manifest replacing the shards' ``text`` by clip id (How2Sign CSV, etc.).
     """
@@ -166,7 +166,7 @@ class ClipFeatureDataModule(LightningDataModule):
         max_target_tokens: int = 128,
         bucket_by_length: bool = False,
         bucket_pool: int = 50,
-        tokenizer: str = "byt5",
+        fallback_tokenizer: str = "byt5",
         texts: str | None = None,
         seed: int = 0,
     ) -> None:
@@ -188,7 +188,7 @@ class ClipFeatureDataModule(LightningDataModule):
             else:
                 from signmusketeers.translate.tokenizer import build_tokenizer
 
-                self._tokenizer = build_tokenizer(self.hparams.tokenizer)
+                self._tokenizer = build_tokenizer(self.hparams.fallback_tokenizer)
         return self._tokenizer
 
     @property

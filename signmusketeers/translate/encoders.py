@@ -217,9 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=None)
     parser.add_argument("--num-heads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--init-values", type=float, default=1.0,
+        help="LayerScale initial value. DINOv2 trains from 1e-5, but a random network initialised so barely lets "
+        "the image through (the CLS feature is ~1e-3 of unit scale and nearly constant); 1.0 keeps image content",
+    )
     args = parser.parse_args(argv)
-    kwargs = {k: v for k, v in (("embed_dim", args.embed_dim), ("depth", args.depth), ("num_heads", args.num_heads))
-              if v is not None}
+    kwargs = {k: v for k, v in (("embed_dim", args.embed_dim), ("depth", args.depth), ("num_heads", args.num_heads),
+                                ("init_values", args.init_values)) if v is not None}
     encoder = build_encoder(args.model_name, args.img_size, seed=args.seed, **kwargs)
     path = save_encoder(encoder, args.out, made_by={"command": "random initialisation", "seed": args.seed})
     print(f"wrote {path} (random {args.model_name}, embed {encoder.embed_dim}, {args.img_size} px)")
