@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def tiny_config(tmp_path, feature_shards, **trainer) -> Path:
     config = yaml.safe_load((REPO / "configs/demo/translate.yaml").read_text())
-    config["model"]["init_args"].update(t5=TINY_T5, num_beams=2, max_new_tokens=8, warmup_steps=0)
+    config["model"]["init_args"].update(t5=TINY_T5, num_beams=2, max_new_tokens=8, warmup_steps=0, feature_dim=384,
+                                        tokenizer="byt5")
     config["data"]["init_args"].update(train=str(feature_shards["train"]), val=str(feature_shards["val"]),
                                        test=str(feature_shards["val"]), batch_size=4, eval_batch_size=4)
     config["trainer"].update(max_steps=4, val_check_interval=2, log_every_n_steps=1,
