@@ -40,6 +40,10 @@ def test_fit_then_test_writes_hypotheses_and_best_checkpoint(tmp_path, feature_s
     rows = [json.loads(line) for line in hypotheses.read_text().splitlines()]
     assert sorted(r["clip_id"] for r in rows) == ["clip0000", "clip0001", "clip0002"]
     assert set(rows[0]) == {"clip_id", "reference", "hypothesis"}
+    predictions = tmp_path / "predict.jsonl"
+    assert main(["predict", "--config", str(config), "--ckpt_path", str(best[0]),
+                 "--model.hypotheses_path", str(predictions)]) == 0
+    assert [json.loads(line) for line in predictions.read_text().splitlines()] == rows  # same clips, same decoding
 
 
 def test_checkpoint_round_trip_gives_identical_generations(tmp_path):
