@@ -6,7 +6,8 @@ adds what LitData leaves to us:
 
 * records hold only str and numpy arrays of at least one dimension (LitData would silently pickle numpy scalars,
   0-d arrays and ``None``), and a dataset whose index lists the ``pickle`` serializer is refused on opening;
-* a folder counts as written only once its ``index.json`` exists (writers fill a temporary folder and rename it);
+* a folder counts as written only once its ``index.json`` exists; :class:`ShardWriter` writes resumably and exactly
+  once per key (a completed-key ledger, segments made durable by atomic renames) and publishes ``index.json`` last;
 * JPEG bytes travel as ``uint8`` arrays (LitData hands ``bytes`` back as ``memoryview``).
 """
 
@@ -69,6 +70,15 @@ def pack_jpegs(images: Sequence[np.ndarray], quality: int = JPEG_QUALITY) -> tup
 def unpack_jpegs(data: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
     """Inverse of :func:`pack_jpegs`: the decoded RGB images, in order."""
     return [decode_jpeg(data[offsets[i] : offsets[i + 1]]) for i in range(len(offsets) - 1)]
+
+
+def unpack_clip_crops(record: Mapping[str, Any]) -> np.ndarray:
+    """A clip-shard record's crops as ``uint8 (T, 3, S, S, 3)`` (face, left hand, right hand per frame)."""
+    images = unpack_jpegs(record["crops"], record["offsets"])
+    frames = len(record["frames"])
+    if len(images) != 3 * frames:
+        raise ShardError(f"clip {record.get('clip_id')!r}: {len(images)} crops for {frames} frames, expected 3 each")
+    return np.stack(images).reshape(frames, 3, *images[0].shape)
 
 
 # --------------------------------------------------------------------------------------------- records

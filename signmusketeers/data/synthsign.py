@@ -20,6 +20,7 @@ frame parser can read them instead of running MediaPipe (see ``../DESIGN.md`` §
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -162,17 +163,23 @@ class Sentence:
         return words[0].upper() + words[1:] + "."
 
 
-def split_of_pair(verb: str, noun: str) -> str:
-    """The split a verb-noun combination belongs to (80/10/10 over the 64 pairs, fixed by SPLIT_SEED)."""
+@functools.lru_cache(maxsize=1)
+def _pair_splits() -> dict[tuple[str, str], str]:
     pairs = [(v, n) for v in VERBS for n in NOUNS]
     order = np.random.default_rng(SPLIT_SEED).permutation(len(pairs))
     n_heldout = round(0.1 * len(pairs))
-    rank = int(np.where(order == pairs.index((verb, noun)))[0][0])
-    return "test" if rank < n_heldout else "val" if rank < 2 * n_heldout else "train"
+    rank = np.argsort(order)  # rank[i]: position of pair i in the shuffled order
+    return {pair: "test" if rank[i] < n_heldout else "val" if rank[i] < 2 * n_heldout else "train"
+            for i, pair in enumerate(pairs)}
+
+
+def split_of_pair(verb: str, noun: str) -> str:
+    """The split a verb-noun combination belongs to (80/10/10 over the 64 pairs, fixed by SPLIT_SEED)."""
+    return _pair_splits()[(verb, noun)]
 
 
 def sample_sentence(rng: np.random.Generator, split: str) -> Sentence:
-    pairs = [(v, n) for v in VERBS for n in NOUNS if split_of_pair(v, n) == split]
+    pairs = [pair for pair, pair_split in _pair_splits().items() if pair_split == split]
     verb, noun = pairs[rng.integers(len(pairs))]
     time = TIMES[rng.integers(len(TIMES))] if rng.random() < 0.5 else None
     return Sentence(

@@ -22,6 +22,7 @@ import numpy as np
 from ..data.manifests import InputClip, ManifestError, read_inputs
 from ..data.shards import ShardError, ShardWriter, pack_jpegs
 from .boxes import LANDMARKS, PART_NAMES, SHIFTED
+from .landmarks import check_region
 from .parser import FrameParser, ParsedClip, ParseError
 
 PAPER_STRIDE = 2  # paper §4: translation uses every second frame
@@ -49,15 +50,16 @@ def clip_record(clip: ParsedClip, text: str = "", split: str = "") -> dict[str, 
 
 def crop_records(clip: ParsedClip, frames_per_clip: int) -> list[dict[str, Any]]:
     """Crop-shard records for ``frames_per_clip`` evenly spaced frames: the face and both hands (``part`` "face" or
-    "hand", ``side`` "face"/"left"/"right"). Only crops whose box came from landmarks (possibly shifted into the
-    frame) are kept: a fallback box may not hold the hand at all, which would teach the encoder noise."""
+    "hand", ``side`` "face"/"left"/"right"). Only crops whose box came from the part's own landmarks in that frame
+    (possibly shifted into the frame) are kept: a fallback box may not hold the hand at all, which would teach the
+    encoder noise."""
     if frames_per_clip <= 0:
         return []
     positions = np.unique(np.linspace(0, len(clip) - 1, min(frames_per_clip, len(clip))).round().astype(int))
     records = []
     for position in positions:
         for part, side in enumerate(PART_NAMES):
-            if clip.provenance[position, part] not in (LANDMARKS, SHIFTED):
+            if not clip.found[position, part] or clip.provenance[position, part] not in (LANDMARKS, SHIFTED):
                 continue
             data, _ = pack_jpegs([clip.crops[position, part]])
             records.append(
@@ -93,7 +95,7 @@ def parse_one(job: dict[str, Any]) -> dict[str, Any]:
         result = {"clip": clip, "frames": len(parsed)}
         if job["want_clip"]:
             result["clip_record"] = clip_record(parsed, clip.text, clip.split)
-        if job["crop_frames"]:
+        if job["want_crops"]:  # possibly none (budget spent): the clip still counts as done for the crop shards
             result["crop_records"] = crop_records(parsed, job["crop_frames"])
         if job["preview_dir"]:
             from .preview import render_preview, write_preview
@@ -130,7 +132,8 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument("--crop-size", type=int, default=PAPER_CROP_SIZE, help="crop side in pixels (paper: 224)")
     parser.add_argument("--crops-per-clip", type=int, default=16, help="frames per clip sampled for crop shards")
     parser.add_argument(
-        "--crop-budget", type=int, default=None, help="stop adding to crop shards after this many face crops in total"
+        "--crop-budget", type=int, default=None,
+        help="stop adding to crop shards after about this many sampled frames in total (paper: 1M crops per encoder)"
     )
     parser.add_argument(
         "--roi", type=_region, default=None, metavar="X0,Y0,X1,Y1",
@@ -139,6 +142,10 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument("--face-privacy", action="store_true", help="grey out all but eyes and mouth, then blur")
     parser.add_argument("--preview", action="store_true", help="write OUT/previews/CLIP.png with the boxes drawn")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes, one MediaPipe graph each")
+    parser.add_argument(
+        "--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
+        help="make finished clips durable at least this often (an interrupted run loses at most this much work)",
+    )  # fmt: skip
     parser.add_argument("--shard-index", type=int, default=0, help="this job's part of the inputs (job arrays)")
     parser.add_argument("--num-shards", type=int, default=1, help="how many jobs split the inputs")
     return run
@@ -169,16 +176,19 @@ def run(args: argparse.Namespace) -> int:
         "keep_landmarks": False,
     }
     try:
-        from .landmarks import check_region
-
         check_region(args.roi)
     except ValueError as error:
         fail_line(f"--roi: {error}")
         return 2
-    made_by = {"command": "signmusketeers parse " + " ".join(sys.argv[2:]), "config": {**parser_kwargs}}
+    if args.crops_out is not None and args.crops_out.resolve() == args.out.resolve():
+        fail_line(f"{args.out}: --out and --crops-out must be different folders")
+        return 2
+    arguments = {key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
+                 for key, value in vars(args).items()}  # fmt: skip
+    made_by = {"command": "signmusketeers parse", "arguments": arguments, "config": {**parser_kwargs}}
     made_by["config"].update(crops_per_clip=args.crops_per_clip, crop_budget=args.crop_budget, landmarks="manifest landmark files where given, else MediaPipe Holistic"
     )
-    split = {"shard_index": args.shard_index, "num_shards": args.num_shards}
+    split = {"shard_index": args.shard_index, "num_shards": args.num_shards, "segment_seconds": args.checkpoint_every}
     try:
         clip_writer = ShardWriter(args.out, "clips", made_by, **split)
         crop_writer = ShardWriter(args.crops_out, "crops", made_by, **split) if args.crops_out else None
@@ -212,10 +222,10 @@ def run(args: argparse.Namespace) -> int:
         if want_clip or want_crops:
             jobs.append({"clip": clip, "want_clip": want_clip, "want_crops": want_crops, "preview_dir": preview_dir})
 
-    started, frames = time.monotonic(), 0
+    started, frames, parsed = time.monotonic(), 0, 0
 
     def consume(result: dict[str, Any]) -> None:
-        nonlocal frames
+        nonlocal frames, parsed
         clip = result["clip"]
         if "error" in result:
             fail_line(result["error"])
@@ -224,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
                 writer.fail(clip.clip_id, result["error"].split(": ", 1)[-1], input=clip.video)
             return
         frames += result["frames"]
+        parsed += 1
         if "clip_record" in result:
             clip_writer.write(clip.clip_id, [result["clip_record"]])
         if "crop_records" in result and crop_writer is not None and not crop_writer.is_done(clip.clip_id):
@@ -273,8 +284,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"signmusketeers parse: {writer.folder}: {state}", file=sys.stderr)
     seconds = time.monotonic() - started
     print(
-        f"signmusketeers parse: {len(jobs) - len([c for c in failed if c in [j['clip'] for j in jobs]])} clips, "
-        f"{frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.1f} frames/s), {len(failed)} failed",
+        f"signmusketeers parse: {parsed} clips parsed, {frames} frames in {seconds:.1f} s "
+        f"({frames / max(seconds, 1e-9):.1f} frames/s), {len(failed)} failed",
         file=sys.stderr,
     )
     return 1 if failed else 0

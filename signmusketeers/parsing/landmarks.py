@@ -113,6 +113,8 @@ class MediaPipeHolistic:
 
     def _holistic(self):
         if self._graph is None:
+            # MediaPipe's C++ logging prints a screenful per graph; keep warnings and errors only.
+            os.environ.setdefault("GLOG_minloglevel", "2")
             import mediapipe as mp
 
             model = Path(mp.__file__).parent / "modules" / "pose_landmark" / _POSE_MODELS[self.model_complexity]

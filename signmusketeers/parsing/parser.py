@@ -31,6 +31,8 @@ class ParsedClip:
         pose: ``float32 (T, 14)`` normalised pose (−1 before the first pose).
         frame_index: ``int64 (T,)`` decoded index of each kept frame; ``timestamps`` ``float64 (T,)`` seconds.
         fps: the stream's average frame rate; size: ``(H, W)`` of the frame; clip_id: the clip's name.
+        found: ``bool (T, 3)``: the part's own landmarks were found in that frame (a box shifted into the frame
+            may come from landmarks or from the pose fallback; this tells which).
         landmarks: the per-frame landmarks in pixels (kept unless the parser was told not to).
     """
 
@@ -43,6 +45,7 @@ class ParsedClip:
     fps: float
     size: tuple[int, int]
     clip_id: str
+    found: np.ndarray | None = None
     landmarks: ClipLandmarks | None = None
 
     def __len__(self) -> int:
@@ -129,7 +132,7 @@ class FrameParser:
         if self.region_of_interest is not None:
             bounds = region_pixels(self.region_of_interest, info.width, info.height)
         boxes_state, pose_state = BoxTracker(bounds, self.box_scale), PoseTracker()
-        crops, boxes, provenance, poses, indices, times, frame_landmarks = [], [], [], [], [], [], []
+        crops, boxes, provenance, poses, indices, times, frame_landmarks, found_parts = [], [], [], [], [], [], [], []
         waiting: dict[int, np.ndarray] = {}  # frames with a part that has had no box yet, by position
         shape = None
         for frame in read_frames(path, start=start, end=end, stride=self.stride):
@@ -144,6 +147,7 @@ class FrameParser:
                 waiting[len(crops) - 1] = frame.image
             boxes.append(frame_boxes)
             provenance.append(frame_provenance)
+            found_parts.append((found.face is not None, found.left_hand is not None, found.right_hand is not None))
             poses.append(pose_state.update(found.pose))
             indices.append(frame.index)
             times.append(frame.time)
@@ -168,6 +172,7 @@ class FrameParser:
             fps=float(info.fps),
             size=(int(shape[0]), int(shape[1])),
             clip_id=clip_id,
+            found=np.asarray(found_parts, dtype=bool),
             landmarks=ClipLandmarks.stack(frame_landmarks) if self.keep_landmarks else None,
         )
 

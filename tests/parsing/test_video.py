@@ -57,3 +57,24 @@ def test_bad_files_name_the_file_and_the_reason(tmp_path: Path) -> None:
     with pytest.raises(VideoError) as error:
         list(read_frames(truncated))
     assert str(error.value).startswith(str(truncated))
+
+
+def test_truncated_stream_with_its_header_intact_is_refused(tmp_path: Path) -> None:
+    """A 'faststart' mp4 keeps its header (and frame count) at the front: cutting its tail must not pass as a
+    shorter clip."""
+    import av
+
+    path = tmp_path / "faststart.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for image in noise_frames(60, 128, 96):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(VideoError, match=r"truncated: \d+ of the 60 frames"):
+        list(read_frames(cut))
+    assert len(list(read_frames(path))) == 60

@@ -1,0 +1,136 @@
+"""k-NN probe of the teacher encoder (beyond the paper): top-1 accuracy on a labelled crop set.
+
+The probe embeds labelled crops with the teacher backbone (CLS token after the final norm — the feature the
+translation stage uses), L2-normalises them and classifies each query crop by a weighted vote of its k nearest
+training crops (cosine similarity, weights ``exp(sim / T)``; Wu et al. 2018, as DINO's k-NN evaluation). Labels
+come from SynthSign (``signmusketeers synth``): facial expression for face crops, the handshape of the crop's hand
+for hand crops; the manifest's split decides bank ("train") and queries (the rest).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+from .augment import IMAGENET_MEAN, IMAGENET_STD
+
+LABEL_FIELD = {"face": "expression", "left": "left_handshape", "right": "right_handshape"}
+
+
+def knn_top1(
+    bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, query_labels: torch.Tensor,
+    k: int = 20, temperature: float = 0.07,
+) -> float:
+    """Top-1 accuracy of a weighted k-NN vote. ``bank (N, D)``, ``queries (Q, D)`` L2-normalised; labels int."""
+    k = min(k, bank.shape[0])
+    similarity, index = (queries @ bank.t()).topk(k, dim=1)
+    n_classes = int(max(bank_labels.max(), query_labels.max())) + 1
+    votes = torch.zeros(queries.shape[0], n_classes, device=queries.device)
+    votes.scatter_add_(1, bank_labels[index], (similarity / temperature).exp())
+    return float((votes.argmax(dim=1) == query_labels).float().mean())
+
+
+def labelled_crops(crops_dir: str | Path, synthsign_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops of a crop shard folder with SynthSign labels: ``images uint8 (N, S, S, 3)``, ``labels (N,)``,
+    ``is_query (N,)`` bool. Crops whose label is -1 (no expression / hand at rest) are left out."""
+    from ..data.shards import decode_jpeg, open_dataset
+
+    synthsign_dir = Path(synthsign_dir)
+    manifest_path = synthsign_dir / "manifest.jsonl"
+    if not manifest_path.exists():
+        raise ValueError(f"{synthsign_dir}: no manifest.jsonl (the probe's labels come from a SynthSign folder)")
+    clips = {}
+    for line in manifest_path.read_text().splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            clips[entry["clip_id"]] = entry
+    label_arrays: dict[str, Any] = {}
+    images, labels, is_query = [], [], []
+    for record in open_dataset(crops_dir, kind="crops"):
+        clip = clips.get(record["clip_id"])
+        if clip is None:
+            raise ValueError(f"{crops_dir}: crop of clip {record['clip_id']!r}, which {manifest_path} does not list")
+        if record["clip_id"] not in label_arrays:
+            label_arrays[record["clip_id"]] = np.load(synthsign_dir / clip["landmarks"])
+        label = int(label_arrays[record["clip_id"]][LABEL_FIELD[record["side"]]][int(np.asarray(record["frame"]).reshape(-1)[0])])
+        if label < 0:
+            continue
+        images.append(decode_jpeg(record["image"]))
+        labels.append(label)
+        is_query.append(clip["split"] != "train")
+    if not images:
+        raise ValueError(f"{crops_dir}: no labelled crops")
+    return np.stack(images), np.asarray(labels), np.asarray(is_query)
+
+
+@torch.no_grad()
+def encode(backbone: torch.nn.Module, images: np.ndarray, image_size: int, batch_size: int = 64) -> torch.Tensor:
+    """``uint8 (N, S, S, 3)`` → L2-normalised CLS features ``(N, D)`` of ``backbone`` (a DinoV2Backbone)."""
+    device = next(backbone.parameters()).device
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    features = []
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(images[start : start + batch_size]).to(device).permute(0, 3, 1, 2).float() / 255
+        if x.shape[-1] != image_size:
+            x = F.interpolate(x, size=(image_size, image_size), mode="bicubic", antialias=True).clamp(0, 1)
+        features.append(F.normalize(backbone((x - mean) / std)["cls"].float(), dim=-1))
+    return torch.cat(features)
+
+
+class KNNProbe(Callback):
+    """Reports ``probe/top1`` of the teacher at the start of training, every ``every_n_steps`` steps (0: never)
+    and at the end; writes ``{"before", "after", "history"}`` to ``out`` (JSON) when given. Runs on rank 0."""
+
+    def __init__(
+        self, crops: str, labels: str, k: int = 20, temperature: float = 0.07, every_n_steps: int = 0,
+        out: str | None = None,
+    ) -> None:
+        self.crops, self.labels, self.k, self.temperature = crops, labels, k, temperature
+        self.every_n_steps, self.out = every_n_steps, out
+        self.history: list[dict[str, float]] = []
+        self._data: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def measure(self, pl_module: LightningModule) -> float:
+        if self._data is None:
+            self._data = labelled_crops(self.crops, self.labels)
+            if self._data[2].all() or not self._data[2].any():
+                raise ValueError(f"{self.crops}: the probe needs crops of both train and non-train SynthSign clips")
+        images, labels, is_query = self._data
+        backbone = pl_module.teacher["backbone"]
+        was_training = backbone.training
+        backbone.eval()
+        features = encode(backbone, images, pl_module.model_kwargs["img_size"])
+        backbone.train(was_training)
+        labels_t = torch.as_tensor(labels, device=features.device)
+        query = torch.as_tensor(is_query, device=features.device)
+        return knn_top1(features[~query], labels_t[~query], features[query], labels_t[query], self.k, self.temperature)
+
+    def _record(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        top1 = self.measure(pl_module)
+        self.history.append({"step": trainer.global_step, "top1": top1})
+        if trainer.logger is not None:
+            trainer.logger.log_metrics({"probe/top1": top1}, step=trainer.global_step)
+        if self.out:
+            Path(self.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.out).write_text(json.dumps(
+                {"before": self.history[0]["top1"], "after": top1, "history": self.history}, indent=2) + "\n")
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._record(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+            self._record(trainer, pl_module)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not self.history or self.history[-1]["step"] != trainer.global_step:
+            self._record(trainer, pl_module)
