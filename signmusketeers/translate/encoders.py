@@ -112,7 +112,7 @@ def build_backbone(spec: EncoderSpec) -> nn.Module:
     import timm
 
     try:
-        return timm.create_model(spec.model_name, pretrained=False, num_classes=0, **spec.model_kwargs)
+        return timm.create_model(spec.model_name, pretrained=False, **{"num_classes": 0, **spec.model_kwargs})
     except Exception as error:  # timm raises RuntimeError/TypeError for unknown names and kwargs
         raise EncoderError(f"cannot build {spec.model_name} with {spec.model_kwargs}: {error}") from None
 

@@ -52,3 +52,16 @@ def test_load_errors_name_the_file(tmp_path):
     meta.write_text("{not json")
     with pytest.raises(EncoderError, match="enc.json: not valid JSON"):
         load_encoder(tmp_path / "enc")
+
+
+def test_loads_what_pretraining_exports(tmp_path):
+    """The encoder export contract, end to end with the pre-training stage's own exporter."""
+    from signmusketeers.pretrain.export import TEACHER_PREFIX, export_encoder
+
+    teacher = build_encoder(seed=3, **SHAPE)
+    kwargs = {k: v for k, v in SHAPE.items()}
+    torch.save({"state_dict": {TEACHER_PREFIX + k: v for k, v in teacher.backbone.state_dict().items()},
+                "hyper_parameters": {"model_kwargs": kwargs}, "global_step": 7}, tmp_path / "pretrain.ckpt")
+    path = export_encoder(tmp_path / "pretrain.ckpt", tmp_path / "dinov2_f.safetensors")
+    crops = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (3, 28, 28, 3), dtype=np.uint8))
+    torch.testing.assert_close(load_encoder(path)(crops), teacher(crops))
