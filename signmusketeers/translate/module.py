@@ -14,8 +14,10 @@ file.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -310,9 +312,20 @@ class TranslationModule(LightningModule):
             raise ValueError(f"{path}: not a readable checkpoint ({error})") from None
         if "t5_config" not in checkpoint or "state_dict" not in checkpoint:
             raise ValueError(f"{path}: not a TranslationModule checkpoint (no t5_config/state_dict)")
-        hparams = dict(checkpoint.get("hyper_parameters", {}))
-        hparams.update(t5=checkpoint["t5_config"], tokenizer=BYTE_LEVEL)
-        module = cls(**hparams)
+        # LightningCLI adds its own entries (_class_path, _instantiator) beside the constructor's arguments.
+        accepted = inspect.signature(cls.__init__).parameters
+        hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k in accepted}
+        original_tokenizer = hparams.get("tokenizer")
+        with tempfile.TemporaryDirectory() as folder:
+            # The tokenizer is rebuilt from the files stored in the checkpoint, never from its original source.
+            for name, data in checkpoint.get("tokenizer_files", {}).items():
+                (Path(folder) / name).write_bytes(data)
+            tokenizer = folder if checkpoint.get("tokenizer_files") else BYTE_LEVEL
+            module = cls(**{**hparams, "t5": checkpoint["t5_config"], "tokenizer": tokenizer})
+        module.hparams["tokenizer"] = original_tokenizer
         module.on_load_checkpoint(checkpoint)
-        module.load_state_dict(checkpoint["state_dict"], strict=True)
+        try:
+            module.load_state_dict(checkpoint["state_dict"], strict=True)
+        except RuntimeError as error:
+            raise ValueError(f"{path}: weights do not fit the stored config ({str(error).splitlines()[0]})") from None
         return module.eval()

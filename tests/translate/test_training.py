@@ -44,6 +44,7 @@ def test_fit_then_test_writes_hypotheses_and_best_checkpoint(tmp_path, feature_s
     assert main(["predict", "--config", str(config), "--ckpt_path", str(best[0]),
                  "--model.hypotheses_path", str(predictions)]) == 0
     assert [json.loads(line) for line in predictions.read_text().splitlines()] == rows  # same clips, same decoding
+    assert TranslationModule.from_checkpoint(best[0]).streams == ("face", "left", "right", "pose")  # a CLI checkpoint
 
 
 def test_checkpoint_round_trip_gives_identical_generations(tmp_path):
