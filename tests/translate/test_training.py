@@ -85,3 +85,25 @@ def test_init_from_starts_a_second_fit_from_a_checkpoint(tmp_path):
     assert "init_from" not in second.hparams  # a later checkpoint of the second fit does not re-read it
     with pytest.raises(ValueError, match="not a matching TranslationModule checkpoint"):
         TranslationModule(t5=TINY_T5, tokenizer="byt5", streams=["face"], init_from=str(tmp_path / "yt.ckpt"))
+
+
+def test_checkpoint_carries_a_locally_trained_tokenizer(tmp_path):
+    import shutil
+
+    import lightning
+
+    from signmusketeers.translate.tokenizer import train_subword_tokenizer
+
+    train_subword_tokenizer(["hello world", "sign language", "good morning"], vocab_size=60).save_pretrained(
+        tmp_path / "tok")
+    torch.manual_seed(0)
+    module = TranslationModule(t5=TINY_T5, tokenizer=str(tmp_path / "tok"), num_beams=2, max_new_tokens=6)
+    assert module.t5.config.vocab_size == len(module.tokenizer) < 100
+    trainer = lightning.Trainer(logger=False, enable_checkpointing=False, accelerator="cpu")
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    shutil.rmtree(tmp_path / "tok")  # the checkpoint alone is enough
+    restored = TranslationModule.from_checkpoint(tmp_path / "model.ckpt")
+    batch = FeatureCollator(module.tokenizer)([make_record(i, 4) for i in range(2)])
+    assert restored.generate(batch) == module.eval().generate(batch)
+    assert restored.tokenizer("good morning").input_ids == module.tokenizer("good morning").input_ids
