@@ -184,9 +184,11 @@ def encoder_from_state(
     spec: EncoderSpec, state: dict[str, torch.Tensor], source: str = "encoder", device: str | torch.device = "cpu"
 ) -> CropEncoder:
     """Rebuild a :class:`CropEncoder` from its spec and backbone state dict (strict: every key must match)."""
-    backbone = build_backbone(spec)
+    # Built without initialising (meta device): the weights come from ``state``, and a random ViT-S init costs ~1 s.
+    with torch.device("meta"):
+        backbone = build_backbone(spec)
     try:
-        backbone.load_state_dict(state, strict=True)
+        backbone.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as error:
         first = str(error).splitlines()[0]
         raise EncoderError(f"{source}: weights do not match {spec.model_name} {spec.model_kwargs}: {first}") from None
