@@ -298,7 +298,8 @@ class TranslationModule(LightningModule):
         except FileNotFoundError:
             raise ValueError(f"{path}: no such checkpoint") from None
         except (RuntimeError, KeyError) as error:
-            raise ValueError(f"{path}: not a matching TranslationModule checkpoint ({str(error).splitlines()[0]})") from None
+            reason = str(error).splitlines()[0]
+            raise ValueError(f"{path}: not a matching TranslationModule checkpoint ({reason})") from None
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TranslationModule:
