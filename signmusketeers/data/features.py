@@ -140,24 +140,25 @@ class ClipFeatureDataModule(LightningDataModule):
     """Train/val/test/predict loaders over feature shard folders (module doc for the batch layout).
 
     Args:
-        train / val / test / predict: feature shard folders (``predict`` defaults to ``test``).
+        train / val / test / predict: feature shard folders, or lists of them read as one (``predict`` defaults to
+            ``test``).
         batch_size: clips per device per training step (Table 8: 16); ``eval_batch_size`` defaults to it.
         num_workers: loader processes per device.
         max_frames: cut longer clips to this many frames (counted and warned); ``None`` keeps all.
         max_target_tokens: reference token limit (128, the decoding limit).
         bucket_by_length: batch clips of similar length together (pools ``bucket_pool`` batches); without it the
             LitData loader's mid-epoch resume is available.
-        tokenizer: used only without a Trainer (the model's tokenizer is used otherwise); see
+        fallback_tokenizer: used only without a Trainer (the model's tokenizer is used otherwise); see
             :mod:`signmusketeers.translate.tokenizer`.
         texts: optional text manifest replacing the shards' ``text`` by clip id (How2Sign CSV, etc.).
     """
 
     def __init__(
         self,
-        train: str | None = None,
-        val: str | None = None,
-        test: str | None = None,
-        predict: str | None = None,
+        train: str | list[str] | None = None,
+        val: str | list[str] | None = None,
+        test: str | list[str] | None = None,
+        predict: str | list[str] | None = None,
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         num_workers: int = 2,
@@ -165,7 +166,7 @@ class ClipFeatureDataModule(LightningDataModule):
         max_target_tokens: int = 128,
         bucket_by_length: bool = False,
         bucket_pool: int = 50,
-        tokenizer: str = "byt5",
+        fallback_tokenizer: str = "byt5",
         texts: str | None = None,
         seed: int = 0,
     ) -> None:
@@ -187,13 +188,14 @@ class ClipFeatureDataModule(LightningDataModule):
             else:
                 from signmusketeers.translate.tokenizer import build_tokenizer
 
-                self._tokenizer = build_tokenizer(self.hparams.tokenizer)
+                self._tokenizer = build_tokenizer(self.hparams.fallback_tokenizer)
         return self._tokenizer
 
     @property
     def encoder_paths(self) -> dict[str, str]:
         """The encoder exports the features were extracted with (from the first shard folder's manifest)."""
-        for folder in self.folders.values():
+        for entry in self.folders.values():
+            folder = entry if isinstance(entry, str) or entry is None else entry[0]
             if folder and (Path(folder) / "manifest.json").exists():
                 made_by = ShardManifest.read(folder).made_by
                 return {part: made_by[f"{part}_encoder"]["path"] for part in ("face", "hand")
@@ -205,10 +207,17 @@ class ClipFeatureDataModule(LightningDataModule):
         return FeatureCollator(self.tokenizer, self.hparams.max_frames, self.hparams.max_target_tokens, texts)
 
     def _dataset(self, split: str, training: bool):
-        folder = self.folders[split]
-        if folder is None:
+        folders = self.folders[split]
+        if not folders:
             raise ShardError(f"ClipFeatureDataModule: no {split} feature folder configured (data.{split})")
-        return open_dataset(folder, kind="features", shuffle=training, drop_last=training, seed=self.hparams.seed)
+        if isinstance(folders, str):
+            return open_dataset(folders, kind="features", shuffle=training, drop_last=training, seed=self.hparams.seed)
+        from litdata import CombinedStreamingDataset
+
+        # Several folders (e.g. YouTube-ASL + How2Sign): every clip of each, once per epoch.
+        parts = [open_dataset(f, kind="features", shuffle=training, drop_last=training, seed=self.hparams.seed)
+                 for f in folders]
+        return CombinedStreamingDataset(parts, seed=self.hparams.seed, iterate_over_all=True)
 
     def _loader(self, split: str, training: bool):
         from litdata import StreamingDataLoader

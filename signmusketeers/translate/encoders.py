@@ -112,7 +112,7 @@ def build_backbone(spec: EncoderSpec) -> nn.Module:
     import timm
 
     try:
-        return timm.create_model(spec.model_name, pretrained=False, num_classes=0, **spec.model_kwargs)
+        return timm.create_model(spec.model_name, pretrained=False, **{"num_classes": 0, **spec.model_kwargs})
     except Exception as error:  # timm raises RuntimeError/TypeError for unknown names and kwargs
         raise EncoderError(f"cannot build {spec.model_name} with {spec.model_kwargs}: {error}") from None
 
@@ -184,9 +184,11 @@ def encoder_from_state(
     spec: EncoderSpec, state: dict[str, torch.Tensor], source: str = "encoder", device: str | torch.device = "cpu"
 ) -> CropEncoder:
     """Rebuild a :class:`CropEncoder` from its spec and backbone state dict (strict: every key must match)."""
-    backbone = build_backbone(spec)
+    # Built without initialising (meta device): the weights come from ``state``, and a random ViT-S init costs ~1 s.
+    with torch.device("meta"):
+        backbone = build_backbone(spec)
     try:
-        backbone.load_state_dict(state, strict=True)
+        backbone.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as error:
         first = str(error).splitlines()[0]
         raise EncoderError(f"{source}: weights do not match {spec.model_name} {spec.model_kwargs}: {first}") from None
@@ -199,3 +201,37 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m signmusketeers.translate.encoders OUT``: write a randomly initialised encoder export.
+
+    For demos and tests that run extraction without pre-trained encoders (the features are then random
+    projections of the crops, not DINOv2 features; say so wherever results are reported).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m signmusketeers.translate.encoders", description=main.__doc__)
+    parser.add_argument("out", type=Path, help="ENCODER path (.safetensors and .json are written)")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--embed-dim", type=int, default=None)
+    parser.add_argument("--depth", type=int, default=None)
+    parser.add_argument("--num-heads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--init-values", type=float, default=1.0,
+        help="LayerScale initial value. DINOv2 trains from 1e-5, but a random network initialised so barely lets "
+        "the image through (the CLS feature is ~1e-3 of unit scale and nearly constant); 1.0 keeps image content",
+    )
+    args = parser.parse_args(argv)
+    kwargs = {k: v for k, v in (("embed_dim", args.embed_dim), ("depth", args.depth), ("num_heads", args.num_heads),
+                                ("init_values", args.init_values)) if v is not None}
+    encoder = build_encoder(args.model_name, args.img_size, seed=args.seed, **kwargs)
+    path = save_encoder(encoder, args.out, made_by={"command": "random initialisation", "seed": args.seed})
+    print(f"wrote {path} (random {args.model_name}, embed {encoder.embed_dim}, {args.img_size} px)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

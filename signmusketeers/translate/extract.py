@@ -113,7 +113,8 @@ def _env_int(name: str, default: int) -> int:
 
 
 def register(parser: argparse.ArgumentParser):
-    parser.add_argument("clip_shards", type=Path, metavar="CLIP_SHARDS", help="clip shard folder (signmusketeers parse)")
+    parser.add_argument("clip_shards", type=Path, metavar="CLIP_SHARDS",
+                        help="clip shard folder (signmusketeers parse)")
     parser.add_argument("--face-encoder", required=True, type=Path, help="face encoder export (.safetensors + .json)")
     parser.add_argument("--hand-encoder", required=True, type=Path, help="hand encoder export (.safetensors + .json)")
     parser.add_argument("--out", required=True, type=Path, help="feature shard root: OUT/train, OUT/val, OUT/test")
@@ -165,8 +166,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     done = set().union(*(w.done_keys | w.failed_keys for w in writers.values()))
     indices = list(range(shard_index, len(clips), num_shards))
-    loader = DataLoader(DecodedClips(args.clip_shards, indices, done), batch_size=None, num_workers=args.workers, collate_fn=_as_is,
-                        persistent_workers=False)
+    loader = DataLoader(DecodedClips(args.clip_shards, indices, done), batch_size=None, num_workers=args.workers,
+                        collate_fn=_as_is)
     dtype = np.dtype(args.dtype)
     written = failed = skipped = 0
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -199,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(args.out / split, ignore_errors=True)
     summary = f"{written} clips written, {skipped} already done, {failed} failed"
     if all(m is not None for m in published.values()):
-        summary += "; published " + ", ".join(f"{args.out / s} ({m.records})" for s, m in published.items() if m.records)
+        written_splits = [f"{args.out / s} ({m.records})" for s, m in published.items() if m.records]
+        summary += "; published " + ", ".join(written_splits)
     else:
         summary += "; other shard indices still running, the last one publishes"
     print(f"signmusketeers extract: {summary}", file=sys.stderr)

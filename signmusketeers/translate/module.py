@@ -14,8 +14,10 @@ file.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -128,10 +130,12 @@ class TranslationModule(LightningModule):
 
     def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """Label-smoothed cross-entropy of the reference tokens ``batch["labels"]`` (B, L; -100 = padding)."""
-        output = self.t5(
-            inputs_embeds=self.embed(batch), attention_mask=batch["attention_mask"], labels=batch["labels"]
-        )
-        logits = output.logits
+        # Decoder inputs are given (not labels) so that T5 does not compute an unsmoothed loss we would discard.
+        decoder_input_ids = self.t5.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
+        logits = self.t5(
+            inputs_embeds=self.embed(batch), attention_mask=batch["attention_mask"],
+            decoder_input_ids=decoder_input_ids, use_cache=False,
+        ).logits
         return F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(),
             batch["labels"].reshape(-1),
@@ -294,7 +298,8 @@ class TranslationModule(LightningModule):
         except FileNotFoundError:
             raise ValueError(f"{path}: no such checkpoint") from None
         except (RuntimeError, KeyError) as error:
-            raise ValueError(f"{path}: not a matching TranslationModule checkpoint ({str(error).splitlines()[0]})") from None
+            reason = str(error).splitlines()[0]
+            raise ValueError(f"{path}: not a matching TranslationModule checkpoint ({reason})") from None
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TranslationModule:
@@ -308,9 +313,20 @@ class TranslationModule(LightningModule):
             raise ValueError(f"{path}: not a readable checkpoint ({error})") from None
         if "t5_config" not in checkpoint or "state_dict" not in checkpoint:
             raise ValueError(f"{path}: not a TranslationModule checkpoint (no t5_config/state_dict)")
-        hparams = dict(checkpoint.get("hyper_parameters", {}))
-        hparams.update(t5=checkpoint["t5_config"], tokenizer=BYTE_LEVEL)
-        module = cls(**hparams)
+        # LightningCLI adds its own entries (_class_path, _instantiator) beside the constructor's arguments.
+        accepted = inspect.signature(cls.__init__).parameters
+        hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k in accepted}
+        original_tokenizer = hparams.get("tokenizer")
+        with tempfile.TemporaryDirectory() as folder:
+            # The tokenizer is rebuilt from the files stored in the checkpoint, never from its original source.
+            for name, data in checkpoint.get("tokenizer_files", {}).items():
+                (Path(folder) / name).write_bytes(data)
+            tokenizer = folder if checkpoint.get("tokenizer_files") else BYTE_LEVEL
+            module = cls(**{**hparams, "t5": checkpoint["t5_config"], "tokenizer": tokenizer})
+        module.hparams["tokenizer"] = original_tokenizer
         module.on_load_checkpoint(checkpoint)
-        module.load_state_dict(checkpoint["state_dict"], strict=True)
+        try:
+            module.load_state_dict(checkpoint["state_dict"], strict=True)
+        except RuntimeError as error:
+            raise ValueError(f"{path}: weights do not fit the stored config ({str(error).splitlines()[0]})") from None
         return module.eval()

@@ -64,3 +64,10 @@ def test_text_manifests(tmp_path):
     bad.write_text("x,y\n1,2\n")
     with pytest.raises(ValueError, match="bad.csv: needs columns"):
         read_text_manifest(bad)
+
+
+def test_several_train_folders_are_read_as_one(feature_shards):
+    data = ClipFeatureDataModule(train=[str(feature_shards["train"]), str(feature_shards["val"])], batch_size=1,
+                                 num_workers=0)
+    ids = [c for batch in data.train_dataloader() for c in batch["clip_id"]]
+    assert len(ids) == 11  # 8 + 3 clips, each once

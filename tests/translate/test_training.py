@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def tiny_config(tmp_path, feature_shards, **trainer) -> Path:
     config = yaml.safe_load((REPO / "configs/demo/translate.yaml").read_text())
-    config["model"]["init_args"].update(t5=TINY_T5, num_beams=2, max_new_tokens=8, warmup_steps=0)
+    config["model"]["init_args"].update(t5=TINY_T5, num_beams=2, max_new_tokens=8, warmup_steps=0, feature_dim=384,
+                                        tokenizer="byt5")
     config["data"]["init_args"].update(train=str(feature_shards["train"]), val=str(feature_shards["val"]),
                                        test=str(feature_shards["val"]), batch_size=4, eval_batch_size=4)
     config["trainer"].update(max_steps=4, val_check_interval=2, log_every_n_steps=1,
@@ -39,6 +40,11 @@ def test_fit_then_test_writes_hypotheses_and_best_checkpoint(tmp_path, feature_s
     rows = [json.loads(line) for line in hypotheses.read_text().splitlines()]
     assert sorted(r["clip_id"] for r in rows) == ["clip0000", "clip0001", "clip0002"]
     assert set(rows[0]) == {"clip_id", "reference", "hypothesis"}
+    predictions = tmp_path / "predict.jsonl"
+    assert main(["predict", "--config", str(config), "--ckpt_path", str(best[0]),
+                 "--model.hypotheses_path", str(predictions)]) == 0
+    assert [json.loads(line) for line in predictions.read_text().splitlines()] == rows  # same clips, same decoding
+    assert TranslationModule.from_checkpoint(best[0]).streams == ("face", "left", "right", "pose")  # a CLI checkpoint
 
 
 def test_checkpoint_round_trip_gives_identical_generations(tmp_path):
@@ -61,3 +67,43 @@ def test_checkpoint_round_trip_gives_identical_generations(tmp_path):
     assert restored.streams == ("face", "pose")
     assert restored.generate(batch) == before
     assert all(len(text) >= 5 for text in before), before  # real text, not empty strings
+
+
+def test_init_from_starts_a_second_fit_from_a_checkpoint(tmp_path):
+    import lightning
+    import pytest
+
+    torch.manual_seed(1)
+    first = TranslationModule(t5=TINY_T5, tokenizer="byt5")
+    trainer = lightning.Trainer(logger=False, enable_checkpointing=False, accelerator="cpu")
+    trainer.strategy.connect(first)
+    trainer.save_checkpoint(tmp_path / "yt.ckpt")
+    torch.manual_seed(2)
+    second = TranslationModule(t5=TINY_T5, tokenizer="byt5", init_from=str(tmp_path / "yt.ckpt"))
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert "init_from" not in second.hparams  # a later checkpoint of the second fit does not re-read it
+    with pytest.raises(ValueError, match="not a matching TranslationModule checkpoint"):
+        TranslationModule(t5=TINY_T5, tokenizer="byt5", streams=["face"], init_from=str(tmp_path / "yt.ckpt"))
+
+
+def test_checkpoint_carries_a_locally_trained_tokenizer(tmp_path):
+    import shutil
+
+    import lightning
+
+    from signmusketeers.translate.tokenizer import train_subword_tokenizer
+
+    train_subword_tokenizer(["hello world", "sign language", "good morning"], vocab_size=60).save_pretrained(
+        tmp_path / "tok")
+    torch.manual_seed(0)
+    module = TranslationModule(t5=TINY_T5, tokenizer=str(tmp_path / "tok"), num_beams=2, max_new_tokens=6)
+    assert module.t5.config.vocab_size == len(module.tokenizer) < 100
+    trainer = lightning.Trainer(logger=False, enable_checkpointing=False, accelerator="cpu")
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    shutil.rmtree(tmp_path / "tok")  # the checkpoint alone is enough
+    restored = TranslationModule.from_checkpoint(tmp_path / "model.ckpt")
+    batch = FeatureCollator(module.tokenizer)([make_record(i, 4) for i in range(2)])
+    assert restored.generate(batch) == module.eval().generate(batch)
+    assert restored.tokenizer("good morning").input_ids == module.tokenizer("good morning").input_ids

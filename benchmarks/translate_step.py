@@ -1,0 +1,108 @@
+"""Translation training step on cached features vs. the bare HF T5 step it wraps.
+
+Ours: ``TranslationModule`` forward (stream fusion → T5 with ``inputs_embeds`` → label-smoothed cross-entropy) +
+backward + AdamW step, on a padded batch from ``FeatureCollator`` (cached float16 features).
+Floor: ``T5ForConditionalGeneration(inputs_embeds=..., attention_mask=..., labels=...)`` forward + backward + AdamW
+step, with random ``inputs_embeds`` of the same ``(B, T, d_model)`` shape, the same T5 and the same labels.
+Goal: ratio ours / floor ≤ 1.05. The T5 is randomly initialised (no download): ``--size base`` is T5.1.1-Base's
+shape (the paper's), ``--size small`` a 4-layer d_model 256 model that runs quickly on a CPU.
+
+    PYTHONPATH=. python benchmarks/translate_step.py --size small --batch 16 --frames 100 --repeats 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from signmusketeers.data.features import FeatureCollator  # noqa: E402
+from signmusketeers.translate import TranslationModule  # noqa: E402
+
+SIZES = {
+    "base": {"d_model": 768, "d_ff": 2048, "num_layers": 12, "num_heads": 12, "d_kv": 64},  # T5.1.1-Base
+    "small": {"d_model": 256, "d_ff": 512, "num_layers": 4, "num_heads": 4, "d_kv": 64},
+}
+SENTENCE = "And then I went to the store to buy some bread and a bottle of milk for breakfast."
+
+
+def records(batch: int, frames: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    return [{
+        "face": rng.standard_normal((frames - k, 384)).astype(np.float16),
+        "left": rng.standard_normal((frames - k, 384)).astype(np.float16),
+        "right": rng.standard_normal((frames - k, 384)).astype(np.float16),
+        "pose": rng.random((frames - k, 14)).astype(np.float32),
+        "text": SENTENCE[: 40 + 2 * k], "clip_id": f"c{k}",
+    } for k in range(batch)]
+
+
+def timed(step, repeats: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    config = {**SIZES[args.size], "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False, "dropout_rate": 0.0}
+
+    torch.manual_seed(0)
+    module = TranslationModule(t5=config, tokenizer="byt5").to(device).train()
+    batch = FeatureCollator(module.tokenizer)(records(args.batch, args.frames))
+    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    ours_optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
+
+    def ours() -> None:
+        loss = module(batch)
+        loss.backward()
+        ours_optimizer.step()
+        ours_optimizer.zero_grad(set_to_none=True)
+
+    bare_t5 = module.t5  # the same network: the difference is only what we add around it
+    embeds = torch.randn(args.batch, batch["attention_mask"].shape[1], config["d_model"], device=device)
+    bare_optimizer = torch.optim.AdamW(bare_t5.parameters(), lr=1e-4)
+
+    def bare() -> None:
+        loss = bare_t5(inputs_embeds=embeds, attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+        loss.backward()
+        bare_optimizer.step()
+        bare_optimizer.zero_grad(set_to_none=True)
+
+    # Interleave the two so that machine load affects both alike; report medians.
+    ours_times, bare_times = [], []
+    for _ in range(args.repeats):
+        bare_times += timed(bare, 1, warmup=1 if not bare_times else 0)
+        ours_times += timed(ours, 1, warmup=1 if not ours_times else 0)
+    ours_s, bare_s = statistics.median(ours_times), statistics.median(bare_times)
+    print(f"device {device}, T5 {args.size} {config['d_model']}x{config['num_layers']}, batch {args.batch} x "
+          f"{args.frames} frames, labels {batch['labels'].shape[1]} tokens, {args.repeats} repeats (median)")
+    print(f"bare HF T5 step (inputs_embeds): {bare_s * 1000:8.1f} ms")
+    print(f"TranslationModule step         : {ours_s * 1000:8.1f} ms")
+    print(f"ratio ours / bare: {ours_s / bare_s:.3f} (goal <= 1.05)")
+
+
+if __name__ == "__main__":
+    main()
