@@ -35,9 +35,11 @@ class Translator:
     Args:
         checkpoint: a TranslationModule checkpoint (``fit`` writes them).
         device: torch device (default: cuda if available, else cpu).
-        parser: a ``FrameParser``-like object with ``parse_video(path) -> ParsedClip``; default
-            ``FrameParser(crop_size=224, stride=2)``.
+        parser: a ``FrameParser``-like object with ``parse_video(path, **options) -> ParsedClip``; default
+            ``FrameParser(crop_size=crop_size, stride=stride)``.
         face_encoder / hand_encoder: encoder exports to use instead of those stored in the checkpoint.
+        stride: keep every ``stride``-th frame (2, as the features were extracted for training).
+        crop_size: crop side for the default parser; default the encoders' input size.
     """
 
     def __init__(
@@ -48,7 +50,7 @@ class Translator:
         face_encoder: str | os.PathLike | None = None,
         hand_encoder: str | os.PathLike | None = None,
         stride: int = PAPER_STRIDE,
-        crop_size: int = 224,
+        crop_size: int | None = None,
     ) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.module = TranslationModule.from_checkpoint(checkpoint).to(self.device)
@@ -67,7 +69,9 @@ class Translator:
         if parser is None:
             from signmusketeers.parsing import FrameParser
 
-            parser = FrameParser(crop_size=crop_size, stride=stride)
+            # Crops at the encoders' own input size (224 for ViT-S/14), as clip shards made for them hold.
+            size = crop_size or max(encoder.spec.img_size for encoder in self.encoders.values())
+            parser = FrameParser(crop_size=size, stride=stride)
         self.parser = parser
 
     def features(self, crops: torch.Tensor, pose: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -81,58 +85,99 @@ class Translator:
         batch["attention_mask"] = torch.ones(1, frames, dtype=torch.long, device=self.device)
         return batch
 
-    def translate(self, video: str | os.PathLike) -> dict[str, Any]:
-        """``{"video", "text", "seconds": {"parse", "encode", "generate"}}`` for one video."""
+    def translate(
+        self,
+        video: str | os.PathLike,
+        *,
+        clip_id: str | None = None,
+        landmarks: str | os.PathLike | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> dict[str, Any]:
+        """``{"video", "text", "frames", "seconds": {"parse", "encode", "generate"}}`` for one video.
+
+        ``landmarks`` (a precomputed landmark file, e.g. SynthSign's), ``start``/``end`` (seconds) and ``clip_id``
+        are passed to the parser as a manifest row would give them.
+        """
         seconds = {}
-        start = time.perf_counter()
-        clip = self.parser.parse_video(video)
-        seconds["parse"] = time.perf_counter() - start
+        begin = time.perf_counter()
+        options = {key: value for key, value in
+                   (("clip_id", clip_id), ("landmarks", landmarks), ("start", start), ("end", end)) if value is not None}
+        clip = self.parser.parse_video(video, **options)
+        seconds["parse"] = time.perf_counter() - begin
 
-        start = time.perf_counter()
+        begin = time.perf_counter()
         batch = self.features(torch.from_numpy(clip.crops), torch.from_numpy(clip.pose))
-        seconds["encode"] = time.perf_counter() - start
+        seconds["encode"] = time.perf_counter() - begin
 
-        start = time.perf_counter()
+        begin = time.perf_counter()
         text = self.module.generate(batch)[0]
-        seconds["generate"] = time.perf_counter() - start
+        seconds["generate"] = time.perf_counter() - begin
         return {"video": str(video), "text": text, "frames": int(clip.crops.shape[0]),
                 "seconds": {k: round(v, 4) for k, v in seconds.items()}}
 
 
 def register(parser: argparse.ArgumentParser):
-    parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="videos to translate")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                        help="videos, folders of videos, or manifests (.jsonl/.csv as for parse; their text is printed "
+                             "as the reference and their landmark files replace MediaPipe)")
     parser.add_argument("--checkpoint", required=True, type=Path, help="TranslationModule checkpoint")
-    parser.add_argument("--json", action="store_true", help='one JSON line per video: {"video", "text", "seconds"}')
+    parser.add_argument("--json", action="store_true",
+                        help='one JSON line per video: {"video", "text", "seconds"} (+ "clip_id", "reference" from a '
+                             "manifest)")
+    parser.add_argument("--output", type=Path, help="also write the JSON lines to this file")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--stride", type=int, default=PAPER_STRIDE, help="use every N-th frame (as in training: 2)")
+    parser.add_argument("--crop-size", type=int, default=None,
+                        help="crop side in pixels (default: the encoders' input size, 224 for ViT-S/14)")
     parser.add_argument("--face-encoder", type=Path, help="face encoder export, instead of the checkpoint's")
     parser.add_argument("--hand-encoder", type=Path, help="hand encoder export, instead of the checkpoint's")
     return run
 
 
 def run(args: argparse.Namespace) -> int:
+    from signmusketeers.data.manifests import ManifestError, read_inputs
+
     def fail_line(text: str) -> None:
         print(f"signmusketeers translate: {text}", file=sys.stderr)
 
     try:
+        clips = read_inputs(args.inputs)
         translator = Translator(args.checkpoint, args.device, face_encoder=args.face_encoder,
-                                hand_encoder=args.hand_encoder, stride=args.stride)
-    except ValueError as error:  # EncoderError and bad checkpoints are ValueErrors with a one-line message
+                                hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size)
+    except (ManifestError, ValueError) as error:  # EncoderError and bad checkpoints are ValueErrors too
         fail_line(str(error))
         return 2
+    output = None
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        output = open(args.output, "w")
     failures = 0
-    for video in args.videos:
-        try:
-            result = translator.translate(video)
-        except (ValueError, OSError) as error:  # ParseError is a ValueError naming the file
-            message = str(error)
-            fail_line(message if str(video) in message else f"{video}: {message}")
-            failures += 1
-            continue
-        if args.json:
-            print(json.dumps(result), flush=True)
-        else:
-            timing = ", ".join(f"{stage} {s:.2f}s" for stage, s in result["seconds"].items())
-            print(f"{video}: {result['text']}", flush=True)
-            print(f"  ({result['frames']} frames; {timing})", file=sys.stderr)
+    try:
+        for clip in clips:
+            try:
+                result = translator.translate(clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks,
+                                              start=clip.start, end=clip.end)
+            except (ValueError, OSError) as error:  # ParseError is a ValueError naming the file
+                message = str(error)
+                fail_line(message if clip.video in message else f"{clip.video}: {message}")
+                failures += 1
+                continue
+            if clip.text or clip.landmarks or clip.start is not None:  # the clip came from a manifest
+                result = {"clip_id": clip.clip_id, **result, "reference": clip.text}
+            line = json.dumps(result)
+            if output is not None:
+                output.write(line + "\n")
+                output.flush()
+            if args.json:
+                print(line, flush=True)
+            else:
+                timing = ", ".join(f"{stage} {s:.2f}s" for stage, s in result["seconds"].items())
+                print(f"{clip.video}: {result['text']}", flush=True)
+                if result.get("reference"):
+                    print(f"  reference: {result['reference']}", flush=True)
+                print(f"  ({result['frames']} frames; {timing})", file=sys.stderr)
+    finally:
+        if output is not None:
+            output.close()
     return 1 if failures else 0

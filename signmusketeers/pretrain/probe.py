@@ -48,9 +48,12 @@ def balanced_accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
     return float(torch.stack([(predictions[labels == c] == c).float().mean() for c in labels.unique()]).mean())
 
 
-def labelled_crops(crops_dir: str | Path, synthsign_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def labelled_crops(
+    crops_dir: str | Path, synthsign_dir: str | Path, part: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Crops of a crop shard folder with SynthSign labels: ``images uint8 (N, S, S, 3)``, ``labels (N,)``,
-    ``is_query (N,)`` bool. Crops whose label is -1 (no expression / hand at rest) are left out."""
+    ``is_query (N,)`` bool. Crops whose label is -1 (no expression / hand at rest) are left out; ``part``
+    ("face" or "hand") keeps that part's crops of a mixed folder (``parse --crops-out`` writes one)."""
     from ..data.shards import decode_jpeg, open_dataset
 
     synthsign_dir = Path(synthsign_dir)
@@ -65,6 +68,8 @@ def labelled_crops(crops_dir: str | Path, synthsign_dir: str | Path) -> tuple[np
     label_arrays: dict[str, Any] = {}
     images, labels, is_query = [], [], []
     for record in open_dataset(crops_dir, kind="crops"):
+        if part is not None and record["part"] != part:
+            continue
         clip = clips.get(record["clip_id"])
         if clip is None:
             raise ValueError(f"{crops_dir}: crop of clip {record['clip_id']!r}, which {manifest_path} does not list")
@@ -100,13 +105,15 @@ def encode(backbone: torch.nn.Module, images: np.ndarray, image_size: int, batch
 class KNNProbe(Callback):
     """Reports ``probe/top1`` (and ``probe/balanced``, the mean per-class accuracy) of the teacher at the start of
     training, every ``every_n_steps`` steps (0: never) and at the end; writes ``{"before", "after", "history"}``
-    (top-1 before and after, every measurement) to ``out`` (JSON) when given. Runs on rank 0."""
+    (top-1 before and after, every measurement) to ``out`` (JSON) when given. Runs on rank 0. ``part`` ("face" or
+    "hand") probes only that part's crops of a mixed crop folder; face and hand labels are different label sets, so
+    give it whenever the folder holds both."""
 
     def __init__(
         self, crops: str, labels: str, k: int = 20, temperature: float = 0.07, every_n_steps: int = 0,
-        out: str | None = None,
+        out: str | None = None, part: str | None = None,
     ) -> None:
-        self.crops, self.labels, self.k, self.temperature = crops, labels, k, temperature
+        self.crops, self.labels, self.k, self.temperature, self.part = crops, labels, k, temperature, part
         self.every_n_steps, self.out = every_n_steps, out
         self.history: list[dict[str, float]] = []
         self._data: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -114,7 +121,7 @@ class KNNProbe(Callback):
     def measure(self, pl_module: LightningModule) -> dict[str, float]:
         """``{"top1", "balanced"}`` of the teacher's k-NN classification of the query crops."""
         if self._data is None:
-            self._data = labelled_crops(self.crops, self.labels)
+            self._data = labelled_crops(self.crops, self.labels, self.part)
             if self._data[2].all() or not self._data[2].any():
                 raise ValueError(f"{self.crops}: the probe needs crops of both train and non-train SynthSign clips")
         images, labels, is_query = self._data

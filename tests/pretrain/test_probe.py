@@ -20,3 +20,13 @@ def test_knn_vote_on_two_clusters():
 def test_balanced_accuracy_discounts_the_majority_class():
     predictions, labels = torch.tensor([0, 0, 0, 0]), torch.tensor([0, 0, 0, 1])
     assert balanced_accuracy(predictions, labels) == 0.5  # top-1 would be 0.75
+
+
+def test_labelled_crops_keep_one_part_of_a_mixed_folder(crop_shards):
+    from signmusketeers.pretrain.probe import labelled_crops
+
+    crops, labels = crop_shards  # face crops only
+    images, face_labels, is_query = labelled_crops(crops, labels, part="face")
+    assert len(images) == len(labelled_crops(crops, labels)[0]) > 0 and is_query.any() and not is_query.all()
+    with pytest.raises(ValueError, match="no labelled crops"):
+        labelled_crops(crops, labels, part="hand")

@@ -44,10 +44,15 @@ class FakeClip:
 
 
 class FakeParser:
+    made_with: dict = {}
+
     def __init__(self, crop_size: int = 224, stride: int = 1, **_) -> None:
         self.stride = stride
+        FakeParser.made_with = {"crop_size": crop_size, "stride": stride}
+        self.calls = []
 
-    def parse_video(self, path):
+    def parse_video(self, path, **options):
+        self.calls.append((str(path), options))
         if "broken" in str(path):
             raise ValueError(f"{path}: not a video")
         return FakeClip(12 // self.stride)
@@ -61,15 +66,35 @@ def test_translate_json_lines_with_stage_timings(tmp_path, monkeypatch, capsys):
     assert [line["video"] for line in lines] == ["a.mp4", "b.mp4"]
     assert all(isinstance(line["text"], str) for line in lines)
     assert set(lines[0]["seconds"]) == {"parse", "encode", "generate"} and lines[0]["frames"] == 6
+    assert FakeParser.made_with == {"crop_size": 56, "stride": 2}  # the encoders' input size, every second frame
+
+
+def test_translate_a_manifest_with_references_and_landmarks(tmp_path, monkeypatch, capsys):
+    checkpoint = demo_checkpoint(tmp_path)
+    monkeypatch.setattr(signmusketeers.parsing, "FrameParser", FakeParser)
+    manifest = tmp_path / "clips.jsonl"
+    manifest.write_text(
+        json.dumps({"clip_id": "c1", "video": "v1.mp4", "landmarks": "l1.npz", "text": "I see you."}) + "\n"
+        + json.dumps({"clip_id": "c2", "video": "broken.mp4", "text": "We go."}) + "\n"
+    )
+    output = tmp_path / "out" / "translations.jsonl"
+    assert main(["translate", str(manifest), "--checkpoint", str(checkpoint), "--output", str(output)]) == 1
+    captured = capsys.readouterr()
+    assert "reference: I see you." in captured.out and "broken.mp4: not a video" in captured.err
+    (line,) = [json.loads(text) for text in output.read_text().splitlines()]
+    assert line["clip_id"] == "c1" and line["reference"] == "I see you." and line["video"] == str(tmp_path / "v1.mp4")
 
 
 def test_translate_matches_the_module_on_the_same_features(tmp_path):
     checkpoint = demo_checkpoint(tmp_path)
-    translator = Translator(checkpoint, parser=FakeParser())
+    parser = FakeParser()
+    translator = Translator(checkpoint, parser=parser)
     clip = FakeClip(12)
     batch = translator.features(torch.from_numpy(clip.crops), torch.from_numpy(clip.pose))
     assert batch["face"].shape == (1, 12, 32) and batch["pose"].shape == (1, 12, 14)
     assert translator.translate("x.mp4")["text"] == translator.module.generate(batch)[0]
+    translator.translate("y.mp4", clip_id="y", landmarks="y.npz", start=1.0)
+    assert parser.calls[-1] == ("y.mp4", {"clip_id": "y", "landmarks": "y.npz", "start": 1.0})
 
 
 def test_translate_reports_bad_videos_and_goes_on(tmp_path, monkeypatch, capsys):
