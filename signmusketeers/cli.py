@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("signmusketeers.pretrain.export:register", "export a pre-trained teacher as an encoder (safetensors)"),
     "extract": ("signmusketeers.translate.extract:register", "clip shards → per-clip encoder feature shards"),
     "translate": ("signmusketeers.inference:register", "translate sign-language videos into English"),
+    "demo": ("signmusketeers.demo:register", "the whole pipeline on SynthSign, on a CPU, with a summary and pictures"),
 }
 
 

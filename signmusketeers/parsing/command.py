@@ -49,13 +49,15 @@ def clip_record(clip: ParsedClip, text: str = "", split: str = "") -> dict[str, 
 
 
 def crop_records(clip: ParsedClip, frames_per_clip: int) -> list[dict[str, Any]]:
-    """Crop-shard records for ``frames_per_clip`` evenly spaced frames: the face and both hands (``part`` "face" or
+    """Crop-shard records for ``frames_per_clip`` evenly spaced frames (the middles of equal segments): the face and both hands (``part`` "face" or
     "hand", ``side`` "face"/"left"/"right"). Only crops whose box came from the part's own landmarks in that frame
     (possibly shifted into the frame) are kept: a fallback box may not hold the hand at all, which would teach the
     encoder noise."""
     if frames_per_clip <= 0:
         return []
-    positions = np.unique(np.linspace(0, len(clip) - 1, min(frames_per_clip, len(clip))).round().astype(int))
+    # The middles of equal segments of the clip: never just its first and last frames, where signers tend to rest.
+    count = min(frames_per_clip, len(clip))
+    positions = np.unique(((np.arange(count) + 0.5) * len(clip) / count).astype(int))
     records = []
     for position in positions:
         for part, side in enumerate(PART_NAMES):

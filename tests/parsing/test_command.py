@@ -158,3 +158,29 @@ def test_synthsign_folder(synthsign_small: Path, tmp_path: Path) -> None:
         assert np.abs(centre - hand).max() < 0.3 * entry["height"]  # the left box holds the signer's left hand
     items = list(open_dataset(crops))
     assert {i["part"] for i in items} == {"face", "hand"} and all(i["provenance"][0] in (0, 3) for i in items)
+
+
+class TenFrameClip:
+    """What crop_records reads of a ParsedClip: ten frames, every box from its own landmarks."""
+
+    clip_id = "c"
+    crops = np.zeros((10, 3, 8, 8, 3), dtype=np.uint8)
+    found = np.ones((10, 3), dtype=bool)
+    frame_index = np.arange(10) * 2
+
+    def __init__(self) -> None:
+        from signmusketeers.parsing.boxes import LANDMARKS
+
+        self.provenance = np.full((10, 3), LANDMARKS)
+
+    def __len__(self) -> int:
+        return 10
+
+
+def test_crop_records_sample_the_middles_of_equal_segments_not_the_ends():
+    from signmusketeers.parsing.command import crop_records
+
+    records = crop_records(TenFrameClip(), 2)
+    # Two frames of ten: positions 2 and 7 (frames 4 and 14), away from the resting first and last frames.
+    assert sorted({int(r["frame"][0]) for r in records}) == [4, 14]
+    assert [r["side"] for r in records] == ["face", "left", "right"] * 2

@@ -1,0 +1,320 @@
+"""``signmusketeers demo``: the whole pipeline on SynthSign, on a CPU, in minutes.
+
+The demo is a thin chain of the public commands a user would run — ``synth`` → ``parse`` → ``fit`` (face and hand
+DINOv2 pre-training of tiny ViTs) → ``export`` → ``extract`` → ``fit`` / ``test`` (translation) → ``translate`` —
+each printed before it runs so that any step can be repeated by hand. The configs it runs are the shipped
+``configs/demo/*.yaml`` with this run's paths and sizes filled in, written to ``OUT/configs/``. Each step's output
+goes to ``OUT/logs/STEP.log``. At the end it prints a summary (stage times, k-NN probe before/after pre-training,
+BLEU-1..4 and chrF on the held-out test sentences), writes it as ``OUT/summary.json`` and draws ``OUT/pictures/``.
+
+The encoders and the T5 are small and randomly initialised (the architectures of ViT-S/14-reg4 and T5.1.1, scaled
+down), so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How much the demo does; ``DEFAULT`` fits 15 minutes and ``QUICK`` 3 minutes on 2 CPU cores."""
+
+    clips: int
+    crops_per_clip: int
+    pretrain_steps: int
+    translate_steps: int
+    val_every: int
+
+
+DEFAULT = DemoSize(clips=1200, crops_per_clip=2, pretrain_steps=60, translate_steps=2000, val_every=500)
+QUICK = DemoSize(clips=40, crops_per_clip=4, pretrain_steps=6, translate_steps=60, val_every=30)
+CROP_SIZE = 56  # the demo encoders' input size (the paper's is 224)
+
+
+def configs_dir() -> Path:
+    """The repository's ``configs/`` folder (the demo runs the shipped demo configs)."""
+    folder = Path(__file__).resolve().parents[1] / "configs"
+    if not (folder / "demo").is_dir():
+        raise FileNotFoundError(f"{folder / 'demo'}: demo configs not found; run the demo from a source checkout")
+    return folder
+
+
+@contextlib.contextmanager
+def _output_to(log: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors too, for child processes) to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "a") as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+class Demo:
+    def __init__(self, out: Path, size: DemoSize, console: Any) -> None:
+        self.out, self.size, self.console = out, size, console
+        self.seconds: dict[str, float] = {}
+
+    # ---------------------------------------------------------------------------------------------- running
+
+    def run(self, stage: str, argv: list[str], program: str = "signmusketeers", main: Callable | None = None) -> None:
+        """Run ``signmusketeers ARGV`` (or another ``program``'s ``main``) in this process, timed as ``stage``;
+        stop the demo if it fails."""
+        if main is None:
+            from signmusketeers.cli import main
+
+        log = self.out / "logs" / f"{stage.replace(' ', '_')}.log"
+        self.console.print(f"$ {program} {shlex.join(argv)}", style="bold cyan", markup=False, soft_wrap=True)
+        start = time.perf_counter()
+        with self.console.status(f"{stage} … (log: {log})"), _output_to(log):
+            crash = None
+            try:
+                code = main(argv)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+            except Exception as error:  # the step's own traceback goes to its log; the demo says one line
+                traceback.print_exc()
+                code, crash = 1, f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+        if code != 0:
+            said = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+            reason = crash or (said[-1] if said else "no output")
+            raise RuntimeError(f"step {stage!r} failed (exit {code}): {reason} (whole log: {log})")
+        self.console.print(f"  [green]done[/] in {self.seconds[stage]:.1f} s")
+
+    def write_config(self, name: str, edit: Callable[[dict], None]) -> Path:
+        config = yaml.safe_load((configs_dir() / "demo" / f"{name}.yaml").read_text())
+        edit(config)
+        path = self.out / "configs" / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# configs/demo/{name}.yaml with this demo run's paths and sizes\n" + yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    # ---------------------------------------------------------------------------------------------- stages
+
+    def synth(self) -> None:
+        self.run("synth", ["synth", "--out", str(self.synthsign), "--clips", str(self.size.clips), "--seed", "0",
+                           "--workers", "2", "--preview"])
+
+    def parse(self) -> None:
+        self.run("parse", ["parse", str(self.synthsign), "--out", str(self.out / "clips"), "--crops-out",
+                           str(self.out / "crops"), "--crop-size", str(CROP_SIZE), "--crops-per-clip",
+                           str(self.size.crops_per_clip), "--workers", "2"])
+        first = json.loads((self.synthsign / "manifest.jsonl").read_text().splitlines()[0])
+        one_clip = self.out / "preview_clip.jsonl"
+        first.update(video=f"{self.synthsign.name}/{first['video']}", landmarks=f"{self.synthsign.name}/{first['landmarks']}")
+        one_clip.write_text(json.dumps(first) + "\n")
+        self.run("parse preview", ["parse", str(one_clip), "--out", str(self.out / "preview_parse"), "--crop-size",
+                                   str(CROP_SIZE), "--preview"])
+
+    def pretrain(self, part: str) -> Path:
+        folder = self.out / "pretrain" / part
+
+        def edit(config: dict) -> None:
+            config["data"]["init_args"]["train_dir"] = str(self.out / "crops")  # the config picks its part
+            config["trainer"]["max_steps"] = self.size.pretrain_steps
+            config["trainer"]["default_root_dir"] = str(folder)
+            config["trainer"].setdefault("callbacks", []).append({
+                "class_path": "signmusketeers.pretrain.probe.KNNProbe",
+                "init_args": {"crops": str(self.out / "crops"), "labels": str(self.synthsign), "part": part,
+                              "every_n_steps": max(1, self.size.pretrain_steps // 4), "out": str(folder / "probe.json")},
+            })
+
+        config = self.write_config(f"pretrain_{part}", edit)
+        self.run(f"pretrain {part}", ["fit", "--config", str(config)])
+        checkpoint = max(folder.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
+        encoder = self.out / "encoders" / f"{part}.safetensors"
+        self.run(f"export {part}", ["export", str(checkpoint), "--out", str(encoder)])
+        return encoder
+
+    def extract(self, face: Path, hand: Path) -> None:
+        self.run("extract", ["extract", str(self.out / "clips"), "--face-encoder", str(face), "--hand-encoder",
+                             str(hand), "--out", str(self.out / "features")])
+
+    def tokenizer(self) -> None:
+        from signmusketeers.translate.tokenizer import main
+
+        self.run("tokenizer", [str(self.synthsign / "manifest.jsonl"), "--out", str(self.out / "tokenizer")],
+                 program="python -m signmusketeers.translate.tokenizer", main=main)
+
+    def translate(self, feature_dim: int) -> Path:
+        folder = self.out / "translate"
+
+        def edit(config: dict) -> None:
+            data = config["data"]["init_args"]
+            for split in ("train", "val", "test"):
+                data[split] = str(self.out / "features" / split)
+            model = config["model"]["init_args"]
+            model.update(tokenizer=str(self.out / "tokenizer"), feature_dim=feature_dim,
+                         hypotheses_path=str(folder / "hypotheses-test.jsonl"))
+            config["trainer"]["max_steps"] = self.size.translate_steps
+            config["trainer"]["val_check_interval"] = self.size.val_every
+            config["trainer"]["default_root_dir"] = str(folder)
+
+        config = self.write_config("translate", edit)
+        self.run("translate fit", ["fit", "--config", str(config)])
+        best = [path for path in folder.rglob("step*.ckpt")]  # the ModelCheckpoint kept by val/bleu4
+        if not best:
+            raise RuntimeError(f"{folder}: translation training wrote no best checkpoint")
+        checkpoint = max(best, key=lambda path: path.stat().st_mtime)
+        self.run("translate test", ["test", "--config", str(config), "--ckpt_path", str(checkpoint)])
+        return checkpoint
+
+    def translate_heldout(self, checkpoint: Path, count: int = 2) -> list[dict]:
+        """``translate`` two held-out test clips (from their SynthSign landmarks) and return its JSON lines."""
+        rows = [json.loads(line) for line in (self.synthsign / "manifest.jsonl").read_text().splitlines()]
+        picked = [row for row in rows if row["split"] == "test"][:count]
+        for row in picked:  # paths relative to the new manifest's folder
+            row.update(video=f"{self.synthsign.name}/{row['video']}", landmarks=f"{self.synthsign.name}/{row['landmarks']}")
+        manifest = self.out / "heldout.jsonl"
+        manifest.write_text("".join(json.dumps(row) + "\n" for row in picked))
+        self.run("translate videos", ["translate", str(manifest), "--checkpoint", str(checkpoint), "--json",
+                                      "--output", str(self.out / "heldout_translations.jsonl")])
+        return [json.loads(line) for line in (self.out / "heldout_translations.jsonl").read_text().splitlines()]
+
+    # ---------------------------------------------------------------------------------------------- pieces
+
+    @property
+    def synthsign(self) -> Path:
+        return self.out / "synthsign"
+
+
+def run_demo(demo: Demo) -> dict[str, Any]:
+    """Run every stage and return the summary (also written to ``OUT/summary.json``)."""
+    from signmusketeers.translate.metrics import corpus_scores
+
+    demo.out.mkdir(parents=True, exist_ok=True)
+    demo.synth()
+    demo.parse()
+    face = demo.pretrain("face")
+    hand = demo.pretrain("hand")
+    demo.extract(face, hand)
+    demo.tokenizer()
+    checkpoint = demo.translate(feature_dim=encoder_width(face))
+    translations = demo.translate_heldout(checkpoint)
+
+    hypotheses_path = demo.out / "translate" / "hypotheses-test.jsonl"
+    rows = [json.loads(line) for line in hypotheses_path.read_text().splitlines()]
+    scores = corpus_scores([r["hypothesis"] for r in rows], [r["reference"] for r in rows])
+    probe = {}
+    for part in ("face", "hand"):
+        measured = json.loads((demo.out / "pretrain" / part / "probe.json").read_text())
+        probe[part] = {"before": measured["before"], "after": measured["after"]}
+    pictures = draw_pictures(demo)
+    summary = {
+        "bleu": {key: scores[key] for key in ("bleu1", "bleu2", "bleu3", "bleu4", "chrf", "signature")},
+        "probe": probe,
+        "seconds": {stage: round(s, 1) for stage, s in demo.seconds.items()},
+        "checkpoint": str(checkpoint),
+        "hypotheses": str(hypotheses_path),
+        "test_clips": len(rows),
+        "translations": translations,
+        "pictures": [str(p) for p in pictures],
+    }
+    (demo.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def encoder_width(encoder: Path) -> int:
+    """The feature width of an exported encoder (its ``ENCODER.json``)."""
+    return int(json.loads(encoder.with_suffix(".json").read_text())["embed_dim"])
+
+
+def draw_pictures(demo: Demo) -> list[Path]:
+    """The parse preview of one clip, pre-training loss and probe curves, translation loss and BLEU curves."""
+    import shutil
+
+    from signmusketeers.plots import plot_curves, read_scalars
+
+    folder = demo.out / "pictures"
+    folder.mkdir(parents=True, exist_ok=True)
+    pictures = []
+    previews = sorted((demo.out / "preview_parse").rglob("*.png"))
+    if previews:
+        pictures.append(Path(shutil.copy(previews[0], folder / "parse.png")))
+    pretrain = {part: read_scalars(demo.out / "pretrain" / part) for part in ("face", "hand")}
+    pictures.append(plot_curves([
+        ("pre-training loss", {part: s.get("train/loss", []) for part, s in pretrain.items()}),
+        ("k-NN probe top-1 (teacher CLS)", {part: s.get("probe/top1", []) for part, s in pretrain.items()}),
+    ], folder / "pretrain.png", "DINOv2 continued pre-training (tiny ViTs, SynthSign crops)"))
+    translate = read_scalars(demo.out / "translate")
+    pictures.append(plot_curves([
+        ("loss", {"train": translate.get("train/loss", []), "val": translate.get("val/loss", [])}),
+        ("validation BLEU / chrF", {"BLEU-4": translate.get("val/bleu4", []), "chrF": translate.get("val/chrf", [])}),
+    ], folder / "translate.png", "Translation (tiny T5 from scratch, SynthSign features)"))
+    return pictures
+
+
+def print_summary(console: Any, summary: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title="signmusketeers demo", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for stage, seconds in summary["seconds"].items():
+        table.add_row(f"time: {stage}", f"{seconds:.1f} s")
+    table.add_row("time: total", f"{sum(summary['seconds'].values()):.1f} s")
+    for part, probe in summary["probe"].items():
+        table.add_row(f"k-NN probe, {part}", f"{probe['before']:.3f} → {probe['after']:.3f} top-1")
+    bleu = summary["bleu"]
+    table.add_row(f"test ({summary['test_clips']} clips)",
+                  " · ".join(f"BLEU-{n} {bleu[f'bleu{n}']:.1f}" for n in (1, 2, 3, 4)) + f" · chrF {bleu['chrf']:.1f}")
+    table.add_row("", bleu["signature"])
+    for row in summary["translations"]:
+        table.add_row("translate", f"{row['text']}\n[dim]reference: {row.get('reference', '')}[/]")
+    table.add_row("summary", str(out / "summary.json"))
+    table.add_row("pictures", ", ".join(summary["pictures"]))
+    console.print(table)
+
+
+def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """``signmusketeers demo``: SynthSign → parse → pre-train → export → extract → translate, with a summary."""
+    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
+    parser.add_argument("--quick", action="store_true", help="a 3-minute version (tiny sizes; BLEU is not the point)")
+    return _run
+
+
+def _terminal() -> Any:
+    """A stream to the terminal that stays there while the steps' output (file descriptors 1 and 2) goes to logs."""
+    try:
+        return os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    except (AttributeError, OSError, ValueError):  # no real file behind sys.stdout (e.g. captured in a notebook)
+        return sys.stdout
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console(file=_terminal())
+    demo = Demo(args.out, QUICK if args.quick else DEFAULT, console)
+    try:
+        summary = run_demo(demo)
+    except (RuntimeError, FileNotFoundError) as error:
+        console.print(f"signmusketeers demo: {error}", style="bold red", markup=False, soft_wrap=True)
+        return 1
+    print_summary(console, summary, args.out)
+    return 0

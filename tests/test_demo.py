@@ -1,0 +1,75 @@
+"""`signmusketeers demo`: the whole pipeline on SynthSign through the public commands, with a checkable summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sacrebleu
+
+from signmusketeers.cli import main
+
+SUMMARY_KEYS = {"bleu", "probe", "seconds", "checkpoint", "hypotheses"}
+STAGES = {"synth", "parse", "pretrain face", "pretrain hand", "export face", "export hand", "extract", "tokenizer",
+          "translate fit", "translate test", "translate videos"}
+
+
+def check_summary(out: Path) -> dict:
+    """What every demo run must leave behind, whatever its size."""
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert STAGES <= set(summary["seconds"]) and all(s >= 0 for s in summary["seconds"].values())
+    for part in ("face", "hand"):
+        assert 0.0 <= summary["probe"][part]["before"] <= 1.0 and 0.0 <= summary["probe"][part]["after"] <= 1.0
+    assert Path(summary["checkpoint"]).is_file()
+
+    # The BLEU in the summary is sacrebleu's corpus BLEU over the hypotheses file alone.
+    rows = [json.loads(line) for line in Path(summary["hypotheses"]).read_text().splitlines()]
+    assert rows and all(set(row) == {"clip_id", "reference", "hypothesis"} for row in rows)
+    synthsign = [json.loads(line) for line in (out / "synthsign" / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(row["clip_id"] for row in rows) == sorted(r["clip_id"] for r in synthsign if r["split"] == "test")
+    bleu = sacrebleu.corpus_bleu([r["hypothesis"] for r in rows], [[r["reference"] for r in rows]])
+    assert summary["bleu"]["bleu4"] == pytest.approx(bleu.score)
+    assert summary["bleu"]["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp")
+
+    # Two held-out clips went through `translate` from their video files, printed beside their references.
+    translations = [json.loads(line) for line in (out / "heldout_translations.jsonl").read_text().splitlines()]
+    assert len(translations) == 2 and all(t["reference"] and isinstance(t["text"], str) for t in translations)
+    for picture in ("parse.png", "pretrain.png", "translate.png"):
+        assert (out / "pictures" / picture).stat().st_size > 10_000
+    assert list((out / "translate").rglob("events.out.tfevents.*")), "TensorBoard logs"
+    return summary
+
+
+def test_quick_demo_runs_every_stage_and_writes_a_checkable_summary(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # Every step is printed as the command a user would type, so it can be repeated by hand.
+    for command in ("signmusketeers synth", "signmusketeers parse", "signmusketeers fit --config",
+                    "signmusketeers export", "signmusketeers extract", "signmusketeers test --config",
+                    "signmusketeers translate", "python -m signmusketeers.translate.tokenizer"):
+        assert f"$ {command}" in printed, command
+    assert "BLEU-4" in printed
+    check_summary(out)
+    assert (out / "configs" / "translate.yaml").exists() and (out / "logs" / "translate_fit.log").exists()
+
+
+def test_demo_refuses_a_failing_step_with_one_line(tmp_path, capsys):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "synthsign").write_text("a file where the demo needs a folder")
+    assert main(["demo", "--quick", "--out", str(out)]) == 1
+    lines = [line for line in capsys.readouterr().out.splitlines() if "signmusketeers demo:" in line]
+    assert lines and "synth" in lines[0]
+
+
+@pytest.mark.slow
+def test_default_demo_reaches_bleu4_50(tmp_path):
+    """The README's first command at its default size (≤ 15 minutes on 2 CPU cores)."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    summary = check_summary(out)
+    assert summary["bleu"]["bleu4"] >= 50
+    assert sum(summary["seconds"].values()) <= 15 * 60
