@@ -1,6 +1,6 @@
 """The notebooks execute top to bottom (nbclient), each from a temporary copy: the committed, executed notebooks are
-never rewritten by the test. Slow: about 20 s (01), 1 min (02) and 4 min (03, which runs `signmusketeers demo
---quick` itself) on 2 CPU cores.
+never rewritten by the test. Slow: about 2.5 minutes for the three on 2 CPU cores (03 runs `signmusketeers demo
+--quick` itself, into a temporary folder).
 
     PYTHONPATH=. python -m pytest -m slow tests/test_notebooks.py -q
 """
@@ -18,7 +18,7 @@ nbclient = pytest.importorskip("nbclient")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-CELL_TIMEOUT_S = 600  # notebook 03's first cell may run the quick demo (≤ 3 minutes)
+CELL_TIMEOUT_S = 600  # notebook 03's demo cell runs the quick demo (≤ 3 minutes)
 
 
 def execute(name: str, tmp_path: Path) -> str:
