@@ -119,15 +119,15 @@ def peak_rss_mib(target: str, **kwargs: Any) -> dict[str, float]:
     return {key: value / 1024 for key, value in kib.items()}
 
 
-def rss_peaks(target: str, memory_note: str = "", **kwargs: Any) -> tuple[dict[str, float], str]:
+def rss_peaks(target: str, memory_note: str = "", children: bool = False, **kwargs: Any
+              ) -> tuple[dict[str, float], str]:
     """``peak_mib`` and ``memory_note`` of a :func:`result` from two probes of ``target``: ``side="ours"`` and
-    ``side="floor"`` (plus ``kwargs``)."""
+    ``side="floor"`` (plus ``kwargs``). ``children``: also name the largest child process (loader workers)."""
     probes = {side: peak_rss_mib(target, side=side, **kwargs) for side in ("ours", "floor")}
     note = ("process peak RSS during the work, each side alone in a fresh process; resident before it (libraries, "
             f"model): ours {probes['ours']['before']:.0f} MiB, floor {probes['floor']['before']:.0f} MiB")
-    children = {side: p["children"] for side, p in probes.items() if p["children"] > 0}
     if children:
-        note += "; largest child process: " + ", ".join(f"{side} {mib:.0f} MiB" for side, mib in children.items())
+        note += "; largest child process: " + ", ".join(f"{side} {p['children']:.0f} MiB" for side, p in probes.items())
     if memory_note:
         note += f"; {memory_note}"
     return {side: p["peak"] for side, p in probes.items()}, note

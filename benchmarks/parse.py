@@ -47,22 +47,22 @@ def bare_mediapipe(frames) -> float:
         return len(frames) / (time.perf_counter() - started)
 
 
-def frame_parser(path: str, with_record: bool) -> float:
+def frame_parser(path: str, with_record: bool, seconds: float | None = None) -> float:
     from signmusketeers.parsing import FrameParser
     from signmusketeers.parsing.command import clip_record
 
     parser = FrameParser(keep_landmarks=False)
     parser.landmark_source._holistic()  # graph start-up is not throughput (as for the bare run)
     started = time.perf_counter()
-    clip = parser.parse_video(path)
+    clip = parser.parse_video(path, end=seconds)
     if with_record:
         clip_record(clip)
-    seconds = time.perf_counter() - started
+    elapsed = time.perf_counter() - started
     parser.close()
-    return len(clip) / seconds
+    return len(clip) / elapsed
 
 
-def parser_overhead(path: str) -> tuple[float, float]:
+def parser_overhead(path: str, seconds: float | None = None) -> tuple[float, float]:
     """Milliseconds per frame the parser spends besides landmark detection (decoding, boxes, crops, pose), without
     and with the JPEG clip record: the same clip parsed from its MediaPipe landmarks saved beforehand."""
     import numpy as np
@@ -70,7 +70,7 @@ def parser_overhead(path: str) -> tuple[float, float]:
     from signmusketeers.parsing import FrameParser
     from signmusketeers.parsing.command import clip_record
 
-    clip = FrameParser(keep_landmarks=True).parse_video(path)
+    clip = FrameParser(keep_landmarks=True).parse_video(path, end=seconds)
     found = clip.landmarks
     with tempfile.TemporaryDirectory() as tmp:
         npz = Path(tmp) / "landmarks.npz"
@@ -78,7 +78,7 @@ def parser_overhead(path: str) -> tuple[float, float]:
                  **{f"present_{part}": mask for part, mask in found.present.items()})  # fmt: skip
         parser = FrameParser(keep_landmarks=False)
         started = time.perf_counter()
-        again = parser.parse_video(path, landmarks=npz)
+        again = parser.parse_video(path, landmarks=npz, end=seconds)
         parse_seconds = time.perf_counter() - started
         clip_record(again)
         total_seconds = time.perf_counter() - started
@@ -119,7 +119,7 @@ def parse_command(clip: str, copies: int, workers: int, out: Path) -> float:
     return frames / (time.perf_counter() - started)
 
 
-def memory_side(side: str, clip: str):
+def memory_side(side: str, clip: str, seconds: float | None = None):
     """Memory probe: set up one side, return its work. Floor: bare MediaPipe Holistic on the clip's frames, decoded
     one at a time; ours: ``parse_video`` and the clip-shard record, as the ``parse`` command does."""
     if side == "floor":
@@ -130,7 +130,7 @@ def memory_side(side: str, clip: str):
         holistic = mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1)
 
         def work() -> None:
-            for frame in read_frames(clip):
+            for frame in read_frames(clip, end=seconds):
                 holistic.process(frame.image)
 
         return work
@@ -139,21 +139,22 @@ def memory_side(side: str, clip: str):
 
     parser = FrameParser(keep_landmarks=False)
     parser.landmark_source._holistic()
-    return lambda: clip_record(parser.parse_video(clip))
+    return lambda: clip_record(parser.parse_video(clip, end=seconds))
 
 
-def single_process(clip: str, repeats: int, overhead: bool = True, memory: bool = True) -> dict:
+def single_process(clip: str, repeats: int, overhead: bool = True, memory: bool = True,
+                   seconds: float | None = None) -> dict:
     """``parse_video`` vs bare MediaPipe Holistic on one clip (frames/s, medians of interleaved runs)."""
     from signmusketeers.parsing.video import read_frames
 
-    frames = [f.image for f in read_frames(clip)]
+    frames = [f.image for f in read_frames(clip, end=seconds)]
     size = f"{frames[0].shape[1]}x{frames[0].shape[0]}"
     # Interleave the runs so that load from other processes on the shared cores hits all of them alike.
     runs: dict[str, list[float]] = {"bare": [], "ours": [], "ours_record": []}
     for _ in range(repeats):
         runs["bare"].append(bare_mediapipe(frames))
-        runs["ours"].append(frame_parser(clip, with_record=False))
-        runs["ours_record"].append(frame_parser(clip, with_record=True))
+        runs["ours"].append(frame_parser(clip, with_record=False, seconds=seconds))
+        runs["ours_record"].append(frame_parser(clip, with_record=True, seconds=seconds))
     n_frames = len(frames)
     del frames
     floor, ours, ours_record = (statistics.median(runs[k]) for k in ("bare", "ours", "ours_record"))
@@ -163,13 +164,14 @@ def single_process(clip: str, repeats: int, overhead: bool = True, memory: bool 
         "runs (frames/s)": runs,
     }
     if overhead:
-        parse_ms, record_ms = parser_overhead(clip)
+        parse_ms, record_ms = parser_overhead(clip, seconds)
         details["ms/frame besides MediaPipe"] = parse_ms
         details["ms/frame besides MediaPipe, with the JPEG record"] = record_ms
-    peaks, note = rss_peaks("benchmarks.parse:memory_side", clip=clip) if memory else (None, "")
+    peaks, note = rss_peaks("benchmarks.parse:memory_side", clip=clip, seconds=seconds) if memory else (None, "")
     return result(
         f"FrameParser.parse_video, {Path(clip).name}", ours, floor, "frames/s", SINGLE_PROCESS_GOAL,
-        settings={"clip": Path(clip).name, "frames": n_frames, "size": size, "repeats (median)": repeats,
+        settings={"clip": Path(clip).name, "frames": n_frames if seconds is None else f"{n_frames} (first {seconds:g} s)",
+                  "size": size, "repeats (median)": repeats,
                   "MediaPipe": "Holistic, model_complexity=1, video mode"},
         peak_mib=peaks, memory_note=note,
         details=details,
@@ -195,13 +197,14 @@ def scaling(clip: str, workers: int, copies: int) -> dict:
 
 
 def run(clips: list[str] | None = None, repeats: int = 3, workers: int = 2, copies: int = 4,
-        with_scaling: bool = True, overhead: bool = True, memory: bool = True) -> list[dict]:
+        with_scaling: bool = True, overhead: bool = True, memory: bool = True, seconds: float | None = None
+        ) -> list[dict]:
     """Every comparison of this benchmark, as :func:`benchmarks.common.result` records."""
     clips = [str(Path(clip).resolve()) for clip in clips or DEFAULT_CLIPS]
     missing = [c for c in clips if not Path(c).is_file()]
     if missing:
         raise FileNotFoundError(f"benchmarks/parse.py: {missing[0]}: no such clip (the shared clips folder)")
-    results = [single_process(clip, repeats, overhead, memory) for clip in clips]
+    results = [single_process(clip, repeats, overhead, memory, seconds) for clip in clips]
     if with_scaling:
         results.append(scaling(clips[0], workers, copies))
     return results
@@ -216,13 +219,15 @@ def main() -> None:
     parser.add_argument("--no-scaling", action="store_true", help="only the single-process comparison")
     parser.add_argument("--no-overhead", action="store_true", help="skip the parse-from-saved-landmarks timing")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="single-process comparison on the first SECONDS of each clip (default: whole clips)")
     parser.add_argument("--json", help="also write the result records to this file")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")  # fmt: skip
     results = run(args.clips, args.repeats, args.workers, args.copies, not args.no_scaling, not args.no_overhead,
-                  not args.no_memory)
+                  not args.no_memory, args.seconds)
     print_results(results)
     for r in results:
         for key, value in r["details"].items():

@@ -106,7 +106,7 @@ def formula(recipe: Recipe = Recipe()) -> list[str]:
     no GPU to measure them on)."""
     hours = " + ".join(f"{h:g} h ({name})" for name, h in recipe.video_hours.items())
     return [
-        f"pre-training = {recipe.encoders} encoders x {recipe.pretrain_effective_epochs:g} epochs x "
+        f"pre-training = {recipe.encoders} encoders x {recipe.pretrain_effective_epochs:g} effective epochs x "
         f"{recipe.pretrain_crops_per_encoder:,} crops = {recipe.pretrain_images:,.0f} images / P / 3600",
         f"extraction   = ({hours}) x 3600 s x {recipe.fps:g} fps / stride {recipe.frame_stride} x "
         f"{recipe.crops_per_frame} crops = {recipe.extraction_crops:,.0f} crops / E / 3600",
