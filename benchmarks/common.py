@@ -12,7 +12,6 @@ import importlib
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 from importlib import metadata
@@ -92,19 +91,17 @@ def _probe_main() -> None:
     before = _status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS (Linux ≥ 4.0)
     work()
-    peak = _status_kib("VmHWM")
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print("PEAK_RSS_KIB " + json.dumps({"peak": peak, "before": before, "children": children}))
+    print("PEAK_RSS_KIB " + json.dumps({"peak": _status_kib("VmHWM"), "before": before}))
 
 
 def peak_rss_mib(target: str, **kwargs: Any) -> dict[str, float]:
     """Peak resident memory (MiB) of one side of a benchmark, alone in a fresh process.
 
     ``target`` is ``"module:function"``; ``function(**kwargs)`` (JSON-able kwargs) imports and builds what it
-    needs and returns a zero-argument ``work`` callable. Returns ``{"peak", "before", "children"}``: the process's
-    peak RSS while ``work()`` ran (Linux ``VmHWM``, reset just before; it includes what was already resident:
-    libraries, models), the RSS just before it, and the largest finished child process (loader workers, whose
-    memory is not in ``peak``). A fresh process per side so that one side's peak never hides the other's.
+    needs and returns a zero-argument ``work`` callable. Returns ``{"peak", "before"}``: the process's peak RSS
+    while ``work()`` ran (Linux ``VmHWM``, reset just before; it includes what was already resident: libraries,
+    models) and the RSS just before it. Child processes (loader workers) are not counted. A fresh process per side
+    so that one side's peak never hides the other's.
     """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     completed = subprocess.run(
@@ -119,15 +116,12 @@ def peak_rss_mib(target: str, **kwargs: Any) -> dict[str, float]:
     return {key: value / 1024 for key, value in kib.items()}
 
 
-def rss_peaks(target: str, memory_note: str = "", children: bool = False, **kwargs: Any
-              ) -> tuple[dict[str, float], str]:
+def rss_peaks(target: str, memory_note: str = "", **kwargs: Any) -> tuple[dict[str, float], str]:
     """``peak_mib`` and ``memory_note`` of a :func:`result` from two probes of ``target``: ``side="ours"`` and
-    ``side="floor"`` (plus ``kwargs``). ``children``: also name the largest child process (loader workers)."""
+    ``side="floor"`` (plus ``kwargs``)."""
     probes = {side: peak_rss_mib(target, side=side, **kwargs) for side in ("ours", "floor")}
     note = ("process peak RSS during the work, each side alone in a fresh process; resident before it (libraries, "
             f"model): ours {probes['ours']['before']:.0f} MiB, floor {probes['floor']['before']:.0f} MiB")
-    if children:
-        note += "; largest child process: " + ", ".join(f"{side} {p['children']:.0f} MiB" for side, p in probes.items())
     if memory_note:
         note += f"; {memory_note}"
     return {side: p["peak"] for side, p in probes.items()}, note

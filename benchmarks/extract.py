@@ -125,7 +125,7 @@ def run(clips: int = 4, frames: int = 24, img_size: int = 224, shape: dict[str, 
             timings["ours"].append(time.perf_counter() - start)
         if memory:
             peaks, note = rss_peaks("benchmarks.extract:memory_side", "the work: one pass over all crops "
-                                    "(ours: the whole command; its loader worker is a child process)", children=True,
+                                    "(ours: the whole command, less its loader worker process, which is not counted)",
                                     root=str(root), img_size=img_size, shape=shape,
                                     frames_per_batch=frames_per_batch, workers=workers)
         else:

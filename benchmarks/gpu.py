@@ -74,6 +74,7 @@ def pretrain(device: str = "cuda", steps: int = 10, tiny: bool = False,
              batches: tuple[int, ...] = PRETRAIN_BATCHES) -> dict[str, Any]:
     """Images/s of the DINOv2 step (ours) and its floor at the largest batch of ``batches`` that fits."""
     for batch in batches:
+        out_of_memory = False
         try:
             bench = pretrain_step.build(batch, device, "bf16", tiny)
             for i in range(2):  # warm-up (cuDNN/cuBLAS choices, optimizer state)
@@ -87,11 +88,11 @@ def pretrain(device: str = "cuda", steps: int = 10, tiny: bool = False,
             peaks = {"ours": _peak(lambda: bench.our_step(0), device),
                      "floor": _peak(lambda: bench.floor_step(0), device)}
         except torch.cuda.OutOfMemoryError:
-            bench = None
-            _free(device)
+            out_of_memory = True
+        bench = None
+        _free(device)  # outside the except block, so that the traceback no longer holds the tensors
+        if out_of_memory:
             continue
-        del bench
-        _free(device)
         ours_ms, floor_ms = 1000 * statistics.median(ours_times), 1000 * statistics.median(floor_times)
         return result(
             "pre-training step (GPU, bf16)", ours_ms, floor_ms, "ms/step", pretrain_step.GOAL,
@@ -157,12 +158,14 @@ def translate(device: str = "cuda", repeats: int = 10, tiny: bool = False, frame
         floor_times += _seconds(bench.bare, device, 1)
         ours_times += _seconds(bench.ours, device, 1)
     peaks = {"ours": _peak(bench.ours, device), "floor": _peak(bench.bare, device)}
+    label_tokens = int(bench.batch["labels"].shape[1])
     del bench
     _free(device)
     return result(
         "translation step (GPU, fp32)", 1000 * statistics.median(ours_times), 1000 * statistics.median(floor_times),
         "ms/step", translate_step.GOAL,
         settings={"T5": f"{size} shape, random weights", "batch per GPU": TRANSLATE_BATCH,
+                  "labels": f"{label_tokens} byte-level tokens (offline tokenizer)",
                   "frames per clip": f"{frames} (assumed)", "precision": "fp32", "device": device,
                   "steps (median)": repeats},
         peak_mib=peaks if peaks["ours"] is not None else None,
