@@ -44,7 +44,7 @@ class Benchmark:
 SUITE = [
     Benchmark(
         "parse", "Parsing",
-        ["--repeats", "3", "--seconds", "3", "--copies", "2", "--workers", "2", "--no-overhead"],
+        ["--repeats", "3", "--seconds", "3", "--copies", "4", "--workers", "2", "--no-overhead"],
         None,
         "**Ours:** `FrameParser.parse_video` on a clip of `../shared/data/clips`: PyAV decoding (in a prefetch "
         "thread), MediaPipe Holistic, boxes, three 224-px crops and the pose vector per frame. **Floor:** bare "
@@ -57,7 +57,7 @@ SUITE = [
     ),
     Benchmark(
         "pretrain_step", "Pre-training step",
-        ["--steps", "4", "--pieces"],
+        ["--steps", "6", "--pieces"],
         "1",
         "**Ours:** one `DinoV2PretrainModule` training step: masking, teacher forward, Sinkhorn-Knopp targets, "
         "DINO + iBOT + KoLeo losses, backward, per-module gradient clipping, the scheduled AdamW step and the EMA "
@@ -69,7 +69,7 @@ SUITE = [
     ),
     Benchmark(
         "translate_step", "Translation training step",
-        ["--size", "small", "--batch", "16", "--frames", "100", "--repeats", "8"],
+        ["--size", "small", "--batch", "16", "--frames", "100", "--repeats", "12"],
         "1",
         "**Ours:** `TranslationModule` on a padded batch of cached float16 features (`FeatureCollator`): stream "
         "fusion → T5 with `inputs_embeds` → label-smoothed cross-entropy, backward, AdamW step. **Floor:** "
@@ -81,7 +81,7 @@ SUITE = [
     ),
     Benchmark(
         "extract", "Feature extraction",
-        ["--clips", "2", "--frames", "16", "--frames-per-batch", "16", "--workers", "1", "--runs", "2"],
+        ["--clips", "3", "--frames", "16", "--frames-per-batch", "16", "--workers", "1", "--runs", "2"],
         "1",
         "**Ours:** the whole `signmusketeers extract` command on a clip shard folder: shard reading, JPEG decoding "
         "in a loader worker, the face encoder on face crops and the hand encoder on both hand crops, feature-shard "
