@@ -8,7 +8,8 @@
    ``--workers N``, against how a pure-CPU Python loop scales from 1 to N processes here (the ceiling on shared
    cores). Goal: parse speed-up ≥ 0.9 of the ceiling.
 
-Run: ``PYTHONPATH=. python benchmarks/parse.py [--clips PATH...] [--repeats 3] [--workers 2]``
+Run: ``PYTHONPATH=. python benchmarks/parse.py [--clips PATH...] [--repeats 3] [--workers 2] [--json OUT]``;
+``run()`` returns the same figures as records (``benchmarks/common.py``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ import multiprocessing
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import goal, print_results, result, rss_peaks, write_json  # noqa: E402
+
 CLIPS = Path(__file__).resolve().parents[1] / "../shared/data/clips"
+DEFAULT_CLIPS = [str((CLIPS / name).resolve()) for name in ("signer_blue_screen.mp4", "signer_and_tv_speaker.mp4")]
+SINGLE_PROCESS_GOAL = goal(">=", 0.90)  # ≥ 0.90× bare MediaPipe Holistic, single process
+SCALING_GOAL = goal(">=", 0.90)  # speed-up ≥ 0.9 of the pure-CPU ceiling
 
 
 def bare_mediapipe(frames) -> float:
@@ -38,22 +47,26 @@ def bare_mediapipe(frames) -> float:
         return len(frames) / (time.perf_counter() - started)
 
 
-def frame_parser(path: str, with_record: bool) -> float:
+def frame_parser(path: str, with_record: bool, seconds: float | None = None) -> float:
     from signmusketeers.parsing import FrameParser
     from signmusketeers.parsing.command import clip_record
 
+    from signmusketeers.parsing.video import read_frames
+
     parser = FrameParser(keep_landmarks=False)
-    parser.landmark_source._holistic()  # graph start-up is not throughput (as for the bare run)
+    # Graph start-up and the first inference are not throughput (as for the bare run); parse_video then resets the
+    # graph's tracking state for the clip, as bare MediaPipe's reset() does.
+    parser.landmark_source(next(iter(read_frames(path))).image, 0)
     started = time.perf_counter()
-    clip = parser.parse_video(path)
+    clip = parser.parse_video(path, end=seconds)
     if with_record:
         clip_record(clip)
-    seconds = time.perf_counter() - started
+    elapsed = time.perf_counter() - started
     parser.close()
-    return len(clip) / seconds
+    return len(clip) / elapsed
 
 
-def parser_overhead(path: str) -> tuple[float, float]:
+def parser_overhead(path: str, seconds: float | None = None) -> tuple[float, float]:
     """Milliseconds per frame the parser spends besides landmark detection (decoding, boxes, crops, pose), without
     and with the JPEG clip record: the same clip parsed from its MediaPipe landmarks saved beforehand."""
     import numpy as np
@@ -61,7 +74,7 @@ def parser_overhead(path: str) -> tuple[float, float]:
     from signmusketeers.parsing import FrameParser
     from signmusketeers.parsing.command import clip_record
 
-    clip = FrameParser(keep_landmarks=True).parse_video(path)
+    clip = FrameParser(keep_landmarks=True).parse_video(path, end=seconds)
     found = clip.landmarks
     with tempfile.TemporaryDirectory() as tmp:
         npz = Path(tmp) / "landmarks.npz"
@@ -69,7 +82,7 @@ def parser_overhead(path: str) -> tuple[float, float]:
                  **{f"present_{part}": mask for part, mask in found.present.items()})  # fmt: skip
         parser = FrameParser(keep_landmarks=False)
         started = time.perf_counter()
-        again = parser.parse_video(path, landmarks=npz)
+        again = parser.parse_video(path, landmarks=npz, end=seconds)
         parse_seconds = time.perf_counter() - started
         clip_record(again)
         total_seconds = time.perf_counter() - started
@@ -110,55 +123,121 @@ def parse_command(clip: str, copies: int, workers: int, out: Path) -> float:
     return frames / (time.perf_counter() - started)
 
 
-def single_process(clip: str, repeats: int) -> None:
+def memory_side(side: str, clip: str, seconds: float | None = None):
+    """Memory probe: set up one side, return its work. Floor: bare MediaPipe Holistic on the clip's frames, decoded
+    one at a time; ours: ``parse_video`` and the clip-shard record, as the ``parse`` command does."""
+    if side == "floor":
+        import mediapipe as mp
+
+        from signmusketeers.parsing.video import read_frames
+
+        holistic = mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1)
+
+        def work() -> None:
+            for frame in read_frames(clip, end=seconds):
+                holistic.process(frame.image)
+
+        return work
+    from signmusketeers.parsing import FrameParser
+    from signmusketeers.parsing.command import clip_record
+
+    parser = FrameParser(keep_landmarks=False)
+    parser.landmark_source._holistic()
+    return lambda: clip_record(parser.parse_video(clip, end=seconds))
+
+
+def single_process(clip: str, repeats: int, overhead: bool = True, memory: bool = True,
+                   seconds: float | None = None) -> dict:
+    """``parse_video`` vs bare MediaPipe Holistic on one clip (frames/s, medians of interleaved runs)."""
     from signmusketeers.parsing.video import read_frames
 
-    frames = [f.image for f in read_frames(clip)]
-    print(f"\n{Path(clip).name}: {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, single process "
-          f"(median of {repeats} interleaved runs)")  # fmt: skip
+    frames = [f.image for f in read_frames(clip, end=seconds)]
+    size = f"{frames[0].shape[1]}x{frames[0].shape[0]}"
     # Interleave the runs so that load from other processes on the shared cores hits all of them alike.
-    results = {"bare MediaPipe Holistic": [], "FrameParser.parse_video": [], "parse_video + clip record (JPEG)": []}
+    runs: dict[str, list[float]] = {"bare": [], "ours": [], "ours_record": []}
     for _ in range(repeats):
-        results["bare MediaPipe Holistic"].append(bare_mediapipe(frames))
-        results["FrameParser.parse_video"].append(frame_parser(clip, with_record=False))
-        results["parse_video + clip record (JPEG)"].append(frame_parser(clip, with_record=True))
-    floor = statistics.median(results["bare MediaPipe Holistic"])
-    for name, values in results.items():
-        median = statistics.median(values)
-        print(f"  {name:<34} {median:6.1f} frames/s  {median / floor:5.2f}x bare  (runs {min(values):.1f}-{max(values):.1f})")
-    parse_ms, record_ms = parser_overhead(clip)
-    print(f"  work besides MediaPipe: {parse_ms:.1f} ms/frame ({parse_ms * floor / 10:.0f}% of a bare MediaPipe frame), "
-          f"{record_ms:.1f} ms/frame with the JPEG record ({record_ms * floor / 10:.0f}%)")  # fmt: skip
+        runs["bare"].append(bare_mediapipe(frames))
+        runs["ours"].append(frame_parser(clip, with_record=False, seconds=seconds))
+        runs["ours_record"].append(frame_parser(clip, with_record=True, seconds=seconds))
+    n_frames = len(frames)
+    del frames
+    floor, ours, ours_record = (statistics.median(runs[k]) for k in ("bare", "ours", "ours_record"))
+    details = {
+        "frames/s with the JPEG clip record": ours_record,
+        "ratio with the JPEG clip record": ours_record / floor,
+        "runs (frames/s)": runs,
+    }
+    if overhead:
+        parse_ms, record_ms = parser_overhead(clip, seconds)
+        details["ms/frame besides MediaPipe"] = parse_ms
+        details["ms/frame besides MediaPipe, with the JPEG record"] = record_ms
+    peaks, note = rss_peaks("benchmarks.parse:memory_side", clip=clip, seconds=seconds) if memory else (None, "")
+    return result(
+        f"FrameParser.parse_video, {Path(clip).name}", ours, floor, "frames/s", SINGLE_PROCESS_GOAL,
+        settings={"clip": Path(clip).name, "frames": n_frames if seconds is None else f"{n_frames} (first {seconds:g} s)",
+                  "size": size, "repeats (median)": repeats,
+                  "MediaPipe": "Holistic, model_complexity=1, video mode"},
+        peak_mib=peaks, memory_note=note,
+        details=details,
+    )
+
+
+def scaling(clip: str, workers: int, copies: int) -> dict:
+    """Speed-up of the ``parse`` command from 1 to ``workers`` processes against the pure-CPU ceiling."""
+    iterations = 20_000_000
+    one, many = loop_rate(1, iterations), loop_rate(workers, iterations)
+    ceiling = many / one
+    with tempfile.TemporaryDirectory() as tmp:
+        single = parse_command(clip, copies, 1, Path(tmp))
+        parallel = parse_command(clip, copies, workers, Path(tmp))
+    return result(
+        f"parse --workers {workers} speed-up vs pure-CPU ceiling", parallel / single, ceiling, "x speed-up",
+        SCALING_GOAL,
+        settings={"clip": Path(clip).name, "copies": copies, "workers": f"1 -> {workers}", "stride": 1,
+                  "ceiling": f"pure-Python loop of {iterations:,} iterations per process"},
+        details={"parse frames/s, 1 process": single, f"parse frames/s, {workers} processes": parallel,
+                 "loops/s, 1 process": one, f"loops/s, {workers} processes": many},
+    )
+
+
+def run(clips: list[str] | None = None, repeats: int = 3, workers: int = 2, copies: int = 4,
+        with_scaling: bool = True, overhead: bool = True, memory: bool = True, seconds: float | None = None
+        ) -> list[dict]:
+    """Every comparison of this benchmark, as :func:`benchmarks.common.result` records."""
+    clips = [str(Path(clip).resolve()) for clip in clips or DEFAULT_CLIPS]
+    missing = [c for c in clips if not Path(c).is_file()]
+    if missing:
+        raise FileNotFoundError(f"benchmarks/parse.py: {missing[0]}: no such clip (the shared clips folder)")
+    results = [single_process(clip, repeats, overhead, memory, seconds) for clip in clips]
+    if with_scaling:
+        results.append(scaling(clips[0], workers, copies))
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", nargs="+", default=[str((CLIPS / name).resolve()) for name in
-                        ("signer_blue_screen.mp4", "signer_and_tv_speaker.mp4")])  # fmt: skip
+    parser.add_argument("--clips", nargs="+", default=DEFAULT_CLIPS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--copies", type=int, default=4, help="copies of the first clip in the scaling corpus")
     parser.add_argument("--no-scaling", action="store_true", help="only the single-process comparison")
+    parser.add_argument("--no-overhead", action="store_true", help="skip the parse-from-saved-landmarks timing")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="single-process comparison on the first SECONDS of each clip (default: whole clips)")
+    parser.add_argument("--json", help="also write the result records to this file")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")  # fmt: skip
-    for clip in args.clips:
-        single_process(clip, args.repeats)
-    if args.no_scaling:
-        return
-
-    iterations = 20_000_000
-    one, many = loop_rate(1, iterations), loop_rate(args.workers, iterations)
-    ceiling = many / one
-    with tempfile.TemporaryDirectory() as tmp:
-        single = parse_command(args.clips[0], args.copies, 1, Path(tmp))
-        parallel = parse_command(args.clips[0], args.copies, args.workers, Path(tmp))
-    speedup = parallel / single
-    print(f"\nscaling 1 -> {args.workers} processes ({args.copies} copies of {Path(args.clips[0]).name}, stride 1)")
-    print(f"  pure-CPU loop ceiling              {ceiling:5.2f}x")
-    print(f"  parse command                      {single:6.1f} -> {parallel:6.1f} frames/s = {speedup:5.2f}x"
-          f" = {speedup / ceiling:4.2f} of the ceiling")  # fmt: skip
+    results = run(args.clips, args.repeats, args.workers, args.copies, not args.no_scaling, not args.no_overhead,
+                  not args.no_memory, args.seconds)
+    print_results(results)
+    for r in results:
+        for key, value in r["details"].items():
+            if isinstance(value, float):
+                print(f"  {key}: {value:.2f}")
+    write_json(results, args.json)
 
 
 if __name__ == "__main__":

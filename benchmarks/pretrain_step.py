@@ -8,19 +8,30 @@ Floor and ours alternate, so a busy machine slows both alike; medians are report
 
     PYTHONPATH=. python benchmarks/pretrain_step.py                 # ViT-S/14-reg4, Table 7 heads, batch 2, CPU
     PYTHONPATH=. python benchmarks/pretrain_step.py --batch 64 --device cuda --precision bf16
+
+Goal: ours / floor ≤ 1.10. ``run()`` returns the figures as records (``benchmarks/common.py``); ``--json OUT``
+writes them.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import resource
 import statistics
+import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import torch
 
-from signmusketeers.pretrain import DinoV2PretrainModule
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import goal, print_results, result, rss_peaks, write_json  # noqa: E402
+from signmusketeers.pretrain import DinoV2PretrainModule  # noqa: E402
+
+GOAL = goal("<=", 1.10)  # a DINOv2 step costs at most 10% more than its bare floor
 
 
 def _sync(device: str) -> None:
@@ -29,9 +40,7 @@ def _sync(device: str) -> None:
 
 
 def _peak_mib(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (KiB on Linux)
+    return torch.cuda.max_memory_allocated() / 2**20
 
 
 def _median_ms(function, device: str, repeats: int = 5) -> float:
@@ -46,7 +55,7 @@ def _median_ms(function, device: str, repeats: int = 5) -> float:
     return statistics.median(times) * 1000
 
 
-def time_pieces(module: DinoV2PretrainModule, optimizer, batch: dict, device: str) -> None:
+def time_pieces(module: DinoV2PretrainModule, optimizer, batch: dict, device: str) -> dict[str, float]:
     """The work a step adds to its floor, each piece alone at the step's sizes."""
     from signmusketeers.pretrain.losses import sinkhorn_knopp
 
@@ -69,43 +78,47 @@ def time_pieces(module: DinoV2PretrainModule, optimizer, batch: dict, device: st
         "EMA teacher update": lambda: module.update_teacher(0.994),
         "per-module gradient clipping": lambda: module.configure_gradient_clipping(optimizer),
     }
-    for name, function in pieces.items():
-        print(f"  {name:<52} {_median_ms(function, device):8.1f} ms")
+    return {f"{name} (ms)": _median_ms(function, device) for name, function in pieces.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=2, help="images per step (each: 2 global + 8 local crops)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps of each kind (after one warm-up)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--tiny", action="store_true", help="a 64-wide, 2-deep ViT at 56 px (quick check)")
-    parser.add_argument("--pieces", action="store_true", help="also time the step's extra pieces one by one")
-    args = parser.parse_args()
+@dataclass
+class PretrainBench:
+    """A ViT-S/14-reg4 (or tiny) DinoV2PretrainModule with an optimizer, a random batch and the two steps."""
 
+    module: DinoV2PretrainModule
+    optimizer: torch.optim.Optimizer
+    batch: dict[str, torch.Tensor]
+    floor_step: Callable[[int], None]
+    our_step: Callable[[int], None]
+    global_size: int
+    local_size: int
+
+
+def build(batch_size: int = 2, device: str = "cpu", precision: str = "fp32", tiny: bool = False) -> PretrainBench:
+    """The module of Table 7 (or a tiny one), a batch of ``batch_size`` images (2 global + 8 local crops each),
+    and the floor and our training steps on it."""
     torch.manual_seed(0)
-    if args.tiny:
+    if tiny:
         module = DinoV2PretrainModule(model_kwargs=dict(img_size=56, embed_dim=64, depth=2, num_heads=2),
                                       n_prototypes=4096, head_hidden_dim=256, head_bottleneck_dim=64)
         global_size, local_size = 56, 28
     else:  # Table 7: ViT-S/14 with 4 registers, heads 3 × 2048 → 256 → 65536 (random weights: same cost)
         module = DinoV2PretrainModule()
         global_size, local_size = 224, 98
-    module = module.to(args.device)
+    module = module.to(device)
     module.mask_rng.seed(0)
     batch = {
-        "global_crops": torch.randn(2, args.batch, 3, global_size, global_size, device=args.device),
-        "local_crops": torch.randn(8, args.batch, 3, local_size, local_size, device=args.device),
+        "global_crops": torch.randn(2, batch_size, 3, global_size, global_size, device=device),
+        "local_crops": torch.randn(8, batch_size, 3, local_size, local_size, device=device),
     }
     optimizer = module.configure_optimizers()
-    module.schedules = module.build_schedules(args.batch)
-    autocast = torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16,
-                              enabled=args.precision == "bf16")
+    module.schedules = module.build_schedules(batch_size)
+    autocast = torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
     student, teacher = module.student, module.teacher
 
     def floor_step(i: int) -> None:
         global_crops = batch["global_crops"].flatten(0, 1)
-        masks = module.sample_masks(global_crops).to(args.device)
+        masks = module.sample_masks(global_crops).to(device)
         with autocast:
             with torch.no_grad():
                 t = teacher["backbone"](global_crops)
@@ -129,32 +142,75 @@ def main() -> None:
         optimizer.step()
         module.update_teacher(module.schedules.momentum[i])
 
+    return PretrainBench(module, optimizer, batch, floor_step, our_step, global_size, local_size)
+
+
+def memory_side(side: str, batch_size: int, precision: str = "fp32", tiny: bool = False) -> Callable[[], None]:
+    """Memory probe (CPU): build, and return one step of ``side`` ("floor" or "ours")."""
+    bench = build(batch_size, "cpu", precision, tiny)
+    step = bench.floor_step if side == "floor" else bench.our_step
+    return lambda: step(0)
+
+
+def run(batch_size: int = 2, steps: int = 5, device: str = "cpu", precision: str = "fp32", tiny: bool = False,
+        pieces: bool = False, memory: bool = True) -> list[dict]:
+    """Median ms/step of ours and the floor, interleaved in a shuffled order each iteration (one warm-up)."""
+    bench = build(batch_size, device, precision, tiny)
+    cuda = device.startswith("cuda")
     times: dict[str, list[float]] = {"floor": [], "ours": []}
-    peaks: dict[str, float] = {}
-    for i in range(args.steps + 1):
-        order = [("floor", floor_step), ("ours", our_step)]
+    cuda_peaks: dict[str, float] = {}
+    for i in range(steps + 1):
+        order = [("floor", bench.floor_step), ("ours", bench.our_step)]
         random.Random(i).shuffle(order)
         for name, step in order:
-            if args.device.startswith("cuda"):
+            if cuda:
                 torch.cuda.reset_peak_memory_stats()
-            _sync(args.device)
+            _sync(device)
             start = time.perf_counter()
             step(i)
-            _sync(args.device)
+            _sync(device)
             if i > 0:
                 times[name].append(time.perf_counter() - start)
-            peaks[name] = max(peaks.get(name, 0.0), _peak_mib(args.device))
+            if cuda:
+                cuda_peaks[name] = max(cuda_peaks.get(name, 0.0), _peak_mib(device))
 
     floor, ours = statistics.median(times["floor"]), statistics.median(times["ours"])
-    model = "tiny ViT (64×2, 56 px)" if args.tiny else "ViT-S/14-reg4, 65536 prototypes"
-    print(f"{model}, batch {args.batch} (2×{global_size} + 8×{local_size} px crops each), {args.device}, "
-          f"{args.precision}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"floor  {floor * 1000:9.1f} ms/step   (median of {len(times['floor'])})")
-    print(f"ours   {ours * 1000:9.1f} ms/step   ratio {ours / floor:.3f}")
-    if args.pieces:
-        time_pieces(module, optimizer, batch, args.device)
-    unit = "peak allocated" if args.device.startswith("cuda") else "process peak RSS so far"
-    print(f"memory ({unit}): floor {peaks['floor']:.0f} MiB, ours {peaks['ours']:.0f} MiB")
+    if cuda:
+        peaks, note = cuda_peaks, "torch.cuda.max_memory_allocated during the step"
+    elif memory:
+        peaks, note = rss_peaks("benchmarks.pretrain_step:memory_side", "the work: one step (the first)",
+                                batch_size=batch_size, precision=precision, tiny=tiny)
+    else:
+        peaks, note = None, ""
+    details = time_pieces(bench.module, bench.optimizer, bench.batch, device) if pieces else {}
+    details["steps timed per side"] = len(times["floor"])
+    model = "tiny ViT (64x2, 56 px)" if tiny else "ViT-S/14-reg4, Table 7 heads (65536 prototypes), random weights"
+    return [result(
+        "DinoV2PretrainModule step", ours * 1000, floor * 1000, "ms/step", GOAL,
+        settings={"model": model, "batch": f"{batch_size} images = {2 * batch_size}x{bench.global_size} px + "
+                  f"{8 * batch_size}x{bench.local_size} px crops", "device": device, "precision": precision,
+                  "threads": torch.get_num_threads(), "timed steps (median)": steps},
+        peak_mib=peaks, memory_note=note, details=details,
+    )]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=2, help="images per step (each: 2 global + 8 local crops)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps of each kind (after one warm-up)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--tiny", action="store_true", help="a 64-wide, 2-deep ViT at 56 px (quick check)")
+    parser.add_argument("--pieces", action="store_true", help="also time the step's extra pieces one by one")
+    parser.add_argument("--no-memory", action="store_true", help="skip the CPU peak-memory probes")
+    parser.add_argument("--json", help="also write the result records to this file")
+    args = parser.parse_args()
+    results = run(args.batch, args.steps, args.device, args.precision, args.tiny, args.pieces, not args.no_memory)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {results[0]['settings']}")
+    print_results(results)
+    for key, value in results[0]["details"].items():
+        print(f"  {key}: {value:.1f}" if isinstance(value, float) else f"  {key}: {value}")
+    write_json(results, args.json)
 
 
 if __name__ == "__main__":

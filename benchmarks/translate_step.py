@@ -8,11 +8,15 @@ Goal: ratio ours / floor ≤ 1.05. The T5 is randomly initialised (no download):
 shape (the paper's), ``--size small`` a 4-layer d_model 256 model that runs quickly on a CPU.
 
     PYTHONPATH=. python benchmarks/translate_step.py --size small --batch 16 --frames 100 --repeats 10
+
+``run()`` returns the figures as records (``benchmarks/common.py``); ``--json OUT`` writes them.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from typing import Callable
 import statistics
 import sys
 import time
@@ -23,13 +27,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import goal, print_results, result, rss_peaks, write_json  # noqa: E402
 from signmusketeers.data.features import FeatureCollator  # noqa: E402
 from signmusketeers.translate import TranslationModule  # noqa: E402
 
 SIZES = {
-    "base": {"d_model": 768, "d_ff": 2048, "num_layers": 12, "num_heads": 12, "d_kv": 64},  # T5.1.1-Base
+    # T5.1.1-Base, with its 32128-entry output layer (the byte-level labels use only the first 384 ids)
+    "base": {"d_model": 768, "d_ff": 2048, "num_layers": 12, "num_heads": 12, "d_kv": 64, "vocab_size": 32128},
     "small": {"d_model": 256, "d_ff": 512, "num_layers": 4, "num_heads": 4, "d_kv": 64},
 }
+GOAL = goal("<=", 1.05)  # our step costs at most 5% more than the bare HF T5 step
 SENTENCE = "And then I went to the store to buy some bread and a bottle of milk for breakfast."
 
 
@@ -59,19 +66,28 @@ def timed(step, repeats: int, warmup: int = 2) -> list[float]:
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=10)
-    args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    config = {**SIZES[args.size], "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False, "dropout_rate": 0.0}
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+
+@dataclass
+class TranslateBench:
+    """A randomly initialised TranslationModule, a padded feature batch and the two training steps."""
+
+    module: TranslationModule
+    batch: dict
+    ours: Callable[[], None]
+    bare: Callable[[], None]
+    config: dict
+
+
+def build(size: str = "small", batch_size: int = 16, frames: int = 100, device: torch.device | None = None
+          ) -> TranslateBench:
+    device = device or _device()
+    config = {**SIZES[size], "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False, "dropout_rate": 0.0}
     torch.manual_seed(0)
     module = TranslationModule(t5=config, tokenizer="byt5").to(device).train()
-    batch = FeatureCollator(module.tokenizer)(records(args.batch, args.frames))
+    batch = FeatureCollator(module.tokenizer)(records(batch_size, frames))
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
     ours_optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
 
@@ -82,7 +98,7 @@ def main() -> None:
         ours_optimizer.zero_grad(set_to_none=True)
 
     bare_t5 = module.t5  # the same network: the difference is only what we add around it
-    embeds = torch.randn(args.batch, batch["attention_mask"].shape[1], config["d_model"], device=device)
+    embeds = torch.randn(batch_size, batch["attention_mask"].shape[1], config["d_model"], device=device)
     bare_optimizer = torch.optim.AdamW(bare_t5.parameters(), lr=1e-4)
 
     def bare() -> None:
@@ -91,17 +107,60 @@ def main() -> None:
         bare_optimizer.step()
         bare_optimizer.zero_grad(set_to_none=True)
 
-    # Interleave the two so that machine load affects both alike; report medians.
-    ours_times, bare_times = [], []
-    for _ in range(args.repeats):
-        bare_times += timed(bare, 1, warmup=1 if not bare_times else 0)
-        ours_times += timed(ours, 1, warmup=1 if not ours_times else 0)
+    return TranslateBench(module, batch, ours, bare, config)
+
+
+def memory_side(side: str, size: str, batch_size: int, frames: int) -> Callable[[], None]:
+    """Memory probe (CPU): build, and return one step of ``side`` ("floor" or "ours")."""
+    bench = build(size, batch_size, frames, torch.device("cpu"))
+    return bench.bare if side == "floor" else bench.ours
+
+
+def run(size: str = "small", batch_size: int = 16, frames: int = 100, repeats: int = 10, memory: bool = True
+        ) -> list[dict]:
+    """Median ms/step of ours and the bare HF step, interleaved (one warm-up each)."""
+    device = _device()
+    bench = build(size, batch_size, frames, device)
+    ours_times: list[float] = []
+    bare_times: list[float] = []
+    for _ in range(repeats):
+        bare_times += timed(bench.bare, 1, warmup=1 if not bare_times else 0)
+        ours_times += timed(bench.ours, 1, warmup=1 if not ours_times else 0)
     ours_s, bare_s = statistics.median(ours_times), statistics.median(bare_times)
-    print(f"device {device}, T5 {args.size} {config['d_model']}x{config['num_layers']}, batch {args.batch} x "
-          f"{args.frames} frames, labels {batch['labels'].shape[1]} tokens, {args.repeats} repeats (median)")
-    print(f"bare HF T5 step (inputs_embeds): {bare_s * 1000:8.1f} ms")
-    print(f"TranslationModule step         : {ours_s * 1000:8.1f} ms")
-    print(f"ratio ours / bare: {ours_s / bare_s:.3f} (goal <= 1.05)")
+    if device.type == "cuda":
+        from benchmarks.common import cuda_peak_mib
+
+        peaks = {"ours": cuda_peak_mib(bench.ours), "floor": cuda_peak_mib(bench.bare)}
+        note = "torch.cuda.max_memory_allocated during one step"
+    elif memory:
+        peaks, note = rss_peaks("benchmarks.translate_step:memory_side", "the work: one step (the first)",
+                                size=size, batch_size=batch_size, frames=frames)
+    else:
+        peaks, note = None, ""
+    config = bench.config
+    return [result(
+        "TranslationModule step", ours_s * 1000, bare_s * 1000, "ms/step", GOAL,
+        settings={"T5": f"{size}: d_model {config['d_model']}, {config['num_layers']}+{config['num_layers']} layers, "
+                  "random weights", "batch": f"{batch_size} clips x up to {frames} frames",
+                  "label tokens": int(bench.batch["labels"].shape[1]), "device": str(device),
+                  "threads": torch.get_num_threads(), "repeats (median)": repeats},
+        peak_mib=peaks, memory_note=note,
+    )]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--no-memory", action="store_true", help="skip the CPU peak-memory probes")
+    parser.add_argument("--json", help="also write the result records to this file")
+    args = parser.parse_args()
+    results = run(args.size, args.batch, args.frames, args.repeats, not args.no_memory)
+    print(f"settings: {results[0]['settings']}")
+    print_results(results)
+    write_json(results, args.json)
 
 
 if __name__ == "__main__":

@@ -274,20 +274,21 @@ def print_summary(console: Any, summary: dict[str, Any], out: Path) -> None:
 
     table = Table(title="signmusketeers demo", show_header=False)
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     for stage, seconds in summary["seconds"].items():
         table.add_row(f"time: {stage}", f"{seconds:.1f} s")
     table.add_row("time: total", f"{sum(summary['seconds'].values()):.1f} s")
     for part, probe in summary["probe"].items():
         table.add_row(f"k-NN probe, {part}", f"{probe['before']:.3f} → {probe['after']:.3f} top-1")
     bleu = summary["bleu"]
-    table.add_row(f"test ({summary['test_clips']} clips)",
-                  " · ".join(f"BLEU-{n} {bleu[f'bleu{n}']:.1f}" for n in (1, 2, 3, 4)) + f" · chrF {bleu['chrf']:.1f}")
-    table.add_row("", bleu["signature"])
+    table.add_row(f"test BLEU-1/2/3/4 ({summary['test_clips']} clips)",
+                  " / ".join(f"{bleu[f'bleu{n}']:.1f}" for n in (1, 2, 3, 4)))
+    table.add_row("test chrF", f"{bleu['chrf']:.1f}")
+    table.add_row("sacrebleu", bleu["signature"])
     for row in summary["translations"]:
-        table.add_row("translate", f"{row['text']}\n[dim]reference: {row.get('reference', '')}[/]")
+        table.add_row(f"translate {row['clip_id']}", f"{row['text']}\n[dim]reference: {row.get('reference', '')}[/]")
     table.add_row("summary", str(out / "summary.json"))
-    table.add_row("pictures", ", ".join(summary["pictures"]))
+    table.add_row("pictures", "\n".join(summary["pictures"]))
     console.print(table)
 
 

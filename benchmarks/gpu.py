@@ -1,0 +1,212 @@
+"""GPU figures: pre-training images/s and extraction crops/s on ViT-S/14-reg4 at 224 px in bf16, the T5.1.1-Base
+translation step, each against its floor, and the projected GPU-hours of the paper's YT→H2S recipe.
+
+- Pre-training: ``DinoV2PretrainModule`` steps (Table 7 model and heads, random weights) under bf16 autocast at the
+  largest of Table 7's per-GPU batch (128) and its halvings that fits in memory; floor as in ``pretrain_step.py``.
+- Extraction: the frozen ``CropEncoder`` (uint8 crops already on the GPU → normalise → ViT → CLS) under bf16
+  autocast; floor: the bare timm ``forward_features`` on crops normalised beforehand. JPEG decoding and shard I/O
+  are left out (they run in loader workers beside the GPU).
+- Translation: ``TranslationModule`` step with T5.1.1-Base's shape at batch 16 (Table 8), fp32 as in Table 8.
+
+Needs a CUDA device; ``--device cpu --tiny`` runs the same code on small models to check it.
+
+    PYTHONPATH=. python benchmarks/gpu.py [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import pretrain_step, translate_step  # noqa: E402
+from benchmarks.common import goal, print_results, result, write_json  # noqa: E402
+from benchmarks.projection import Recipe, project_gpu_hours  # noqa: E402
+from signmusketeers.translate.encoders import build_encoder  # noqa: E402
+
+PRETRAIN_BATCHES = (128, 64, 32, 16, 8)  # Table 7: 128 per GPU, halved while it does not fit
+EXTRACT_BATCH = 384  # crops per forward (128 frames × 3 crops, the extract command's default)
+TRANSLATE_BATCH = 16  # Table 8: 16 per GPU
+TRANSLATE_FRAMES = 128  # assumed clip length after stride 2 (about 8.5 s at 30 fps)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _seconds(function: Callable[[], None], device: str, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        function()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _peak(function: Callable[[], None], device: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    function()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def _free(device: str) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def pretrain(device: str = "cuda", steps: int = 10, tiny: bool = False,
+             batches: tuple[int, ...] = PRETRAIN_BATCHES) -> dict[str, Any]:
+    """Images/s of the DINOv2 step (ours) and its floor at the largest batch of ``batches`` that fits."""
+    for batch in batches:
+        out_of_memory = False
+        try:
+            bench = pretrain_step.build(batch, device, "bf16", tiny)
+            for i in range(2):  # warm-up (cuDNN/cuBLAS choices, optimizer state)
+                bench.floor_step(i)
+                bench.our_step(i)
+            # Interleave one of each per iteration so that clocks and load affect both alike; medians.
+            ours_times, floor_times = [], []
+            for i in range(steps):
+                floor_times += _seconds(lambda: bench.floor_step(i), device, 1)
+                ours_times += _seconds(lambda: bench.our_step(i), device, 1)
+            peaks = {"ours": _peak(lambda: bench.our_step(0), device),
+                     "floor": _peak(lambda: bench.floor_step(0), device)}
+        except torch.cuda.OutOfMemoryError:
+            out_of_memory = True
+        bench = None
+        _free(device)  # outside the except block, so that the traceback no longer holds the tensors
+        if out_of_memory:
+            continue
+        ours_ms, floor_ms = 1000 * statistics.median(ours_times), 1000 * statistics.median(floor_times)
+        return result(
+            "pre-training step (GPU, bf16)", ours_ms, floor_ms, "ms/step", pretrain_step.GOAL,
+            settings={"model": "tiny ViT (64x2, 56 px)" if tiny else "ViT-S/14-reg4, Table 7 heads, 224 + 98 px crops",
+                      "batch per GPU": batch, "precision": "bf16 autocast", "device": device, "steps (median)": steps},
+            peak_mib=peaks if peaks["ours"] is not None else None,
+            memory_note="torch.cuda.max_memory_allocated during one step",
+            details={"images/s (ours)": batch / ours_ms * 1000, "images/s (floor)": batch / floor_ms * 1000},
+        )
+    raise RuntimeError(f"pre-training does not fit on {device} even at batch {batches[-1]}")
+
+
+def extract(device: str = "cuda", batches: int = 20, tiny: bool = False, batch: int = EXTRACT_BATCH) -> dict[str, Any]:
+    """Crops/s of the frozen encoder (ours: uint8 → normalise → ViT → CLS) and the bare network (floor)."""
+    shape = dict(img_size=56, embed_dim=64, depth=2, num_heads=2) if tiny else {}
+    encoder = build_encoder(**shape).to(device)
+    size = encoder.spec.img_size
+    crops = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8, device=device)
+    images = encoder.preprocess(crops)
+    autocast = torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+
+    def ours() -> None:
+        with autocast:
+            encoder(crops)
+
+    def floor() -> None:
+        with torch.no_grad(), autocast:
+            encoder.backbone.forward_features(images)[:, 0]
+
+    for _ in range(3):
+        ours()
+        floor()
+    ours_times, floor_times = [], []
+    for _ in range(batches):
+        floor_times += _seconds(floor, device, 1)
+        ours_times += _seconds(ours, device, 1)
+    peaks = {"ours": _peak(ours, device), "floor": _peak(floor, device)}
+    del encoder, crops, images
+    _free(device)
+    ours_rate, floor_rate = batch / statistics.median(ours_times), batch / statistics.median(floor_times)
+    from benchmarks.extract import GOAL
+
+    return result(
+        "extraction encoder (GPU, bf16)", ours_rate, floor_rate, "crops/s", GOAL,
+        settings={"model": "tiny ViT (64x2, 56 px)" if tiny else "ViT-S/14-reg4 at 224 px, frozen",
+                  "crops per forward": batch, "precision": "bf16 autocast", "device": device,
+                  "forwards (median)": batches},
+        peak_mib=peaks if peaks["ours"] is not None else None,
+        memory_note="torch.cuda.max_memory_allocated during one forward",
+    )
+
+
+def translate(device: str = "cuda", repeats: int = 10, tiny: bool = False, frames: int = TRANSLATE_FRAMES
+              ) -> dict[str, Any]:
+    """Seconds per T5.1.1-Base training step at batch 16, fp32 (Table 8), and the bare HF step."""
+    size = "small" if tiny else "base"
+    bench = translate_step.build(size, TRANSLATE_BATCH, frames, torch.device(device))
+    for _ in range(2):
+        bench.bare()
+        bench.ours()
+    ours_times, floor_times = [], []
+    for _ in range(repeats):
+        floor_times += _seconds(bench.bare, device, 1)
+        ours_times += _seconds(bench.ours, device, 1)
+    peaks = {"ours": _peak(bench.ours, device), "floor": _peak(bench.bare, device)}
+    label_tokens = int(bench.batch["labels"].shape[1])
+    del bench
+    _free(device)
+    return result(
+        "translation step (GPU, fp32)", 1000 * statistics.median(ours_times), 1000 * statistics.median(floor_times),
+        "ms/step", translate_step.GOAL,
+        settings={"T5": f"{size} shape, random weights", "batch per GPU": TRANSLATE_BATCH,
+                  "labels": f"{label_tokens} byte-level tokens (offline tokenizer)",
+                  "frames per clip": f"{frames} (assumed)", "precision": "fp32", "device": device,
+                  "steps (median)": repeats},
+        peak_mib=peaks if peaks["ours"] is not None else None,
+        memory_note="torch.cuda.max_memory_allocated during one step",
+    )
+
+
+def run(device: str = "cuda", tiny: bool = False, steps: int = 10) -> dict[str, Any]:
+    """The three GPU comparisons and the projection from our (not the floor's) throughputs."""
+    torch.manual_seed(0)
+    torch.backends.cuda.matmul.allow_tf32 = True  # what Lightning users get with "high" matmul precision
+    batches = (16,) if tiny else PRETRAIN_BATCHES
+    records = [pretrain(device, steps, tiny, batches), extract(device, 2 * steps, tiny), translate(device, steps, tiny)]
+    images_per_s = records[0]["details"]["images/s (ours)"]
+    crops_per_s = records[1]["ours"]
+    step_s = records[2]["ours"] / 1000
+    return {
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
+        "results": records,
+        "projection": project_gpu_hours(images_per_s, crops_per_s, step_s, Recipe()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="small models (to check the code on a CPU)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--json", help="also write the records and the projection to this file")
+    args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        sys.exit("benchmarks/gpu.py: no CUDA device here (use --device cpu --tiny to check the code)")
+    figures = run(args.device, args.tiny, args.steps)
+    print(f"device: {figures['device']}")
+    print_results(figures["results"])
+    hours = figures["projection"]
+    print(f"projected GPU-hours of YT->H2S: pre-training {hours['pretrain']:.1f} + extraction {hours['extract']:.1f} "
+          f"+ translation {hours['translate']:.1f} = {hours['total']:.1f} (paper: {hours['paper']:.0f})")
+    if args.json:
+        Path(args.json).write_text(__import__("json").dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()

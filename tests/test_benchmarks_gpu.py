@@ -1,0 +1,28 @@
+"""benchmarks/gpu.py's code on small models on the CPU (the real figures need a CUDA device)."""
+
+import pytest
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_code_runs_on_cpu_with_tiny_models():
+    from benchmarks import gpu
+
+    figures = gpu.run("cpu", tiny=True, steps=1)
+    names = [r["name"] for r in figures["results"]]
+    assert names == ["pre-training step (GPU, bf16)", "extraction encoder (GPU, bf16)", "translation step (GPU, fp32)"]
+    assert all(r["ours"] > 0 and r["floor"] > 0 for r in figures["results"])
+    hours = figures["projection"]
+    assert hours["total"] == pytest.approx(hours["pretrain"] + hours["extract"] + hours["translate"])
+    assert hours["inputs"]["pretrain_images_per_s"] == figures["results"][0]["details"]["images/s (ours)"]
+
+
+@pytest.mark.gpu
+def test_gpu_benchmark_on_cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from benchmarks import gpu
+
+    figures = gpu.run("cuda", steps=3)
+    assert figures["results"][0]["settings"]["batch per GPU"] in gpu.PRETRAIN_BATCHES
+    assert figures["projection"]["total"] > 0
