@@ -40,7 +40,7 @@ class DemoSize:
     val_every: int
 
 
-DEFAULT = DemoSize(clips=1200, crops_per_clip=2, pretrain_steps=60, translate_steps=2000, val_every=500)
+DEFAULT = DemoSize(clips=1000, crops_per_clip=2, pretrain_steps=400, translate_steps=1500, val_every=500)
 QUICK = DemoSize(clips=40, crops_per_clip=4, pretrain_steps=6, translate_steps=60, val_every=30)
 CROP_SIZE = 56  # the demo encoders' input size (the paper's is 224)
 
@@ -76,7 +76,7 @@ def _output_to(log: Path) -> Iterator[None]:
 
 class Demo:
     def __init__(self, out: Path, size: DemoSize, console: Any) -> None:
-        self.out, self.size, self.console = out, size, console
+        self.out, self.size, self.console = out.resolve(), size, console  # summary.json paths work from anywhere
         self.seconds: dict[str, float] = {}
 
     # ---------------------------------------------------------------------------------------------- running
@@ -137,6 +137,8 @@ class Demo:
         def edit(config: dict) -> None:
             config["data"]["init_args"]["train_dir"] = str(self.out / "crops")  # the config picks its part
             config["trainer"]["max_steps"] = self.size.pretrain_steps
+            model = config["model"]["init_args"]  # the schedules run their course within the steps
+            model["epochs"] = -(-self.size.pretrain_steps // model["official_epoch_length"])
             config["trainer"]["default_root_dir"] = str(folder)
             config["trainer"].setdefault("callbacks", []).append({
                 "class_path": "signmusketeers.pretrain.probe.KNNProbe",
