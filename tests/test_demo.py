@@ -51,7 +51,7 @@ def test_quick_demo_runs_every_stage_and_writes_a_checkable_summary(tmp_path, ca
                     "signmusketeers export", "signmusketeers extract", "signmusketeers test --config",
                     "signmusketeers translate", "python -m signmusketeers.translate.tokenizer"):
         assert f"$ {command}" in printed, command
-    assert "BLEU-4" in printed
+    assert "test BLEU-1/2/3/4" in printed and "k-NN probe, hand" in printed
     check_summary(out)
     assert (out / "configs" / "translate.yaml").exists() and (out / "logs" / "translate_fit.log").exists()
 
