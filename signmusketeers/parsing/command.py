@@ -206,6 +206,10 @@ def run(args: argparse.Namespace) -> int:
         preview_dir = args.out / "previews"
         preview_dir.mkdir(parents=True, exist_ok=True)
 
+    for clip in clips:  # not a failure: the crops still serve pre-training, the text may come from a text manifest
+        if clip.split and not clip.text.strip():
+            fail_line(f"{clip.video}: clip {clip.clip_id!r} of split {clip.split!r} has an empty transcript (kept; "
+                      "give its text in the manifest, or to training with a text manifest)")
     failed = [c for c in clips if any(c.clip_id in w.failed_keys for w in writers)]
     for clip in failed:
         fail_line(f"{clip.video}: failed in an earlier run (see failures.jsonl; delete its line to retry)")

@@ -37,7 +37,8 @@ class DecodedClips(Dataset):
     """Clip records ``indices`` of a clip shard folder, with their crops decoded to ``uint8 (T, 3, S, S, 3)``.
 
     Clips whose id is in ``skip`` are returned without decoding (``{"clip_id", "skip": True}``). A record that
-    cannot be decoded comes back as ``{"clip_id", "error"}`` so the writer can log it and go on.
+    cannot be decoded comes back as ``{"clip_id", "error"}`` so the writer can log it and go on; one that cannot
+    even be read (a damaged chunk file) comes back with ``"record N"`` (its index) as its ``clip_id``.
     """
 
     def __init__(self, folder: str | os.PathLike, indices: list[int], skip: set[str]) -> None:
@@ -50,7 +51,16 @@ class DecodedClips(Dataset):
     def __getitem__(self, position: int) -> dict[str, Any]:
         if self._dataset is None:  # opened per worker process
             self._dataset = open_dataset(self.folder, kind="clips")
-        record = self._dataset[self.indices[position]]
+        index = self.indices[position]
+        try:
+            record = self._dataset[index]
+        except Exception as error:  # noqa: BLE001 - a damaged chunk fails in LitData's reader with many types
+            # Its clip id is unreadable too: the record's position names it (skipped as such on a rerun).
+            key = f"record {index}"
+            if key in self.skip:
+                return {"clip_id": key, "skip": True}
+            reason = (str(error).splitlines() or [type(error).__name__])[0].split(". ")[0]  # LitData's run on
+            return {"clip_id": key, "what": key, "error": f"unreadable ({reason})"}
         clip_id = str(record["clip_id"])
         if clip_id in self.skip:
             return {"clip_id": clip_id, "skip": True}
@@ -182,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
                     if item.get("skip"):
                         skipped += 1
                     else:
-                        fail_line(f"{args.clip_shards}: clip {item['clip_id']}: {item['error']}")
+                        fail_line(f"{args.clip_shards}: {item.get('what', 'clip ' + item['clip_id'])}: {item['error']}")
                         writers["unsplit"].fail(item["clip_id"], item["error"])
                         failed += 1
                 if batch:

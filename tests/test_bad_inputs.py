@@ -1,0 +1,217 @@
+"""The bad-input catalogue: one test per kind of bad input across parse, extract, fit, translate and export.
+
+Each bad input must give one line ``signmusketeers CMD: FILE: REASON`` on stderr (for ``fit``: jsonargparse's own
+message, never a traceback), a non-zero exit, and every other input's output kept. Inputs that are unusual but
+valid (grayscale, variable frame rate, a huge frame) must be processed, not refused.
+
+Cases already tested elsewhere (not repeated here):
+
+* empty file, non-video file, missing file, a clip with no person, a one-frame clip through ``signmusketeers parse``
+  (with the good clip kept and the failures logged): ``tests/parsing/test_command.py::
+  test_bad_inputs_are_reported_logged_and_exit_1``; the same reasons from ``FrameParser``:
+  ``tests/parsing/test_parser.py::test_bad_inputs_fail_with_one_line_naming_the_file``;
+* truncated files at the decoder: ``tests/parsing/test_video.py::test_bad_files_name_the_file_and_the_reason`` and
+  ``::test_truncated_stream_with_its_header_intact_is_refused``;
+* grayscale and VFR decoding: ``tests/parsing/test_video.py::test_grayscale_and_odd_sizes_become_rgb`` and
+  ``::test_variable_frame_rate_keeps_real_timestamps`` (here: through the whole ``parse`` command);
+* a bad encoder file for extract: ``tests/translate/test_extract.py::test_bad_encoder_path_is_one_line``;
+* bad manifests: ``tests/data/test_manifests.py::test_bad_manifests_name_the_file_and_line``;
+* a video translate cannot read, the others still translated:
+  ``tests/translate/test_inference.py::test_translate_reports_bad_videos_and_goes_on``;
+* records that would be pickled into a shard: ``tests/data/test_shards.py::test_records_that_would_be_pickled_are_refused``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from signmusketeers.cli import main
+from signmusketeers.data.shards import ShardWriter, open_dataset, pack_jpegs, read_failures
+
+from .parsing.media import noise_frames, write_video
+from .parsing.test_command import synth_folder
+from .parsing.test_parser import synthetic_landmarks
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def add_to_manifest(folder: Path, clip_id: str, video: Path, frames: int, width: int, height: int,
+                    text: str = "a sentence", split: str = "train") -> None:
+    """Append one clip with precomputed landmarks (no MediaPipe: fast) to ``folder/manifest.jsonl``."""
+    landmarks = synthetic_landmarks(folder / f"{clip_id}.npz", frames, width, height)
+    row = {"clip_id": clip_id, "video": str(video), "landmarks": str(landmarks), "text": text, "split": split}
+    with open(folder / "manifest.jsonl", "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def parse(folder: Path, out: Path) -> int:
+    return main(["parse", str(folder), "--out", str(out), "--crop-size", "32"])
+
+
+def stderr_lines(capsys) -> list[str]:
+    return capsys.readouterr().err.splitlines()
+
+
+# ------------------------------------------------------------------------------------------ parse
+
+
+def test_parse_truncated_video_is_one_line_and_the_rest_is_written(tmp_path: Path, capsys) -> None:
+    folder = synth_folder(tmp_path / "synth", 1)
+    whole = write_video(tmp_path / "whole.mp4", noise_frames(40, 128, 96), fps=10)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    add_to_manifest(folder, "cut", cut, 40, 128, 96)
+    out = tmp_path / "clips"
+    assert parse(folder, out) == 1
+    lines = [line for line in stderr_lines(capsys) if str(cut) in line]
+    assert len(lines) == 1 and lines[0].startswith(f"signmusketeers parse: {cut}: ")
+    assert "Traceback" not in lines[0]
+    assert [r["clip_id"] for r in open_dataset(out, "clips")] == ["clip000"]
+    assert [f["input"] for f in read_failures(out)] == [str(cut)]
+
+
+def test_parse_huge_frame_is_parsed_to_crops(tmp_path: Path) -> None:
+    """A 4K frame: decoded, cropped at the crop size, its real size recorded (no refusal, no resize of the pose)."""
+    image = np.zeros((2160, 3840, 3), np.uint8)
+    image[..., 0] = np.arange(3840)[None, :] % 256
+    folder = tmp_path / "synth"
+    folder.mkdir()
+    video = write_video(folder / "huge.mp4", [image] * 3, fps=10)
+    add_to_manifest(folder, "huge", video, 3, 3840, 2160)
+    out = tmp_path / "clips"
+    assert parse(folder, out) == 0
+    (record,) = list(open_dataset(out, "clips"))
+    assert list(record["size"]) == [2160, 3840] and list(record["frames"]) == [0, 2]
+    assert record["boxes"].max() <= 3840 and record["pose"].shape == (2, 14)
+
+
+def test_parse_grayscale_and_variable_frame_rate_videos(tmp_path: Path) -> None:
+    folder = tmp_path / "synth"
+    folder.mkdir()
+    gray = write_video(folder / "gray.mkv", [np.full((96, 128), 40 * i, np.uint8) for i in range(4)], pix_fmt="gray")
+    add_to_manifest(folder, "gray", gray, 4, 128, 96)
+    times = [0.0, 0.05, 0.3, 0.35, 1.0, 1.02]
+    vfr = write_video(folder / "vfr.mp4", noise_frames(6, 128, 96), fps=10, times=times)
+    add_to_manifest(folder, "vfr", vfr, 6, 128, 96)
+    out = tmp_path / "clips"
+    assert parse(folder, out) == 0
+    records = {r["clip_id"]: r for r in open_dataset(out, "clips")}
+    assert sorted(records) == ["gray", "vfr"]
+    assert list(records["gray"]["frames"]) == [0, 2]
+    np.testing.assert_allclose(records["vfr"]["timestamps"], [0.0, 0.3, 1.0], atol=1e-3)  # real times, stride 2
+
+
+def test_parse_empty_transcript_is_one_line_and_the_clip_is_kept(tmp_path: Path, capsys) -> None:
+    """A clip of a train/val/test split without text: said in one line; kept, because its crops still serve
+    pre-training and its text may come later from a text manifest (``ClipFeatureDataModule(texts=...)``)."""
+    folder = synth_folder(tmp_path / "synth", 1)
+    add_to_manifest(folder, "silent", folder / "clip000.mp4", 6, 160, 120, text="  ")
+    out = tmp_path / "clips"
+    assert parse(folder, out) == 0
+    lines = [line for line in stderr_lines(capsys) if "empty transcript" in line]
+    assert lines == [f"signmusketeers parse: {folder / 'clip000.mp4'}: clip 'silent' of split 'train' has an empty "
+                     "transcript (kept; give its text in the manifest, or to training with a text manifest)"]
+    assert sorted(r["clip_id"] for r in open_dataset(out, "clips")) == ["clip000", "silent"]
+
+
+# ------------------------------------------------------------------------------------------ extract
+
+
+def test_extract_corrupted_records_are_one_line_each_and_the_rest_is_extracted(tmp_path: Path, capsys) -> None:
+    """Two kinds of damage: a record whose JPEG bytes are garbage, and a chunk file cut short on disk."""
+    from signmusketeers.translate.encoders import build_encoder, save_encoder
+
+    rng = np.random.default_rng(0)
+    clips = tmp_path / "clips"
+    with ShardWriter(clips, "clips", {"command": "tests"}, segment_bytes=1) as writer:  # one chunk per clip
+        for index in range(4):
+            data, offsets = pack_jpegs(list(rng.integers(0, 256, (6, 28, 28, 3), dtype=np.uint8)))
+            if index == 1:  # the bytes of this record's JPEGs are damaged
+                data = data.copy()
+                data[: len(data) // 2] = 7
+            writer.write(f"clip{index}", [{
+                "crops": data, "offsets": offsets, "pose": rng.random((2, 14)).astype(np.float32),
+                "provenance": np.zeros((2, 3), np.uint8), "frames": np.arange(2), "fps": np.array([25.0], np.float32),
+                "text": f"sentence {index}", "split": "train", "clip_id": f"clip{index}",
+            }])
+        writer.finish()
+    chunks = json.loads((clips / "index.json").read_text())["chunks"]
+    assert [c["chunk_size"] for c in chunks] == [1, 1, 1, 1]
+    cut = clips / chunks[2]["filename"]  # record 2's chunk, cut short
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    encoder = save_encoder(build_encoder(img_size=28, embed_dim=32, depth=1, num_heads=2, seed=1), tmp_path / "enc")
+    argv = ["extract", str(clips), "--face-encoder", str(encoder), "--hand-encoder", str(encoder),
+            "--out", str(tmp_path / "features"), "--workers", "0", "--no-progress"]
+    assert main(argv) == 1
+    lines = stderr_lines(capsys)
+    assert lines[:2] == [
+        f"signmusketeers extract: {clips}: clip clip1: corrupted JPEG record",
+        f"signmusketeers extract: {clips}: record 2: unreadable (Timed out after 2s waiting for chunk {cut})",
+    ]
+    assert len(lines) == 3 and lines[2].startswith("signmusketeers extract: 2 clips written, 0 already done, 2 failed")
+    kept = sorted(r["clip_id"] for r in open_dataset(tmp_path / "features" / "train", "features"))
+    assert kept == ["clip0", "clip3"]
+    assert [f["key"] for f in read_failures(tmp_path / "features" / "unsplit")] == ["clip1", "record 2"]
+
+
+# ------------------------------------------------------------------------------------------ fit (config)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("lr: 1.0e-3 ", "lrr: 1.0e-3 ", "Option 'lrr' is not accepted"),
+        ("batch_size: 16 ", "batch_size: sixteen ", "Expected a <class 'int'>. Got value: sixteen"),
+    ],
+    ids=["wrong-key", "wrong-type"],
+)
+def test_fit_config_with_a_wrong_key_or_type_is_jsonargparse_message(tmp_path: Path, capsys, old, new, message):
+    text = (REPO / "configs/demo/translate.yaml").read_text()
+    assert old in text
+    config = tmp_path / "bad.yaml"
+    config.write_text(text.replace(old, new))
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(config)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "error: Parser key" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+
+def pretrain_checkpoint(path: Path) -> Path:
+    """What ``fit`` writes for DinoV2PretrainModule, in the parts export reads: teacher backbone weights."""
+    from signmusketeers.pretrain.export import TEACHER_PREFIX
+    from signmusketeers.translate.encoders import build_encoder
+
+    teacher = build_encoder(img_size=28, embed_dim=32, depth=1, num_heads=2, seed=3)
+    state = {TEACHER_PREFIX + k: v for k, v in teacher.backbone.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"model_kwargs": {"img_size": 28}}, "global_step": 1}, path)
+    return path
+
+
+def test_translate_with_a_pretraining_checkpoint_is_one_line(tmp_path: Path, capsys) -> None:
+    checkpoint = pretrain_checkpoint(tmp_path / "pretrain.ckpt")
+    video = write_video(tmp_path / "v.mp4", noise_frames(3), fps=10)
+    assert main(["translate", str(video), "--checkpoint", str(checkpoint)]) == 2
+    err = stderr_lines(capsys)
+    assert err == [f"signmusketeers translate: {checkpoint}: not a TranslationModule checkpoint (no t5_config/state_dict)"]
+
+
+def test_export_with_a_translation_checkpoint_is_one_line(tmp_path: Path, capsys) -> None:
+    from .translate.test_inference import demo_checkpoint
+
+    checkpoint = demo_checkpoint(tmp_path)
+    capsys.readouterr()  # Lightning's own messages while making the checkpoint
+    out = tmp_path / "encoder.safetensors"
+    assert main(["export", str(checkpoint), "--out", str(out)]) == 1
+    assert stderr_lines(capsys) == [
+        f"signmusketeers export: {checkpoint}: no teacher backbone weights (not a DinoV2PretrainModule checkpoint)"
+    ]
+    assert not out.exists()
