@@ -162,6 +162,7 @@ def test_extract_corrupted_records_are_one_line_each_and_the_rest_is_extracted(t
 # ------------------------------------------------------------------------------------------ fit (config)
 
 
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")  # pytest's own argv beside ours
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
