@@ -16,6 +16,7 @@ happens once, never per training step.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from signmusketeers.data.shards import ShardError, ShardWriter, open_dataset, read_failures, unpack_jpegs
+from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_jpegs
 from signmusketeers.translate.encoders import CropEncoder, EncoderError, export_paths, file_sha256, load_encoder
 
 SPLITS = ("train", "val", "test", "unsplit")
@@ -175,7 +176,10 @@ def run(args: argparse.Namespace) -> int:
         fail_line(str(error))
         return 2
     done = set().union(*(w.done_keys | w.failed_keys for w in writers.values()))
-    indices = list(range(shard_index, len(clips), num_shards))
+    # Every record of the folder, split here by shard index. Not len(clips): under torchrun LitData reads
+    # WORLD_SIZE and RANK itself and len() is this rank's share only, which split again would skip clips.
+    index = json.loads((args.clip_shards / INDEX).read_text())
+    indices = list(range(shard_index, sum(chunk["chunk_size"] for chunk in index["chunks"]), num_shards))
     loader = DataLoader(DecodedClips(args.clip_shards, indices, done), batch_size=None, num_workers=args.workers,
                         collate_fn=_as_is)
     dtype = np.dtype(args.dtype)

@@ -109,3 +109,17 @@ def test_bad_encoder_path_is_one_line(setup, capsys):
     assert run_extract(tmp_path, tmp_path / "missing", hand) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("signmusketeers extract: ") and "missing" in err[0]
+
+
+def test_under_torchrun_each_rank_takes_its_part_of_every_record(setup, monkeypatch):
+    """torchrun sets WORLD_SIZE and RANK, which LitData also reads (its len() is then one rank's share): the ranks
+    together must still extract every clip."""
+    tmp_path, face, hand = setup
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        assert run_extract(tmp_path, face, hand) == 0
+    monkeypatch.delenv("WORLD_SIZE")  # read back as one process
+    monkeypatch.delenv("RANK")
+    seen = [c for s in ("train", "val", "test") for c in read_split(tmp_path / "features" / s)]
+    assert sorted(seen) == sorted(f"clip{i}" for i in range(len(SPLITS)))
