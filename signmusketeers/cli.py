@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -54,6 +55,34 @@ def run_pipeline_command(name: str, argv: Sequence[str]) -> int:
     return int(run(args) or 0)
 
 
+def _import_class(path: str) -> object:
+    module_name, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        return path
+
+
+def _checkpoint_model_mismatch(subcommand: str, config_class: str | None, ckpt_path: str) -> str | None:
+    """The one-line reason why ``ckpt_path`` cannot be a checkpoint of ``config_class``, or None.
+
+    LightningCLI takes the model class from a checkpoint's own hyper-parameters, so a checkpoint of another model
+    (a pre-training checkpoint given to a translation config) would silently swap the model and fail deep inside
+    the run with a traceback; say it first, in one line.
+    """
+    import torch
+
+    try:
+        hparams = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {})
+    except Exception:  # noqa: BLE001 - unreadable files are left to Lightning's own message
+        return None
+    ckpt_class = hparams.get("_class_path") if isinstance(hparams, dict) else None
+    if not ckpt_class or not config_class or _import_class(ckpt_class) is _import_class(config_class):
+        return None
+    return (f"signmusketeers {subcommand}: {ckpt_path}: a checkpoint of {ckpt_class.rpartition('.')[2]}, but the "
+            f"config's model is {config_class.rpartition('.')[2]}")
+
+
 def run_lightning(argv: Sequence[str] | None = None) -> None:
     """LightningCLI with the model and datamodule chosen by ``class_path`` in the config.
 
@@ -62,7 +91,21 @@ def run_lightning(argv: Sequence[str] | None = None) -> None:
     from lightning.pytorch import LightningDataModule, LightningModule
     from lightning.pytorch.cli import LightningCLI
 
-    LightningCLI(
+    class CLI(LightningCLI):
+        def _parse_ckpt_path(self) -> None:
+            subcommand = self.config.get("subcommand")
+            if subcommand:
+                ckpt_path = self.config[subcommand].get("ckpt_path")
+                model = self.config[subcommand].get("model")
+                config_class = getattr(model, "class_path", None) if model is not None else None
+                if ckpt_path and os.path.isfile(ckpt_path):
+                    reason = _checkpoint_model_mismatch(subcommand, config_class, ckpt_path)
+                    if reason:
+                        print(reason, file=sys.stderr)
+                        sys.exit(2)
+            super()._parse_ckpt_path()
+
+    CLI(
         LightningModule,
         LightningDataModule,
         subclass_mode_model=True,

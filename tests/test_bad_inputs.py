@@ -216,3 +216,26 @@ def test_export_with_a_translation_checkpoint_is_one_line(tmp_path: Path, capsys
         f"signmusketeers export: {checkpoint}: no teacher backbone weights (not a DinoV2PretrainModule checkpoint)"
     ]
     assert not out.exists()
+
+
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
+def test_fit_with_a_checkpoint_of_another_model_is_one_line(tmp_path: Path, capsys) -> None:
+    """LightningCLI would take the model class from the checkpoint (here the pre-training module) and fail deep in
+    the run; the mismatch is said first. A checkpoint of the config's own model class passes the check."""
+    checkpoint = pretrain_checkpoint(tmp_path / "pretrain.ckpt")
+    state = torch.load(checkpoint, weights_only=True)
+    state["hyper_parameters"]["_class_path"] = "signmusketeers.pretrain.module.DinoV2PretrainModule"  # as fit saves it
+    torch.save(state, checkpoint)
+    for command in ("fit", "validate"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--config", str(REPO / "configs/demo/translate.yaml"), "--ckpt_path", str(checkpoint)])
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"signmusketeers {command}: {checkpoint}: a checkpoint of DinoV2PretrainModule, but the config's model is "
+            "TranslationModule"
+        ]
+    from signmusketeers.cli import _checkpoint_model_mismatch
+
+    state["hyper_parameters"]["_class_path"] = "signmusketeers.translate.module.TranslationModule"
+    torch.save(state, checkpoint)
+    assert _checkpoint_model_mismatch("fit", "signmusketeers.translate.TranslationModule", str(checkpoint)) is None
