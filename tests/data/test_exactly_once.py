@@ -111,7 +111,8 @@ def one_epoch_per_rank(tmp_path_factory) -> tuple[dict, set[int], set[str]]:
     return ranks, crop_ids, clip_ids
 
 
-def _check_training_epoch(batches_per_rank: list[list[list]], all_ids: set, left_out_below: int = WORLD * BATCH) -> None:
+def _check_training_epoch(batches_per_rank: list[list[list]], all_ids: set,
+                          left_out_below: int = WORLD * BATCH) -> None:
     assert len({len(batches) for batches in batches_per_rank}) == 1, [len(b) for b in batches_per_rank]
     assert all(len(batch) == BATCH for batches in batches_per_rank for batch in batches)
     seen = [i for batches in batches_per_rank for batch in batches for i in batch]

@@ -20,8 +20,8 @@ from signmusketeers.pretrain import DinoV2PretrainModule
 
 REPO = Path(__file__).parents[2]
 STEPS, KILLED_AT, BATCH = 8, 4, 4
-LOGGED = ("train/loss", "train/dino_local", "train/dino_global", "train/koleo", "train/ibot", "train/masked_patches", "train/lr", "train/weight_decay", "train/momentum",
-          "train/teacher_temp")
+LOGGED = ("train/loss", "train/dino_local", "train/dino_global", "train/koleo", "train/ibot", "train/masked_patches",
+          "train/lr", "train/weight_decay", "train/momentum", "train/teacher_temp")
 
 
 class Killed(RuntimeError):
@@ -98,8 +98,8 @@ def test_resumed_run_continues_the_schedules_and_masks_at_the_right_step(straigh
 
 @pytest.mark.xfail(strict=True, reason=(
     "the first step after resuming sees other augmented views: Lightning fetches one batch ahead, so the RNG state "
-    "in the checkpoint is already past that batch's augmentation (later losses then differ by up to ~0.006); with loader workers "
-    "augmentations restart from a new worker seed anyway. Needs per-sample augmentation seeds."))
+    "in the checkpoint is already past that batch's augmentation (later losses then differ by up to ~0.006); "
+    "with loader workers augmentations restart from a new worker seed anyway. Needs per-sample augmentation seeds."))
 def test_resumed_run_logs_the_same_losses(straight_and_resumed) -> None:
     straight, joined = straight_and_resumed
     assert _differences(straight, joined, LOGGED) == []
