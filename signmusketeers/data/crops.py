@@ -64,10 +64,13 @@ class CropShardDataModule(LightningDataModule):
     """Streams a crop shard folder as ``{"global_crops": (2, B, 3, G, G), "local_crops": (n_local, B, 3, L, L)}``.
 
     Training only (self-supervised: no validation split). ``part=None`` takes every record: a LitData
-    ``StreamingDataLoader`` with ``drop_last=True`` gives every DDP rank the same number of batches and resumes
-    mid-epoch from a checkpoint. ``part="face"`` or ``"hand"`` picks that part out of a mixed folder (what
-    ``signmusketeers parse --crops-out`` writes) as an endless stream (:class:`EndlessPartStream`), so set the
-    trainer's ``max_steps``; a resumed run restarts the stream. Crop sizes and scales default to Table 7.
+    ``StreamingDataLoader`` with ``drop_last=True`` gives every DDP rank the same number of full batches and resumes
+    mid-epoch from a checkpoint. Under DDP with N ranks × W workers no crop is read twice in an epoch; the remainder
+    that does not fill a batch on every rank (fewer than N × ``batch_size`` crops) is left out of that epoch, a
+    different set each epoch when shuffling (``tests/data/test_exactly_once.py``). ``part="face"`` or ``"hand"``
+    picks that part out of a mixed folder (what ``signmusketeers parse --crops-out`` writes) as an endless stream
+    (:class:`EndlessPartStream`), so set the trainer's ``max_steps``; a resumed run restarts the stream.
+    Crop sizes and scales default to Table 7.
     """
 
     def __init__(

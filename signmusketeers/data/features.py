@@ -151,6 +151,14 @@ class ClipFeatureDataModule(LightningDataModule):
         fallback_tokenizer: used only without a Trainer (the model's tokenizer is used otherwise); see
             :mod:`signmusketeers.translate.tokenizer`.
         texts: optional text manifest replacing the shards' ``text`` by clip id (How2Sign CSV, etc.).
+
+    Under DDP (N ranks × ``num_workers``; ``tests/data/test_exactly_once.py``): the train loader reads no clip twice
+    per epoch and gives every rank the same number of full batches, leaving out the remainder that does not fill a
+    batch on every rank (fewer than N × ``batch_size`` clips, N × ``num_workers`` × ``batch_size`` with
+    ``bucket_by_length``; a different set each epoch). Validation, test and predict loaders read every clip exactly
+    once (``drop_last=False``, no padded duplicates), so ranks may run different numbers of batches: evaluation
+    steps must not hold per-step collectives (:class:`~signmusketeers.translate.TranslationModule` gathers its
+    hypotheses once, at the epoch's end).
     """
 
     def __init__(
@@ -227,7 +235,10 @@ class ClipFeatureDataModule(LightningDataModule):
         if training and self.hparams.bucket_by_length:
             batches = LengthBucketedBatches(dataset, self.collator(), batch_size, self.hparams.bucket_pool,
                                             self.hparams.seed)
-            return DataLoader(batches, batch_size=None, num_workers=self.hparams.num_workers)
+            # Persistent workers keep their copies of the datasets, whose epoch counters then advance and reshuffle
+            # each epoch (fresh workers would start from epoch 1 again: the same order every epoch).
+            return DataLoader(batches, batch_size=None, num_workers=self.hparams.num_workers,
+                              persistent_workers=self.hparams.num_workers > 0)
         return StreamingDataLoader(dataset, batch_size=batch_size, num_workers=self.hparams.num_workers,
                                    collate_fn=self.collator(), drop_last=training)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.pytorch import LightningModule
 from torch import nn
@@ -93,6 +94,7 @@ class DinoV2PretrainModule(LightningModule):
         self.ibot_loss = iBOTPatchLoss(n_prototypes, student_temp, centering)
         self.koleo_loss = KoLeoLoss(koleo_eps)
         self.mask_rng = random.Random()  # reseeded per rank in on_train_start, so runs are reproducible
+        self._resumed_rng_states: dict[str, Any] | None = None  # from a checkpoint, set in on_train_start
         self.schedules: DinoV2Schedules | None = None
         self._iteration = 0
 
@@ -183,7 +185,31 @@ class DinoV2PretrainModule(LightningModule):
     # ------------------------------------------------------------------------------------------ schedules
 
     def on_train_start(self) -> None:
-        self.mask_rng.seed(torch.initial_seed() + self.global_rank)
+        if self._resumed_rng_states is None:
+            self.mask_rng.seed(torch.initial_seed() + self.global_rank)
+            return
+        # Resumed: continue the iBOT masks (and, without loader workers, the augmentations) where the checkpointed
+        # run was, not from the seed. Not yet exact: the batch Lightning had fetched ahead when the checkpoint was
+        # written is augmented again from a later state; loader workers reseed on every start
+        # (tests/pretrain/test_resume.py). Only rank 0 writes the checkpoint, so other ranks reseed as before.
+        states, self._resumed_rng_states = self._resumed_rng_states, None
+        self.mask_rng.setstate(_as_tuple(states["mask"]))
+        random.setstate(_as_tuple(states["python"]))
+        name, keys, position, has_gauss, gauss = states["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+        torch.set_rng_state(states["torch"])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Plain ints, lists and tensors only, so the checkpoint still loads with weights_only=True.
+        name, keys, position, has_gauss, gauss = np.random.get_state()
+        checkpoint.setdefault("rng_states", {})[self.global_rank] = {
+            "mask": self.mask_rng.getstate(), "python": random.getstate(), "torch": torch.get_rng_state(),
+            "numpy": (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("rng_states", {})
+        self._resumed_rng_states = states.get(self.global_rank)
 
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         if self.schedules is None:
@@ -247,3 +273,8 @@ class DinoV2PretrainModule(LightningModule):
             return
         for module in self.student.values():
             torch.nn.utils.clip_grad_norm_(module.parameters(), self.hparams.clip_grad)
+
+
+def _as_tuple(state: Any) -> Any:
+    """A ``random.Random`` state as saved (tuples may come back as lists) → the nested tuples ``setstate`` takes."""
+    return tuple(_as_tuple(part) for part in state) if isinstance(state, (list, tuple)) else state

@@ -1,0 +1,105 @@
+"""Resume: a pre-training run killed mid-epoch and resumed from its last checkpoint against a straight run (demo
+config pretrain_hand.yaml with tiny sizes: 8 steps of batch 4 over 96 crops, part=None so the LitData loader's
+mid-epoch state is used, no loader workers). Per step: lr, weight decay, teacher momentum, teacher temperature and
+the iBOT mask counts must match; the losses do not yet (xfail, reason below)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from signmusketeers.data import CropShardDataModule
+from signmusketeers.pretrain import DinoV2PretrainModule
+
+REPO = Path(__file__).parents[2]
+STEPS, KILLED_AT, BATCH = 8, 4, 4
+LOGGED = ("train/loss", "train/dino_local", "train/dino_global", "train/koleo", "train/ibot", "train/masked_patches",
+          "train/lr", "train/weight_decay", "train/momentum", "train/teacher_temp")
+
+
+class Killed(RuntimeError):
+    pass
+
+
+class KillAt(Callback):
+    """Stands in for a killed process: raises before training step ``step`` (after step ``step``'s checkpoint)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise Killed(f"killed before step {self.step}")
+
+
+def _fit(crops: Path, root: Path, name: str, max_steps: int, callbacks=(), ckpt_path=None) -> Path:
+    config = yaml.safe_load((REPO / "configs/demo/pretrain_hand.yaml").read_text())
+    model_args = {**config["model"]["init_args"], "epochs": 4, "official_epoch_length": 2, "n_prototypes": 128,
+                  "head_hidden_dim": 64, "warmup_teacher_temp_epochs": 2}
+    data_args = {**config["data"]["init_args"], "train_dir": str(crops), "part": None, "batch_size": BATCH,
+                 "num_workers": 0}
+    seed_everything(config["seed_everything"])
+    logger = CSVLogger(root, name=name, version=0 if ckpt_path is None else 1)
+    trainer = Trainer(accelerator="cpu", devices=1, max_steps=max_steps, log_every_n_steps=1, logger=logger,
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=root / name,
+                      callbacks=[ModelCheckpoint(root / name / "checkpoints", every_n_train_steps=1, save_last=True),
+                                 *callbacks])
+    trainer.fit(DinoV2PretrainModule(**model_args), CropShardDataModule(**data_args), ckpt_path=ckpt_path)
+    return Path(logger.log_dir) / "metrics.csv"
+
+
+def _per_step(path: Path) -> dict[int, dict[str, float]]:
+    steps: dict[int, dict[str, float]] = {}
+    with open(path) as handle:
+        for row in csv.DictReader(handle):
+            values = {k: float(v) for k, v in row.items() if k in LOGGED and v != ""}
+            steps.setdefault(int(row["step"]), {}).update(values)
+    return steps
+
+
+SCHEDULED = ("train/lr", "train/weight_decay", "train/momentum", "train/teacher_temp", "train/masked_patches")
+
+
+@pytest.fixture(scope="module")
+def straight_and_resumed(crop_shards, tmp_path_factory):
+    crops, root = crop_shards[0], tmp_path_factory.mktemp("resume")
+    straight = _per_step(_fit(crops, root, "straight", STEPS))
+    with pytest.raises(Killed):
+        _fit(crops, root, "killed", STEPS, callbacks=[KillAt(KILLED_AT)])
+    last = root / "killed" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    assert checkpoint["global_step"] == KILLED_AT
+    loader_state = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
+    assert loader_state["num_samples_yielded"] == KILLED_AT * BATCH  # resumes at the next unread crop
+    resumed = _per_step(_fit(crops, root, "killed", STEPS, ckpt_path=str(last)))
+    first = _per_step(root / "killed" / "version_0" / "metrics.csv")
+    assert sorted(resumed) == [s for s in sorted(straight) if s >= KILLED_AT], (sorted(resumed), sorted(straight))
+    return straight, {**{s: v for s, v in first.items() if s < KILLED_AT}, **resumed}
+
+
+def _differences(straight: dict, joined: dict, keys: tuple[str, ...]) -> list:
+    return [(step, key, joined[step].get(key), value) for step, values in straight.items()
+            for key, value in values.items()
+            if key in keys and joined[step].get(key) != pytest.approx(value, rel=1e-4, abs=1e-6)]
+
+
+def test_resumed_run_continues_the_schedules_and_masks_at_the_right_step(straight_and_resumed) -> None:
+    straight, joined = straight_and_resumed
+    assert all(set(joined[s]) >= {"train/lr", "train/teacher_temp"} for s in straight)
+    assert _differences(straight, joined, SCHEDULED) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the first step after resuming sees other augmented views: Lightning fetches one batch ahead, so the RNG state "
+    "in the checkpoint is already past that batch's augmentation (later losses then differ by up to ~0.006); "
+    "with loader workers augmentations restart from a new worker seed anyway. Needs per-sample augmentation seeds."))
+def test_resumed_run_logs_the_same_losses(straight_and_resumed) -> None:
+    straight, joined = straight_and_resumed
+    assert _differences(straight, joined, LOGGED) == []
