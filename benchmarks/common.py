@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -125,6 +126,26 @@ def rss_peaks(target: str, memory_note: str = "", **kwargs: Any) -> tuple[dict[s
     if memory_note:
         note += f"; {memory_note}"
     return {side: p["peak"] for side, p in probes.items()}, note
+
+
+def sync(device: str) -> None:
+    """Wait for queued CUDA work, so that wall-clock timings cover it (a no-op on the CPU)."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def timed_seconds(function: Callable[[], Any], device: str, repeats: int = 1) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls of ``function()``, each synchronised with the device."""
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        function()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def cuda_peak_mib(function: Callable[[], Any]) -> float:

@@ -19,7 +19,6 @@ import argparse
 import gc
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import pretrain_step, translate_step  # noqa: E402
-from benchmarks.common import goal, print_results, result, write_json  # noqa: E402
+from benchmarks.common import goal, print_results, result, timed_seconds, write_json  # noqa: E402
 from benchmarks.projection import Recipe, project_gpu_hours  # noqa: E402
 from signmusketeers.translate.encoders import build_encoder  # noqa: E402
 
@@ -36,22 +35,6 @@ PRETRAIN_BATCHES = (128, 64, 32, 16, 8)  # Table 7: 128 per GPU, halved while it
 EXTRACT_BATCH = 384  # crops per forward (128 frames × 3 crops, the extract command's default)
 TRANSLATE_BATCH = 16  # Table 8: 16 per GPU
 TRANSLATE_FRAMES = 128  # assumed clip length after stride 2 (about 8.5 s at 30 fps)
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _seconds(function: Callable[[], None], device: str, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        function()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def _peak(function: Callable[[], None], device: str) -> float | None:
@@ -83,8 +66,8 @@ def pretrain(device: str = "cuda", steps: int = 10, tiny: bool = False,
             # Interleave one of each per iteration so that clocks and load affect both alike; medians.
             ours_times, floor_times = [], []
             for i in range(steps):
-                floor_times += _seconds(lambda: bench.floor_step(i), device, 1)
-                ours_times += _seconds(lambda: bench.our_step(i), device, 1)
+                floor_times += timed_seconds(lambda: bench.floor_step(i), device, 1)
+                ours_times += timed_seconds(lambda: bench.our_step(i), device, 1)
             peaks = {"ours": _peak(lambda: bench.our_step(0), device),
                      "floor": _peak(lambda: bench.floor_step(0), device)}
         except torch.cuda.OutOfMemoryError:
@@ -127,8 +110,8 @@ def extract(device: str = "cuda", batches: int = 20, tiny: bool = False, batch: 
         floor()
     ours_times, floor_times = [], []
     for _ in range(batches):
-        floor_times += _seconds(floor, device, 1)
-        ours_times += _seconds(ours, device, 1)
+        floor_times += timed_seconds(floor, device, 1)
+        ours_times += timed_seconds(ours, device, 1)
     peaks = {"ours": _peak(ours, device), "floor": _peak(floor, device)}
     del encoder, crops, images
     _free(device)
@@ -155,8 +138,8 @@ def translate(device: str = "cuda", repeats: int = 10, tiny: bool = False, frame
         bench.ours()
     ours_times, floor_times = [], []
     for _ in range(repeats):
-        floor_times += _seconds(bench.bare, device, 1)
-        ours_times += _seconds(bench.ours, device, 1)
+        floor_times += timed_seconds(bench.bare, device, 1)
+        ours_times += timed_seconds(bench.ours, device, 1)
     peaks = {"ours": _peak(bench.ours, device), "floor": _peak(bench.bare, device)}
     label_tokens = int(bench.batch["labels"].shape[1])
     del bench

@@ -28,15 +28,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, print_results, result, rss_peaks, write_json  # noqa: E402
+from benchmarks.common import goal, print_results, result, rss_peaks, sync, timed_seconds, write_json  # noqa: E402
 from signmusketeers.pretrain import DinoV2PretrainModule  # noqa: E402
 
 GOAL = goal("<=", 1.10)  # a DINOv2 step costs at most 10% more than its bare floor
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def _peak_mib(device: str) -> float:
@@ -44,15 +39,8 @@ def _peak_mib(device: str) -> float:
 
 
 def _median_ms(function, device: str, repeats: int = 5) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        function()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+    function()  # warm-up
+    return statistics.median(timed_seconds(function, device, repeats)) * 1000
 
 
 def time_pieces(module: DinoV2PretrainModule, optimizer, batch: dict, device: str) -> dict[str, float]:
@@ -165,10 +153,10 @@ def run(batch_size: int = 2, steps: int = 5, device: str = "cpu", precision: str
         for name, step in order:
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             step(i)
-            _sync(device)
+            sync(device)
             if i > 0:
                 times[name].append(time.perf_counter() - start)
             if cuda:
