@@ -107,7 +107,8 @@ class Demo:
                 code = exit_.code if isinstance(exit_.code, int) else 1
             except Exception as error:  # the step's own traceback goes to its log; the demo says one line
                 traceback.print_exc()
-                code, crash = 1, f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+                first_line = (str(error).strip().splitlines() or [""])[0]
+                code, crash = 1, f"{type(error).__name__}: {first_line}"
         self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
         if code != 0:
             said = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
@@ -133,10 +134,7 @@ class Demo:
         self.run("parse", ["parse", str(self.synthsign), "--out", str(self.out / "clips"), "--crops-out",
                            str(self.out / "crops"), "--crop-size", str(CROP_SIZE), "--crops-per-clip",
                            str(self.size.crops_per_clip), "--workers", "2"])
-        first = json.loads((self.synthsign / "manifest.jsonl").read_text().splitlines()[0])
-        one_clip = self.out / "preview_clip.jsonl"
-        first.update(video=f"{self.synthsign.name}/{first['video']}", landmarks=f"{self.synthsign.name}/{first['landmarks']}")
-        one_clip.write_text(json.dumps(first) + "\n")
+        one_clip = self.clip_manifest("preview_clip.jsonl", self.synthsign_rows()[:1])
         self.run("parse preview", ["parse", str(one_clip), "--out", str(self.out / "preview_parse"), "--crop-size",
                                    str(CROP_SIZE), "--preview"])
 
@@ -188,7 +186,7 @@ class Demo:
 
         config = self.write_config("translate", edit)
         self.run("translate fit", ["fit", "--config", str(config)])
-        best = [path for path in folder.rglob("step*.ckpt")]  # the ModelCheckpoint kept by val/bleu4
+        best = list(folder.rglob("step*.ckpt"))  # the ModelCheckpoint kept by val/bleu4
         if not best:
             raise RuntimeError(f"{folder}: translation training wrote no best checkpoint")
         checkpoint = max(best, key=lambda path: path.stat().st_mtime)
@@ -197,12 +195,8 @@ class Demo:
 
     def translate_heldout(self, checkpoint: Path, count: int = 2) -> list[dict]:
         """``translate`` two held-out test clips (from their SynthSign landmarks) and return its JSON lines."""
-        rows = [json.loads(line) for line in (self.synthsign / "manifest.jsonl").read_text().splitlines()]
-        picked = [row for row in rows if row["split"] == "test"][:count]
-        for row in picked:  # paths relative to the new manifest's folder
-            row.update(video=f"{self.synthsign.name}/{row['video']}", landmarks=f"{self.synthsign.name}/{row['landmarks']}")
-        manifest = self.out / "heldout.jsonl"
-        manifest.write_text("".join(json.dumps(row) + "\n" for row in picked))
+        picked = [row for row in self.synthsign_rows() if row["split"] == "test"][:count]
+        manifest = self.clip_manifest("heldout.jsonl", picked)
         self.run("translate videos", ["translate", str(manifest), "--checkpoint", str(checkpoint), "--json",
                                       "--output", str(self.out / "heldout_translations.jsonl")])
         return [json.loads(line) for line in (self.out / "heldout_translations.jsonl").read_text().splitlines()]
@@ -212,6 +206,17 @@ class Demo:
     @property
     def synthsign(self) -> Path:
         return self.out / "synthsign"
+
+    def synthsign_rows(self) -> list[dict]:
+        return [json.loads(line) for line in (self.synthsign / "manifest.jsonl").read_text().splitlines()]
+
+    def clip_manifest(self, name: str, rows: list[dict]) -> Path:
+        """``OUT/NAME``: SynthSign manifest rows with their paths made relative to ``OUT``."""
+        path = self.out / name
+        path.write_text("".join(json.dumps({**row, "video": f"{self.synthsign.name}/{row['video']}",
+                                            "landmarks": f"{self.synthsign.name}/{row['landmarks']}"}) + "\n"
+                                for row in rows))
+        return path
 
 
 def run_demo(demo: Demo) -> dict[str, Any]:
