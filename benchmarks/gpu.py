@@ -11,12 +11,17 @@ translation step, each against its floor, and the projected GPU-hours of the pap
 Needs a CUDA device; ``--device cpu --tiny`` runs the same code on small models to check it.
 
     PYTHONPATH=. python benchmarks/gpu.py [--json OUT]
+
+The JSON also records the machine, the time and the command, so that ``run_all.py --gpu-json OUT`` can put figures
+measured on a GPU host into BENCHMARKS.md beside the CPU figures of another machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import gc
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -27,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import pretrain_step, translate_step  # noqa: E402
-from benchmarks.common import goal, print_results, result, timed_seconds, write_json  # noqa: E402
+from benchmarks.common import machine, print_results, result, timed_seconds  # noqa: E402
 from benchmarks.projection import Recipe, project_gpu_hours  # noqa: E402
 from signmusketeers.translate.encoders import build_encoder  # noqa: E402
 
@@ -181,6 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("benchmarks/gpu.py: no CUDA device here (use --device cpu --tiny to check the code)")
+    started = datetime.datetime.now(datetime.timezone.utc)
     figures = run(args.device, args.tiny, args.steps)
     print(f"device: {figures['device']}")
     print_results(figures["results"])
@@ -188,7 +194,9 @@ def main() -> None:
     print(f"projected GPU-hours of YT->H2S: pre-training {hours['pretrain']:.1f} + extraction {hours['extract']:.1f} "
           f"+ translation {hours['translate']:.1f} = {hours['total']:.1f} (paper: {hours['paper']:.0f})")
     if args.json:
-        Path(args.json).write_text(__import__("json").dumps(figures, indent=1))
+        command = "PYTHONPATH=. python benchmarks/gpu.py" + "".join(f" {a}" for a in sys.argv[1:])
+        figures.update(machine=machine(), started=started.isoformat(), command=command)
+        Path(args.json).write_text(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":

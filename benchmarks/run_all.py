@@ -1,11 +1,13 @@
 """Run every benchmark and rewrite BENCHMARKS.md from the results of this one run.
 
     PYTHONPATH=. python benchmarks/run_all.py [--out BENCHMARKS.md] [--only parse extract ...] [--json ALL.json]
+                                              [--gpu-json GPU.json]
 
 Each benchmark runs in its own process (``benchmarks/<name>.py --json``) with the thread setting it is measured
 with, at settings sized so that the whole run takes about 10 minutes on a 2-core CPU. With a CUDA device the GPU
 figures (``benchmarks/gpu.py``) and the projected GPU-hours of the paper's recipe are added; without one the file
-says so and gives the projection's formula and inputs. Nothing in the written file is typed by hand: every figure
+says so and gives the projection's formula and inputs; ``--gpu-json`` takes instead the figures that
+``benchmarks/gpu.py --json`` wrote on a GPU host (the file names that machine, the time and the command). Nothing in the written file is typed by hand: every figure
 comes from this run, and the prose around it is fixed text of this script.
 """
 
@@ -226,6 +228,13 @@ def gpu_section(gpu: dict[str, Any] | None, error: str | None, info: dict[str, A
         return lines
     hours = gpu["projection"]
     inputs = hours["inputs"]
+    if "machine" in gpu:  # measured on a GPU host by its own run of benchmarks/gpu.py
+        host = gpu["machine"]
+        libraries = ", ".join(f"{name} {version}" for name, version in host["versions"].items()
+                              if version != "not installed")
+        lines += [f"Measured on another machine than the CPU figures above: {gpu['device']} with "
+                  f"{host['logical_cores']} logical cores ({host['cpu']}), {libraries}; `{gpu['command']}` on "
+                  f"{gpu['started'][:16].replace('T', ' ')} UTC.", ""]
     lines += [f"Device: {gpu['device']}.", "", *result_table(gpu["results"]), "", *details_lines(gpu["results"]), "",
               "Projected GPU-hours of the paper's YT→H2S recipe from our throughputs on this GPU "
               f"(`benchmarks/projection.py`):", "",
@@ -282,6 +291,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=[b.name for b in SUITE], help="run only these (CPU) benchmarks")
     parser.add_argument("--no-gpu", action="store_true", help="skip the GPU benchmark even where CUDA is available")
     parser.add_argument("--json", type=Path, help="also write every record of the run to this file")
+    parser.add_argument("--gpu-json", type=Path,
+                        help="GPU figures written by `benchmarks/gpu.py --json` on a GPU host, used instead of running it")
     args = parser.parse_args()
 
     import torch
@@ -297,7 +308,9 @@ def main() -> int:
             records, seconds, error = run_benchmark(benchmark, logs)
             sections.append((benchmark, records, seconds, error))
         gpu, gpu_error = None, None
-        if torch.cuda.is_available() and not args.no_gpu:
+        if args.gpu_json:
+            gpu = json.loads(args.gpu_json.read_text())
+        elif torch.cuda.is_available() and not args.no_gpu:
             gpu_benchmark = Benchmark("gpu", "GPU", [], None, "")
             gpu, _, gpu_error = run_benchmark(gpu_benchmark, logs)
     seconds = time.perf_counter() - started
