@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from signmusketeers.pretrain.losses import DINOLoss, KoLeoLoss, iBOTPatchLoss, sinkhorn_knopp
+from signmusketeers.pretrain.losses import DINOLoss, KoLeoLoss, iBOTPatchLoss, sinkhorn_knopp, soft_cross_entropy
 
 
 def test_sinkhorn_knopp_hand_computed_2x2():
@@ -39,8 +39,44 @@ def test_sinkhorn_knopp_temperature_and_shift():
     assert torch.allclose(sinkhorn_knopp(logits + 10.0, 0.04), a, atol=1e-4)
 
 
+def test_sinkhorn_knopp_equals_the_rescaled_matrix_algorithm():
+    # The official form: normalise the whole matrix, then divide it by its column and row sums in turn.
+    logits = 3 * torch.randn(40, 96, dtype=torch.float64)
+    q = torch.exp((logits - logits.max()) / 0.07)
+    q /= q.sum()
+    for _ in range(3):
+        q /= q.sum(dim=0, keepdim=True) * 96
+        q /= q.sum(dim=1, keepdim=True) * 40
+    assert torch.allclose(sinkhorn_knopp(logits, 0.07, n_iterations=3), q * 40, rtol=1e-9, atol=1e-12)
+
+
 def test_sinkhorn_knopp_empty_input():
     assert sinkhorn_knopp(torch.zeros(0, 4), 0.07).shape == (0, 4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_soft_cross_entropy_value_and_gradient_equal_autograd_composition(dtype):
+    logits = (4 * torch.randn(12, 50)).to(dtype).requires_grad_()
+    targets = torch.softmax(torch.randn(12, 50, dtype=torch.float64), dim=-1) * 2  # rows summing to 2 (summed chunks)
+    weights = torch.rand(12, dtype=torch.float64)
+    ours = soft_cross_entropy(logits, targets, 0.1)
+    (ours.double() * weights).sum().backward()
+    ours_grad, logits.grad = logits.grad.clone(), None
+    reference = -(targets * torch.log_softmax(logits.double() / 0.1, dim=-1)).sum(dim=-1)
+    (reference * weights).sum().backward()
+    tolerance = dict(rtol=1e-9, atol=1e-9) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
+    assert ours.dtype == torch.float32 or dtype == torch.float64
+    assert torch.allclose(ours.double(), reference.detach(), **tolerance)
+    assert ours_grad.dtype == dtype
+    assert torch.allclose(ours_grad.double(), logits.grad.double(), rtol=1e-2 if dtype == torch.bfloat16 else 1e-9,
+                          atol=1e-3 if dtype == torch.bfloat16 else 1e-12)
+
+
+def test_dino_loss_equals_the_sum_over_every_pair():
+    student = [torch.randn(4, 10, dtype=torch.float64) for _ in range(3)]
+    teacher = [torch.softmax(torch.randn(4, 10, dtype=torch.float64), dim=-1) for _ in range(2)]
+    pairs = sum(-(t * torch.log_softmax(s / 0.1, dim=-1)).sum(dim=-1).mean() for s in student for t in teacher)
+    assert DINOLoss(10)(student, teacher).item() == pytest.approx(pairs.item(), rel=1e-10)
 
 
 def test_dino_loss_uniform_is_log_k_per_pair():
@@ -113,3 +149,31 @@ def test_koleo_has_gradients_and_ignores_scale():
     loss.backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     assert KoLeoLoss()(x.detach() * 5).item() == pytest.approx(loss.item(), rel=1e-5)
+
+
+@pytest.mark.gpu
+def test_losses_on_cuda_with_tf32_matmuls_match_float64():
+    """Lightning's "high" matmul precision lets float32 matrix products run in TF32 (10-bit mantissa); the
+    Sinkhorn-Knopp matrix-vector products and the cross-entropy must stay float32-exact all the same."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        generator = torch.Generator().manual_seed(0)
+        # Head logits are cosines (weight-normalised last layer), so |logit| <= 1.
+        logits = 0.3 * torch.randn(4096, 65536, generator=generator, dtype=torch.float64)
+        student = 0.3 * torch.randn(4096, 65536, generator=generator, dtype=torch.float64)
+        q = torch.exp((logits - logits.max()) / 0.04)
+        q /= q.sum()
+        for _ in range(3):
+            q /= q.sum(dim=0, keepdim=True) * q.shape[1]
+            q /= q.sum(dim=1, keepdim=True) * q.shape[0]
+        targets = sinkhorn_knopp(logits.float().cuda(), 0.04).double().cpu()
+        assert torch.allclose(targets, q * q.shape[0], rtol=1e-4, atol=1e-9)  # TF32 sums would miss by ~1e-3
+        reference = -(targets * torch.log_softmax(student / 0.1, dim=-1)).sum(dim=-1)
+        ours = soft_cross_entropy(student.bfloat16().cuda(), targets.float().cuda(), 0.1).double().cpu()
+        rounded = -(targets * torch.log_softmax(student.bfloat16().double() / 0.1, dim=-1)).sum(dim=-1)
+        assert torch.allclose(ours, rounded, rtol=1e-5, atol=1e-4)  # float32 arithmetic on the bf16 logits
+        assert (ours - reference).abs().max() < 0.1  # what bf16 rounding of the logits itself costs
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
