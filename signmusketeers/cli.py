@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -63,18 +64,25 @@ def _import_class(path: str) -> object:
         return path
 
 
-def _checkpoint_model_mismatch(subcommand: str, config_class: str | None, ckpt_path: str) -> str | None:
-    """The one-line reason why ``ckpt_path`` cannot be a checkpoint of ``config_class``, or None.
+def _checkpoint_problem(subcommand: str, config_class: str | None, ckpt_path: str) -> str | None:
+    """The one-line reason why ``ckpt_path`` cannot be resumed from with ``config_class``, or None.
 
-    LightningCLI takes the model class from a checkpoint's own hyper-parameters, so a checkpoint of another model
-    (a pre-training checkpoint given to a translation config) would silently swap the model and fail deep inside
-    the run with a traceback; say it first, in one line.
+    Checkpoints are loaded with ``weights_only=True`` (tensors and plain data, never pickled code), so one holding
+    other objects is refused here in one line. LightningCLI takes the model class from a checkpoint's own
+    hyper-parameters, so a checkpoint of another model (a pre-training checkpoint given to a translation config)
+    would silently swap the model and fail deep inside the run with a traceback; say that first, in one line, too.
     """
+    import pickle
+
     import torch
 
     try:
         hparams = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {})
-    except Exception:  # noqa: BLE001 - unreadable files are left to Lightning's own message
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0]
+        return (f"signmusketeers {subcommand}: {ckpt_path}: holds objects other than tensors and plain data, "
+                f"refused (checkpoints load with weights_only=True): {reason}")
+    except Exception:  # noqa: BLE001 - other unreadable files are left to Lightning's own message
         return None
     ckpt_class = hparams.get("_class_path") if isinstance(hparams, dict) else None
     if not ckpt_class or not config_class or _import_class(ckpt_class) is _import_class(config_class):
@@ -99,11 +107,17 @@ def run_lightning(argv: Sequence[str] | None = None) -> None:
                 model = self.config[subcommand].get("model")
                 config_class = getattr(model, "class_path", None) if model is not None else None
                 if ckpt_path and os.path.isfile(ckpt_path):
-                    reason = _checkpoint_model_mismatch(subcommand, config_class, ckpt_path)
+                    reason = _checkpoint_problem(subcommand, config_class, ckpt_path)
                     if reason:
                         print(reason, file=sys.stderr)
                         sys.exit(2)
             super()._parse_ckpt_path()
+
+        def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any):
+            parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+            if "weights_only" in self._subcommand_method_arguments[subcommand]:
+                parser.set_defaults(weights_only=True)  # --ckpt_path loads tensors and plain data, never code
+            return parser
 
     CLI(
         LightningModule,

@@ -234,8 +234,77 @@ def test_fit_with_a_checkpoint_of_another_model_is_one_line(tmp_path: Path, caps
             f"signmusketeers {command}: {checkpoint}: a checkpoint of DinoV2PretrainModule, but the config's model is "
             "TranslationModule"
         ]
-    from signmusketeers.cli import _checkpoint_model_mismatch
+    from signmusketeers.cli import _checkpoint_problem
 
     state["hyper_parameters"]["_class_path"] = "signmusketeers.translate.module.TranslationModule"
     torch.save(state, checkpoint)
-    assert _checkpoint_model_mismatch("fit", "signmusketeers.translate.TranslationModule", str(checkpoint)) is None
+    assert _checkpoint_problem("fit", "signmusketeers.translate.TranslationModule", str(checkpoint)) is None
+
+
+# ------------------------------------------------------------------------------------------ safety
+
+
+class RunsCodeWhenUnpickled:
+    """Unpickling this object creates ``marker``: what a hostile checkpoint could do with any code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
+def test_checkpoints_with_pickled_code_are_refused_without_running_it(tmp_path: Path, capsys) -> None:
+    from signmusketeers.translate import TranslationModule
+
+    from .translate.test_inference import demo_checkpoint
+
+    marker = tmp_path / "code-ran"
+    checkpoint = demo_checkpoint(tmp_path)
+    state = torch.load(checkpoint, weights_only=True)
+    state["callbacks"] = {"Hostile": RunsCodeWhenUnpickled(marker)}
+    hostile = tmp_path / "hostile.ckpt"
+    torch.save(state, hostile)
+    torch.load(hostile, weights_only=False)  # the test's premise: loading it the unsafe way runs the code
+    assert marker.exists()
+    marker.unlink()
+    capsys.readouterr()
+
+    with pytest.raises(ValueError, match=f"^{hostile}: not a readable checkpoint \\(.*\\)$"):
+        TranslationModule.from_checkpoint(hostile)
+    video = write_video(tmp_path / "v.mp4", noise_frames(3), fps=10)
+    assert main(["translate", str(video), "--checkpoint", str(hostile)]) == 2
+    assert len(stderr_lines(capsys)) == 1
+    assert main(["export", str(hostile), "--out", str(tmp_path / "e.safetensors")]) == 1
+    assert len(stderr_lines(capsys)) == 1
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(REPO / "configs/demo/translate.yaml"), "--ckpt_path", str(hostile)])
+    assert exit_.value.code == 2
+    assert stderr_lines(capsys) == [f"signmusketeers fit: {hostile}: holds objects other than tensors and plain "
+                                    "data, refused (checkpoints load with weights_only=True): " +
+                                    stderr_reason(hostile)]
+    assert not marker.exists()
+
+
+def stderr_reason(checkpoint: Path) -> str:
+    import pickle
+
+    with pytest.raises(pickle.UnpicklingError) as error:
+        torch.load(checkpoint, weights_only=True)
+    return str(error.value).strip().splitlines()[0]
+
+
+@pytest.mark.parametrize("name", ["../escaped.json", "/tmp/escaped.json", "sub/escaped.json", ".."])
+def test_checkpoint_tokenizer_files_cannot_write_outside_their_folder(tmp_path: Path, name: str) -> None:
+    from signmusketeers.translate import TranslationModule
+
+    from .translate.test_inference import demo_checkpoint
+
+    checkpoint = demo_checkpoint(tmp_path / "run")
+    state = torch.load(checkpoint, weights_only=True)
+    state["tokenizer_files"][name] = b"{}"
+    torch.save(state, checkpoint)
+    with pytest.raises(ValueError, match=f"^{checkpoint}: tokenizer file name '{name}' is not a plain file name$"):
+        TranslationModule.from_checkpoint(checkpoint)
+    assert not (tmp_path / "escaped.json").exists() and not Path("/tmp/escaped.json").exists()

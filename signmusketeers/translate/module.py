@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +30,13 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from signmusketeers.translate.fusion import DEFAULT_STREAMS, StreamFusion
 from signmusketeers.translate.metrics import corpus_scores
-from signmusketeers.translate.tokenizer import BYTE_LEVEL, build_tokenizer, tokenizer_from_files, tokenizer_to_files
+from signmusketeers.translate.tokenizer import (
+    BYTE_LEVEL,
+    build_tokenizer,
+    tokenizer_from_files,
+    tokenizer_to_files,
+    write_tokenizer_files,
+)
 
 IGNORE_INDEX = -100
 
@@ -293,12 +300,12 @@ class TranslationModule(LightningModule):
     def load_weights_from(self, path: str | os.PathLike) -> None:
         """Start from another TranslationModule checkpoint's weights (same streams and T5 shape)."""
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
             self.load_state_dict(checkpoint["state_dict"], strict=True)
         except FileNotFoundError:
             raise ValueError(f"{path}: no such checkpoint") from None
-        except (RuntimeError, KeyError) as error:
-            reason = str(error).splitlines()[0]
+        except (RuntimeError, KeyError, pickle.UnpicklingError) as error:
+            reason = str(error).strip().splitlines()[0]
             raise ValueError(f"{path}: not a matching TranslationModule checkpoint ({reason})") from None
 
     @classmethod
@@ -306,11 +313,13 @@ class TranslationModule(LightningModule):
         """Rebuild a trained module from one checkpoint file, with no download: the T5 is rebuilt from the stored
         config, the tokenizer from the stored files, the weights from the state dict."""
         try:
-            checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+            # weights_only: tensors and plain data only, so a checkpoint from elsewhere cannot run code on loading.
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
         except FileNotFoundError:
             raise ValueError(f"{path}: no such checkpoint") from None
         except Exception as error:  # noqa: BLE001 - unpickling errors have many types
-            raise ValueError(f"{path}: not a readable checkpoint ({error})") from None
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"{path}: not a readable checkpoint ({reason})") from None
         if "t5_config" not in checkpoint or "state_dict" not in checkpoint:
             raise ValueError(f"{path}: not a TranslationModule checkpoint (no t5_config/state_dict)")
         # LightningCLI adds its own entries (_class_path, _instantiator) beside the constructor's arguments.
@@ -319,8 +328,10 @@ class TranslationModule(LightningModule):
         original_tokenizer = hparams.get("tokenizer")
         with tempfile.TemporaryDirectory() as folder:
             # The tokenizer is rebuilt from the files stored in the checkpoint, never from its original source.
-            for name, data in checkpoint.get("tokenizer_files", {}).items():
-                (Path(folder) / name).write_bytes(data)
+            try:
+                write_tokenizer_files(checkpoint.get("tokenizer_files", {}), folder)
+            except ValueError as error:
+                raise ValueError(f"{path}: {error}") from None
             tokenizer = folder if checkpoint.get("tokenizer_files") else BYTE_LEVEL
             module = cls(**{**hparams, "t5": checkpoint["t5_config"], "tokenizer": tokenizer})
         module.hparams["tokenizer"] = original_tokenizer

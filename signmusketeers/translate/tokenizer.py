@@ -40,13 +40,26 @@ def tokenizer_to_files(tokenizer) -> dict[str, bytes]:
         return {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file()}
 
 
+def write_tokenizer_files(files: dict[str, bytes], folder: str | Path) -> None:
+    """Write the ``{name: bytes}`` of :func:`tokenizer_to_files` into ``folder``.
+
+    The names come from a checkpoint, which may be someone else's: each must be a plain file name, so that none
+    can write outside ``folder`` (``../x``, ``/x``, ``a/b``).
+    """
+    for name, data in files.items():
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+            raise ValueError(f"tokenizer file name {name!r} is not a plain file name")
+        if not isinstance(data, bytes):
+            raise ValueError(f"tokenizer file {name!r} does not hold bytes")
+        (Path(folder) / name).write_bytes(data)
+
+
 def tokenizer_from_files(files: dict[str, bytes]):
     """Inverse of :func:`tokenizer_to_files`."""
     from transformers import AutoTokenizer
 
     with tempfile.TemporaryDirectory() as folder:
-        for name, data in files.items():
-            (Path(folder) / name).write_bytes(data)
+        write_tokenizer_files(files, folder)
         return AutoTokenizer.from_pretrained(folder)
 
 
