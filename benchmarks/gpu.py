@@ -59,13 +59,13 @@ def _free(device: str) -> None:
 
 
 def pretrain(device: str = "cuda", steps: int = 10, tiny: bool = False,
-             batches: tuple[int, ...] = PRETRAIN_BATCHES) -> dict[str, Any]:
+             batches: tuple[int, ...] = PRETRAIN_BATCHES, compile_losses: bool = False) -> dict[str, Any]:
     """Images/s of the DINOv2 step (ours) and its floor at the largest batch of ``batches`` that fits."""
     for batch in batches:
         out_of_memory = False
         try:
-            bench = pretrain_step.build(batch, device, "bf16", tiny)
-            for i in range(2):  # warm-up (cuDNN/cuBLAS choices, optimizer state)
+            bench = pretrain_step.build(batch, device, "bf16", tiny, compile_losses)
+            for i in range(3 if compile_losses else 2):  # warm-up (cuBLAS choices, optimizer state, compiling)
                 bench.floor_step(i)
                 bench.our_step(i)
             # Interleave one of each per iteration so that clocks and load affect both alike; medians.
@@ -83,9 +83,11 @@ def pretrain(device: str = "cuda", steps: int = 10, tiny: bool = False,
             continue
         ours_ms, floor_ms = 1000 * statistics.median(ours_times), 1000 * statistics.median(floor_times)
         return result(
-            "pre-training step (GPU, bf16)", ours_ms, floor_ms, "ms/step", pretrain_step.GOAL,
+            "pre-training step (GPU, bf16" + (", compile_losses)" if compile_losses else ")"), ours_ms, floor_ms,
+            "ms/step", pretrain_step.GOAL,
             settings={"model": "tiny ViT (64x2, 56 px)" if tiny else "ViT-S/14-reg4, Table 7 heads, 224 + 98 px crops",
-                      "batch per GPU": batch, "precision": "bf16 autocast", "device": device, "steps (median)": steps},
+                      "batch per GPU": batch, "precision": "bf16 autocast", "compile_losses": compile_losses,
+                      "device": device, "steps (median)": steps},
             peak_mib=peaks if peaks["ours"] is not None else None,
             memory_note="torch.cuda.max_memory_allocated during one step",
             details={"images/s (ours)": batch / ours_ms * 1000, "images/s (floor)": batch / floor_ms * 1000},
@@ -162,14 +164,18 @@ def translate(device: str = "cuda", repeats: int = 10, tiny: bool = False, frame
 
 
 def run(device: str = "cuda", tiny: bool = False, steps: int = 10) -> dict[str, Any]:
-    """The three GPU comparisons and the projection from our (not the floor's) throughputs."""
+    """The GPU comparisons (pre-training with and without ``compile_losses``, extraction, translation) and the
+    projection from our (not the floor's) throughputs with the library's defaults."""
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = True  # what Lightning users get with "high" matmul precision
     batches = (16,) if tiny else PRETRAIN_BATCHES
-    records = [pretrain(device, steps, tiny, batches), extract(device, 2 * steps, tiny), translate(device, steps, tiny)]
-    images_per_s = records[0]["details"]["images/s (ours)"]
-    crops_per_s = records[1]["ours"]
-    step_s = records[2]["ours"] / 1000
+    pre = pretrain(device, steps, tiny, batches)
+    pre_compiled = pretrain(device, steps, tiny, (pre["settings"]["batch per GPU"],), compile_losses=True)
+    ext, tra = extract(device, 2 * steps, tiny), translate(device, steps, tiny)
+    records = [pre, pre_compiled, ext, tra]
+    images_per_s = pre["details"]["images/s (ours)"]
+    crops_per_s = ext["ours"]
+    step_s = tra["ours"] / 1000
     return {
         "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
         "results": records,

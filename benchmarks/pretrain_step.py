@@ -82,16 +82,18 @@ class PretrainBench:
     local_size: int
 
 
-def build(batch_size: int = 2, device: str = "cpu", precision: str = "fp32", tiny: bool = False) -> PretrainBench:
+def build(batch_size: int = 2, device: str = "cpu", precision: str = "fp32", tiny: bool = False,
+          compile_losses: bool = False) -> PretrainBench:
     """The module of Table 7 (or a tiny one), a batch of ``batch_size`` images (2 global + 8 local crops each),
     and the floor and our training steps on it."""
     torch.manual_seed(0)
     if tiny:
         module = DinoV2PretrainModule(model_kwargs=dict(img_size=56, embed_dim=64, depth=2, num_heads=2),
-                                      n_prototypes=4096, head_hidden_dim=256, head_bottleneck_dim=64)
+                                      n_prototypes=4096, head_hidden_dim=256, head_bottleneck_dim=64,
+                                      compile_losses=compile_losses)
         global_size, local_size = 56, 28
     else:  # Table 7: ViT-S/14 with 4 registers, heads 3 × 2048 → 256 → 65536 (random weights: same cost)
-        module = DinoV2PretrainModule()
+        module = DinoV2PretrainModule(compile_losses=compile_losses)
         global_size, local_size = 224, 98
     module = module.to(device)
     module.mask_rng.seed(0)

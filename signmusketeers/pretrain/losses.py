@@ -13,7 +13,8 @@ All targets and cross-entropies are computed in float32 (or wider) whatever the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -37,8 +38,17 @@ def _all_reduce(tensor: torch.Tensor, op=None) -> torch.Tensor:
     return tensor
 
 
+@functools.cache
+def _compiled(function: Callable) -> Callable:
+    """``function`` compiled once by ``torch.compile``, which fuses its elementwise work and reductions into a few
+    kernels; shapes are dynamic because the number of masked patches changes every step."""
+    return torch.compile(function, dynamic=True)
+
+
 @torch.no_grad()
-def sinkhorn_knopp(teacher_logits: torch.Tensor, temperature: float, n_iterations: int = 3) -> torch.Tensor:
+def sinkhorn_knopp(
+    teacher_logits: torch.Tensor, temperature: float, n_iterations: int = 3, fused: bool = False
+) -> torch.Tensor:
     """Teacher targets by Sinkhorn-Knopp: ``(B, K)`` logits → ``(B, K)`` assignment, each row summing to 1.
 
     The matrix ``exp(logits / temperature)`` is alternately rescaled so that every prototype receives the same
@@ -48,8 +58,14 @@ def sinkhorn_knopp(teacher_logits: torch.Tensor, temperature: float, n_iteration
     between ranks; that is why B is all-reduced rather than multiplied by the world size.
 
     Subtracting the global maximum logit first changes nothing (the first normalisation divides it out) but keeps
-    ``exp`` finite for any logits.
+    ``exp`` finite for any logits. ``fused=True`` runs the same computation compiled by ``torch.compile``.
     """
+    # The temperature goes in as a tensor so that its schedule does not make torch.compile specialise per value.
+    temperature = torch.as_tensor(temperature, dtype=torch.float32, device=teacher_logits.device)
+    return (_compiled(_sinkhorn_knopp) if fused else _sinkhorn_knopp)(teacher_logits, temperature, n_iterations)
+
+
+def _sinkhorn_knopp(teacher_logits: torch.Tensor, temperature: torch.Tensor, n_iterations: int) -> torch.Tensor:
     logits = _at_least_float32(teacher_logits)
     local_max = logits.max() if logits.numel() else torch.tensor(float("-inf"), device=logits.device)
     shift = _all_reduce(local_max.clone(), dist.ReduceOp.MAX if _distributed() else None)
@@ -93,8 +109,10 @@ class SoftmaxCenter(nn.Module):
 
 
 class _CenteredTargets(nn.Module):
-    def __init__(self, out_dim: int, centering: str, center_momentum: float, sinkhorn_iterations: int) -> None:
+    def __init__(self, out_dim: int, centering: str, center_momentum: float, sinkhorn_iterations: int,
+                 fused: bool) -> None:
         super().__init__()
+        self.fused = fused
         if centering not in CENTERINGS:
             raise ValueError(f"centering must be one of {CENTERINGS}, got {centering!r}")
         self.centering = centering
@@ -106,7 +124,7 @@ class _CenteredTargets(nn.Module):
         """``(N, K)`` teacher logits → ``(N, K)`` centred target distributions."""
         if self.softmax_center is not None:
             return self.softmax_center(teacher_logits, temperature)
-        return sinkhorn_knopp(teacher_logits, temperature, self.sinkhorn_iterations)
+        return sinkhorn_knopp(teacher_logits, temperature, self.sinkhorn_iterations, self.fused)
 
 
 class _SoftCrossEntropy(torch.autograd.Function):
@@ -141,9 +159,22 @@ class _SoftCrossEntropy(torch.autograd.Function):
         return gradient.to(logits.dtype), None, None
 
 
-def soft_cross_entropy(student_logits: torch.Tensor, targets: torch.Tensor, student_temp: float) -> torch.Tensor:
+def _composed_cross_entropy(student_logits: torch.Tensor, targets: torch.Tensor, student_temp: float) -> torch.Tensor:
+    scaled = _at_least_float32(student_logits) / student_temp
+    return -(targets * F.log_softmax(scaled, dim=-1)).sum(dim=-1)
+
+
+def soft_cross_entropy(
+    student_logits: torch.Tensor, targets: torch.Tensor, student_temp: float, fused: bool = False
+) -> torch.Tensor:
     """``(N, K)`` student logits and ``(N, K)`` target distributions → ``(N,)``
-    ``-sum_k t_k log softmax(s / student_temp)_k``, computed in float32 or wider (gradient to the logits only)."""
+    ``-sum_k t_k log softmax(s / student_temp)_k``, computed in float32 or wider (gradient to the logits only).
+
+    ``fused=False`` runs :class:`_SoftCrossEntropy` eagerly; ``fused=True`` compiles the plain composition with
+    ``torch.compile``, which fuses forward and backward into a few passes over the logits (the choice for GPUs).
+    """
+    if fused:
+        return _compiled(_composed_cross_entropy)(student_logits, targets.detach(), student_temp)
     return _SoftCrossEntropy.apply(student_logits, targets.detach(), student_temp)
 
 
@@ -153,6 +184,7 @@ class DINOLoss(_CenteredTargets):
     ``loss(student, teacher)`` sums, over every (student chunk, teacher chunk) pair, the batch-mean cross-entropy
     ``-sum_k t_k log softmax(s / student_temp)_k``; the caller passes matching chunks and divides by the number of
     loss terms. Targets come from :meth:`teacher_targets` (Sinkhorn-Knopp by default, or softmax centering).
+    ``fused=True`` compiles the cross-entropy and Sinkhorn-Knopp with ``torch.compile`` (same values).
 
     Shapes: each student chunk ``(B, K)`` logits, each teacher chunk ``(B, K)`` probabilities.
     """
@@ -164,15 +196,17 @@ class DINOLoss(_CenteredTargets):
         centering: str = "sinkhorn_knopp",
         center_momentum: float = 0.9,
         sinkhorn_iterations: int = 3,
+        fused: bool = False,
     ) -> None:
-        super().__init__(out_dim, centering, center_momentum, sinkhorn_iterations)
+        super().__init__(out_dim, centering, center_momentum, sinkhorn_iterations, fused)
         self.student_temp = student_temp
 
     def forward(self, student_logits: Sequence[torch.Tensor], teacher_targets: Sequence[torch.Tensor]) -> torch.Tensor:
         # The cross-entropy is linear in the targets, so the pairs of one student chunk cost one cross-entropy
         # against the summed teacher chunks (rows then sum to the number of teacher chunks).
         summed_targets = teacher_targets[0] if len(teacher_targets) == 1 else sum(teacher_targets)
-        return sum(soft_cross_entropy(student, summed_targets, self.student_temp).mean() for student in student_logits)
+        return sum(soft_cross_entropy(student, summed_targets, self.student_temp, self.fused).mean()
+                   for student in student_logits)
 
 
 class iBOTPatchLoss(_CenteredTargets):  # noqa: N801 (the method's name)
@@ -181,7 +215,7 @@ class iBOTPatchLoss(_CenteredTargets):  # noqa: N801 (the method's name)
     Inputs: ``student_logits`` and ``teacher_targets`` ``(M, K)`` for the M masked patches of the batch, in the
     order of ``masks.flatten().nonzero()``; ``masks`` ``(B, N)`` bool over the student's global crops. Each masked
     patch's cross-entropy is weighted by ``1 / (masked patches of its image)``, and the sum is divided by B, so every
-    masked image counts equally and unmasked images count zero.
+    masked image counts equally and unmasked images count zero. ``fused`` as in :class:`DINOLoss`.
     """
 
     def __init__(
@@ -191,8 +225,9 @@ class iBOTPatchLoss(_CenteredTargets):  # noqa: N801 (the method's name)
         centering: str = "sinkhorn_knopp",
         center_momentum: float = 0.9,
         sinkhorn_iterations: int = 3,
+        fused: bool = False,
     ) -> None:
-        super().__init__(out_dim, centering, center_momentum, sinkhorn_iterations)
+        super().__init__(out_dim, centering, center_momentum, sinkhorn_iterations, fused)
         self.student_temp = student_temp
 
     @staticmethod
@@ -202,7 +237,7 @@ class iBOTPatchLoss(_CenteredTargets):  # noqa: N801 (the method's name)
         return per_image.unsqueeze(-1).expand_as(masks)[masks]
 
     def forward(self, student_logits: torch.Tensor, teacher_targets: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        per_patch = soft_cross_entropy(student_logits, teacher_targets, self.student_temp)
+        per_patch = soft_cross_entropy(student_logits, teacher_targets, self.student_temp, self.fused)
         return (per_patch * self.patch_weights(masks)).sum() / masks.shape[0]
 
 

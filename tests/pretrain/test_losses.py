@@ -177,3 +177,33 @@ def test_losses_on_cuda_with_tf32_matmuls_match_float64():
         assert (ours - reference).abs().max() < 0.1  # what bf16 rounding of the logits itself costs
     finally:
         torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def _fused_equals_eager(device: str) -> None:
+    generator = torch.Generator().manual_seed(1)
+    for rows in (37, 300):  # two sizes: one compiled graph (dynamic shapes) must serve both
+        teacher = (0.3 * torch.randn(rows, 512, generator=generator)).to(device)
+        logits = (0.3 * torch.randn(rows, 512, generator=generator)).to(device).bfloat16()
+        for temperature in (0.04, 0.05):  # the teacher temperature follows a schedule
+            eager, fused = (sinkhorn_knopp(teacher, temperature, fused=f) for f in (False, True))
+            assert torch.allclose(fused, eager, rtol=1e-4, atol=1e-7)
+        grads = []
+        for fused in (False, True):
+            student = logits.clone().requires_grad_()
+            value = soft_cross_entropy(student, eager, 0.1, fused=fused)
+            value.sum().backward()
+            grads.append((value.detach(), student.grad.float()))
+        assert torch.allclose(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-4)
+        assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-2, atol=1e-4)  # bf16 gradients
+
+
+@pytest.mark.slow
+def test_fused_losses_equal_eager_on_cpu():
+    _fused_equals_eager("cpu")
+
+
+@pytest.mark.gpu
+def test_fused_losses_equal_eager_on_cuda():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    _fused_equals_eager("cuda")
