@@ -157,7 +157,8 @@ def test_real_clip_boxes_only_features_equal_the_full_records(tmp_path: Path) ->
 
     Boxes-only crops equal the parser's in-memory crops exactly, so their features equal the encoders' features of
     those crops. Full records store the crops as JPEG (quality 95): their crops differ from the exact ones by about
-    one grey level on average, and their features by well under 2 % (relative L2) here.
+    one grey level on average (measured 1.07), and their features (encoders at 56 px) by under 0.1 % relative L2
+    (measured 0.04-0.07 %); asserted: under 2 grey levels and under 1 %.
     """
     manifest = tmp_path / "real.jsonl"
     row = {"clip_id": "blue", "video": str(BLUE_SCREEN), "start": SEGMENT[0], "end": SEGMENT[1], "text": "hello",
@@ -198,5 +199,5 @@ def test_real_clip_boxes_only_features_equal_the_full_records(tmp_path: Path) ->
     for part in ("face", "left", "right"):
         boxes_part, full_part = features["boxes"][part], features["full"][part]
         relative = np.linalg.norm(boxes_part - full_part) / np.linalg.norm(boxes_part)
-        assert relative < 0.02, (part, relative)
+        assert relative < 0.01, (part, relative)
     np.testing.assert_array_equal(features["boxes"]["pose"], features["full"]["pose"])
