@@ -10,6 +10,7 @@ after everything else is written.
 from __future__ import annotations
 
 import argparse
+import json
 import concurrent.futures as futures
 import multiprocessing
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..data.manifests import InputClip, ManifestError, read_inputs
-from ..data.shards import ShardError, ShardManifest, ShardWriter, pack_jpegs
+from ..data.shards import LEDGER, ShardError, ShardManifest, ShardWriter, pack_jpegs
 from .boxes import LANDMARKS, PART_NAMES, SHIFTED
 from .landmarks import check_region
 from .parser import FrameParser, ParsedClip, ParseError
@@ -147,12 +148,22 @@ def _region(text: str) -> tuple[float, float, float, float]:
 
 
 def _existing_clip_records(folder: Path) -> str | None:
-    """The clip-record kind of an earlier (finished or resumed) run into ``folder``, when it says so."""
+    """The clip-record kind of an earlier run into ``folder``: from its manifest once finished, else from the field
+    names of the segments an interrupted run made durable (LitData's ``data_spec`` in our ledgers)."""
     try:
         made_by = ShardManifest.read(folder).made_by
+        if made_by.get("command") == "signmusketeers parse":
+            return made_by.get("clip_records", "full")  # folders written before boxes-only records existed
     except ShardError:
-        return None
-    return made_by.get("clip_records", "full") if made_by.get("command") == "signmusketeers parse" else None
+        pass
+    for ledger in sorted((folder / LEDGER).glob("[0-9]*-[0-9]*.json")):
+        try:
+            spec = json.loads(json.loads(ledger.read_text())["config"]["data_spec"])
+            fields = json.loads(spec[1]["context"])
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            continue
+        return "full" if "crops" in fields else "boxes" if "video" in fields else None
+    return None
 
 
 def register(parser: argparse.ArgumentParser):

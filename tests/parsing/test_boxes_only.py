@@ -142,6 +142,14 @@ def test_face_privacy_needs_full_records_and_kinds_do_not_mix(synth: Path, tmp_p
     assert parse(synth, tmp_path / "boxes", "full") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds boxes clip records" in err[0]
+    # an interrupted run (durable segments, nothing published yet) is recognised too
+    unfinished = tmp_path / "unfinished"
+    record = next(iter(records_by_id(tmp_path / "boxes").values()))
+    with ShardWriter(unfinished, "clips", {"command": "signmusketeers parse"}) as writer:
+        writer.write(record["clip_id"], [record])
+    assert not (unfinished / "index.json").exists()
+    assert parse(synth, unfinished, "full") == 2
+    assert "holds boxes clip records" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------ a real signing clip
