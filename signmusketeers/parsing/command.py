@@ -1,7 +1,8 @@
-"""``signmusketeers parse INPUT... --out DIR [--crops-out DIR] [--stride 2] [--workers N]``.
+"""``signmusketeers parse INPUT... --out DIR [--crops-out DIR] [--stride 2] [--workers N] [--clip-records full|boxes]``.
 
 Parses videos into clip shards (per clip: every ``stride``-th frame's three crops, the pose vectors, the box
-provenance, the text; for translation) and optionally crop shards (sampled face and hand crops; for
+provenance, the text; for translation; with ``--clip-records boxes`` the boxes and the source video's path instead
+of the crops, which ``extract`` cuts again from the video) and optionally crop shards (sampled face and hand crops; for
 pre-training), as resumable LitData shard folders (:class:`~signmusketeers.data.shards.ShardWriter`). Inputs that
 cannot be parsed are reported one line each, logged in each output's ``failures.jsonl``, and make the exit code 1
 after everything else is written.
@@ -38,9 +39,10 @@ def clip_record(clip: ParsedClip, text: str = "", split: str = "", *, records: s
     """The clip-shard record of DESIGN §3.
 
     ``records="full"``: the crops as JPEGs packed in one array + offsets. ``records="boxes"``: no crops; instead the
-    source ``video`` (its absolute path as UTF-8 bytes, :func:`~signmusketeers.parsing.recrop.path_to_field`), the frame count its header announced (``video_frames``, 0 = unknown) and the
-    ``crop_size``, from which extraction cuts the same crops again (:mod:`signmusketeers.parsing.recrop`). Both kinds
-    hold the boxes, pose, provenance, decoded frame indices, timestamps, fps and frame size.
+    source ``video`` (its absolute path as UTF-8 bytes, :func:`~signmusketeers.parsing.recrop.path_to_field`), the
+    frame count its header announced (``video_frames``, 0 = unknown) and the ``crop_size``, from which extraction
+    cuts the same crops again (:mod:`signmusketeers.parsing.recrop`). Both kinds hold the boxes, pose, provenance,
+    decoded frame indices, timestamps, fps and frame size.
     """
     record: dict[str, Any] = {}
     if records == "full":

@@ -3,7 +3,9 @@
 Every clip's face crops go through DINOv2-F and both hands' crops through DINOv2-H (one encoder for both hands,
 as in the paper); the CLS features are stored per clip as ``face``, ``left``, ``right`` ``(T, 384)`` float16 with
 the clip's ``pose`` ``(T, 14)``, ``text`` and ``clip_id`` (the feature record of ``DESIGN.md`` §3). Crops of several
-clips are batched together for the encoders; JPEG decoding runs in loader worker processes.
+clips are batched together for the encoders; decoding runs in loader worker processes: JPEG crops of full clip
+records, or the source video of boxes-only records (``parse --clip-records boxes``), cut again with the parser's boxes
+and crop function.
 
 Output: one feature shard folder per split of the clip records, ``OUT/train``, ``OUT/val``, ``OUT/test`` (clips
 without a split go to ``OUT/unsplit``). Writing goes through :class:`~signmusketeers.data.shards.ShardWriter`, so an
@@ -146,7 +148,8 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument("--out", required=True, type=Path, help="feature shard root: OUT/train, OUT/val, OUT/test")
     parser.add_argument("--frames-per-batch", type=int, default=128,
                         help="frames per encoder batch, gathered across clips (each frame = 1 face + 2 hand crops)")
-    parser.add_argument("--workers", type=int, default=2, help="JPEG-decoding loader processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="decoding loader processes (JPEG crops, or the source videos of boxes-only clip records)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored feature dtype")
     parser.add_argument("--shard-index", type=int, default=None, help="this process's part (default: $RANK or 0)")
