@@ -1,7 +1,8 @@
-"""``signmusketeers parse INPUT... --out DIR [--crops-out DIR] [--stride 2] [--workers N]``.
+"""``signmusketeers parse INPUT... --out DIR [--crops-out DIR] [--stride 2] [--workers N] [--clip-records full|boxes]``.
 
 Parses videos into clip shards (per clip: every ``stride``-th frame's three crops, the pose vectors, the box
-provenance, the text; for translation) and optionally crop shards (sampled face and hand crops; for
+provenance, the text; for translation; with ``--clip-records boxes`` the boxes and the source video's path instead
+of the crops, which ``extract`` cuts again from the video) and optionally crop shards (sampled face and hand crops; for
 pre-training), as resumable LitData shard folders (:class:`~signmusketeers.data.shards.ShardWriter`). Inputs that
 cannot be parsed are reported one line each, logged in each output's ``failures.jsonl``, and make the exit code 1
 after everything else is written.
@@ -10,6 +11,7 @@ after everything else is written.
 from __future__ import annotations
 
 import argparse
+import json
 import concurrent.futures as futures
 import multiprocessing
 import sys
@@ -20,21 +22,39 @@ from typing import Any
 import numpy as np
 
 from ..data.manifests import InputClip, ManifestError, read_inputs
-from ..data.shards import ShardError, ShardWriter, pack_jpegs
+from ..data.shards import LEDGER, ShardError, ShardManifest, ShardWriter, pack_jpegs
 from .boxes import LANDMARKS, PART_NAMES, SHIFTED
 from .landmarks import check_region
 from .parser import FrameParser, ParsedClip, ParseError
+from .recrop import path_to_field
+from .video import probe_video
 
 PAPER_STRIDE = 2  # paper §4: translation uses every second frame
 PAPER_CROP_SIZE = 224  # paper §3.1
+CLIP_RECORDS = ("full", "boxes")  # --clip-records: JPEG crops of every kept frame, or boxes + source video only
 
 
-def clip_record(clip: ParsedClip, text: str = "", split: str = "") -> dict[str, Any]:
-    """The clip-shard record of DESIGN §3 (crops as JPEGs packed in one array + offsets)."""
-    data, offsets = pack_jpegs(list(clip.crops.reshape(-1, *clip.crops.shape[2:])))
-    return {
-        "crops": data,
-        "offsets": offsets,
+def clip_record(clip: ParsedClip, text: str = "", split: str = "", *, records: str = "full",
+                video: str | None = None, video_frames: int = 0) -> dict[str, Any]:
+    """The clip-shard record of DESIGN §3.
+
+    ``records="full"``: the crops as JPEGs packed in one array + offsets. ``records="boxes"``: no crops; instead the
+    source ``video`` (its absolute path as UTF-8 bytes, :func:`~signmusketeers.parsing.recrop.path_to_field`), the
+    frame count its header announced (``video_frames``, 0 = unknown) and the ``crop_size``, from which extraction
+    cuts the same crops again (:mod:`signmusketeers.parsing.recrop`). Both kinds hold the boxes, pose, provenance,
+    decoded frame indices, timestamps, fps and frame size.
+    """
+    record: dict[str, Any] = {}
+    if records == "full":
+        record["crops"], record["offsets"] = pack_jpegs(list(clip.crops.reshape(-1, *clip.crops.shape[2:])))
+    elif records == "boxes":
+        if video is None:
+            raise ValueError("a boxes-only clip record needs its source video path")
+        record.update(video=path_to_field(Path(video).resolve()), video_frames=np.array([video_frames], dtype=np.int64),
+                      crop_size=np.array([clip.crops.shape[2]], dtype=np.int64))
+    else:
+        raise ValueError(f"clip records are one of {CLIP_RECORDS}, got {records!r}")
+    return record | {
         "pose": clip.pose,
         "provenance": clip.provenance,
         "boxes": clip.boxes,
@@ -96,7 +116,10 @@ def parse_one(job: dict[str, Any]) -> dict[str, Any]:
         )
         result = {"clip": clip, "frames": len(parsed)}
         if job["want_clip"]:
-            result["clip_record"] = clip_record(parsed, clip.text, clip.split)
+            records = job.get("clip_records", "full")
+            announced = probe_video(clip.video).frames if records == "boxes" else 0
+            result["clip_record"] = clip_record(parsed, clip.text, clip.split, records=records, video=clip.video,
+                                                video_frames=announced)
         if job["want_crops"]:  # possibly none (budget spent): the clip still counts as done for the crop shards
             result["crop_records"] = crop_records(parsed, job["crop_frames"])
         if job["preview_dir"]:
@@ -126,12 +149,36 @@ def _region(text: str) -> tuple[float, float, float, float]:
     return values
 
 
+def _existing_clip_records(folder: Path) -> str | None:
+    """The clip-record kind of an earlier run into ``folder``: from its manifest once finished, else from the field
+    names of the segments an interrupted run made durable (LitData's ``data_spec`` in our ledgers)."""
+    try:
+        made_by = ShardManifest.read(folder).made_by
+        if made_by.get("command") == "signmusketeers parse":
+            return made_by.get("clip_records", "full")  # folders written before boxes-only records existed
+    except ShardError:
+        pass
+    for ledger in sorted((folder / LEDGER).glob("[0-9]*-[0-9]*.json")):
+        try:
+            spec = json.loads(json.loads(ledger.read_text())["config"]["data_spec"])
+            fields = json.loads(spec[1]["context"])
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            continue
+        return "full" if "crops" in fields else "boxes" if "video" in fields else None
+    return None
+
+
 def register(parser: argparse.ArgumentParser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders of videos, or manifests")
     parser.add_argument("--out", required=True, type=Path, help="clip shard folder (for translation)")
     parser.add_argument("--crops-out", type=Path, help="crop shard folder (face and hand crops for pre-training)")
     parser.add_argument("--stride", type=int, default=PAPER_STRIDE, help="keep every N-th frame (paper: 2)")
     parser.add_argument("--crop-size", type=int, default=PAPER_CROP_SIZE, help="crop side in pixels (paper: 224)")
+    parser.add_argument(
+        "--clip-records", choices=CLIP_RECORDS, default="full",
+        help="full: JPEG crops of every kept frame (extract needs only the shards); boxes: boxes, pose and the source "
+             "video's path, no crops (extract decodes the source videos again, which must then still be there)",
+    )  # fmt: skip
     parser.add_argument("--crops-per-clip", type=int, default=16, help="frames per clip sampled for crop shards")
     parser.add_argument(
         "--crop-budget", type=int, default=None,
@@ -185,9 +232,20 @@ def run(args: argparse.Namespace) -> int:
     if args.crops_out is not None and args.crops_out.resolve() == args.out.resolve():
         fail_line(f"{args.out}: --out and --crops-out must be different folders")
         return 2
+    if args.clip_records == "boxes" and args.face_privacy:
+        # The face landmarks that place the privacy mask are not kept; extraction could only cut the bare face.
+        fail_line("--face-privacy needs --clip-records full (boxes-only records are cropped again from the "
+                  "unmasked source video at extract time)")
+        return 2
+    existing = _existing_clip_records(args.out)
+    if existing is not None and existing != args.clip_records:
+        fail_line(f"{args.out}: holds {existing} clip records, cannot add --clip-records {args.clip_records} "
+                  "(use another --out)")
+        return 2
     arguments = {key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
                  for key, value in vars(args).items()}  # fmt: skip
-    made_by = {"command": "signmusketeers parse", "arguments": arguments, "config": {**parser_kwargs}}
+    made_by = {"command": "signmusketeers parse", "arguments": arguments, "config": {**parser_kwargs},
+               "clip_records": args.clip_records}  # read by extract and by people: which kind of clip record
     made_by["config"].update(
         crops_per_clip=args.crops_per_clip,
         crop_budget=args.crop_budget,
@@ -230,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
         want_clip = not clip_writer.is_done(clip.clip_id)
         want_crops = crop_writer is not None and not crop_writer.is_done(clip.clip_id)
         if want_clip or want_crops:
-            jobs.append({"clip": clip, "want_clip": want_clip, "want_crops": want_crops, "preview_dir": preview_dir})
+            jobs.append({"clip": clip, "want_clip": want_clip, "want_crops": want_crops, "preview_dir": preview_dir,
+                         "clip_records": args.clip_records})
 
     started, frames, parsed = time.monotonic(), 0, 0
 

@@ -3,7 +3,9 @@
 Every clip's face crops go through DINOv2-F and both hands' crops through DINOv2-H (one encoder for both hands,
 as in the paper); the CLS features are stored per clip as ``face``, ``left``, ``right`` ``(T, 384)`` float16 with
 the clip's ``pose`` ``(T, 14)``, ``text`` and ``clip_id`` (the feature record of ``DESIGN.md`` §3). Crops of several
-clips are batched together for the encoders; JPEG decoding runs in loader worker processes.
+clips are batched together for the encoders; decoding runs in loader worker processes: JPEG crops of full clip
+records, or the source video of boxes-only records (``parse --clip-records boxes``), cut again with the parser's boxes
+and crop function.
 
 Output: one feature shard folder per split of the clip records, ``OUT/train``, ``OUT/val``, ``OUT/test`` (clips
 without a split go to ``OUT/unsplit``). Writing goes through :class:`~signmusketeers.data.shards.ShardWriter`, so an
@@ -29,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_jpegs
+from signmusketeers.parsing.recrop import SourceVideoError, record_crops
 from signmusketeers.translate.encoders import CropEncoder, EncoderError, export_paths, file_sha256, load_encoder
 
 SPLITS = ("train", "val", "test", "unsplit")
@@ -36,6 +39,11 @@ SPLITS = ("train", "val", "test", "unsplit")
 
 class DecodedClips(Dataset):
     """Clip records ``indices`` of a clip shard folder, with their crops decoded to ``uint8 (T, 3, S, S, 3)``.
+
+    Full clip records hold the crops as JPEGs; boxes-only records (``parse --clip-records boxes``) are cropped
+    again from their source video, with the parser's own decoding and crop function
+    (:func:`~signmusketeers.parsing.recrop.record_crops`). A source video that is missing or is not the parsed one
+    fails that clip with one line naming the file.
 
     Clips whose id is in ``skip`` are returned without decoding (``{"clip_id", "skip": True}``). A record that
     cannot be decoded comes back as ``{"clip_id", "error"}`` so the writer can log it and go on; one that cannot
@@ -67,10 +75,19 @@ class DecodedClips(Dataset):
             return {"clip_id": clip_id, "skip": True}
         try:
             pose = np.asarray(record["pose"], dtype=np.float32)
-            images = unpack_jpegs(np.asarray(record["crops"]), np.asarray(record["offsets"]))
-            if len(images) != 3 * len(pose):
-                raise ValueError(f"{len(images)} crops for {len(pose)} frames (expected 3 per frame)")
-            crops = np.stack(images).reshape(len(pose), 3, *images[0].shape)
+            if "crops" in record:  # a full clip record: the crops as JPEGs
+                images = unpack_jpegs(np.asarray(record["crops"]), np.asarray(record["offsets"]))
+                if len(images) != 3 * len(pose):
+                    raise ValueError(f"{len(images)} crops for {len(pose)} frames (expected 3 per frame)")
+                crops = np.stack(images).reshape(len(pose), 3, *images[0].shape)
+            elif "video" in record:  # a boxes-only clip record: cut the same crops from the source video again
+                crops = record_crops(record)
+                if len(crops) != len(pose):
+                    raise ValueError(f"{len(crops)} frames of boxes for {len(pose)} frames of pose")
+            else:
+                raise ValueError("neither JPEG crops nor a source video in the clip record")
+        except SourceVideoError as error:
+            return {"clip_id": clip_id, "error": f"source video {error}"}
         except (ValueError, IndexError, KeyError) as error:
             return {"clip_id": clip_id, "error": str(error)}
         split = str(record.get("split", "") or "unsplit")
@@ -131,7 +148,8 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument("--out", required=True, type=Path, help="feature shard root: OUT/train, OUT/val, OUT/test")
     parser.add_argument("--frames-per-batch", type=int, default=128,
                         help="frames per encoder batch, gathered across clips (each frame = 1 face + 2 hand crops)")
-    parser.add_argument("--workers", type=int, default=2, help="JPEG-decoding loader processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="decoding loader processes (JPEG crops, or the source videos of boxes-only clip records)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored feature dtype")
     parser.add_argument("--shard-index", type=int, default=None, help="this process's part (default: $RANK or 0)")

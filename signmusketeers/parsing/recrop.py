@@ -1,0 +1,126 @@
+"""Crops of a boxes-only clip record, cut again from its source video (``signmusketeers parse --clip-records boxes``).
+
+A boxes-only clip record keeps what parsing decided (the square boxes of every kept frame, the pose, the
+provenance) and where the pixels are (the source video, the decoded indices and times of the kept frames, the frame
+size, the crop size), but no JPEG crops. :func:`crops_from_video` decodes the video with PyAV exactly as the parser
+did (:func:`~signmusketeers.parsing.video.read_frames`) and cuts each box with the parser's own
+:func:`~signmusketeers.parsing.boxes.crop_box` (pad to a square, bicubic resize), so the crops equal the parser's
+in-memory crops bit for bit; full records hold those crops after a JPEG (quality 95) round trip.
+
+The video must be the one that was parsed: a missing file, another frame size, a frame count or frame times that
+differ from the record raise :class:`SourceVideoError` with one line naming the file (never a silently shifted clip).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .boxes import crop_box
+from .video import VideoError, probe_video, read_frames
+
+
+class SourceVideoError(ValueError):
+    """The source video of a boxes-only clip record is missing or is not the video that was parsed (one line)."""
+
+
+def crops_from_video(
+    video: str | os.PathLike,
+    frames: np.ndarray,
+    boxes: np.ndarray,
+    crop_size: int,
+    size: tuple[int, int],
+    timestamps: np.ndarray | None = None,
+    video_frames: int = 0,
+) -> np.ndarray:
+    """Decode ``video`` and cut ``boxes`` out of the frames with decoded index ``frames``.
+
+    Args:
+        video: the source video the record was parsed from.
+        frames: ``int (T,)`` decoded indices (from the file's first frame) of the record's frames, increasing.
+        boxes: ``float32 (T, 3, 4)`` face, left-hand, right-hand boxes ``x0, y0, x1, y1`` in frame pixels.
+        crop_size: side of the square crops (the parser's ``crop_size``).
+        size: ``(H, W)`` of the frames the record was parsed from.
+        timestamps: ``float (T,)`` presentation times the parser saw, checked to within half a frame when given.
+        video_frames: the frame count the video's header announced at parse time (0 = unknown, not checked).
+
+    Returns:
+        ``uint8 (T, 3, crop_size, crop_size, 3)`` RGB crops in the order face, left hand, right hand.
+    """
+    path = str(video)
+    frames = np.asarray(frames, dtype=np.int64)
+    boxes = np.asarray(boxes, dtype=np.float32)
+    if frames.ndim != 1 or boxes.shape != (len(frames), 3, 4):
+        raise SourceVideoError(f"{path}: record has {frames.shape} frame indices and {boxes.shape} boxes")
+    if len(frames) and (np.diff(frames) <= 0).any():
+        raise SourceVideoError(f"{path}: record's frame indices are not increasing")
+    try:
+        info = probe_video(path)
+        if (info.height, info.width) != tuple(int(s) for s in size):
+            raise SourceVideoError(
+                f"{path}: frames are {info.width}x{info.height}, the clip record was parsed from "
+                f"{int(size[1])}x{int(size[0])} (not the parsed video?)"
+            )
+        if video_frames and info.frames and info.frames != video_frames:
+            raise SourceVideoError(
+                f"{path}: header announces {info.frames} frames, the clip record was parsed from a video of "
+                f"{video_frames} (not the parsed video?)"
+            )
+        crops = np.zeros((len(frames), 3, crop_size, crop_size, 3), dtype=np.uint8)
+        wanted = {int(index): position for position, index in enumerate(frames)}
+        half_frame = 0.5 / info.fps if info.fps else None
+        found = 0
+        if len(frames):
+            for frame in read_frames(path, end=None):
+                position = wanted.get(frame.index)
+                if position is not None:
+                    if timestamps is not None and half_frame is not None:
+                        expected = float(timestamps[position])
+                        if abs(frame.time - expected) > half_frame:
+                            raise SourceVideoError(
+                                f"{path}: frame {frame.index} is at {frame.time:.3f} s, the clip record has it at "
+                                f"{expected:.3f} s (not the parsed video?)"
+                            )
+                    crops[position] = [crop_box(frame.image, box, crop_size) for box in boxes[position]]
+                    found += 1
+                    if found == len(frames):
+                        break  # no need to decode the rest of the file
+        if found < len(frames):
+            raise SourceVideoError(
+                f"{path}: decodes {found} of the clip record's {len(frames)} frames (last needed: frame "
+                f"{int(frames[-1])}); not the parsed video, or truncated"
+            )
+        return crops
+    except VideoError as error:
+        raise SourceVideoError(str(error)) from None
+
+
+def path_to_field(path: str | os.PathLike) -> np.ndarray:
+    """A file path as a shard field: its UTF-8 bytes as ``uint8 (N,)``.
+
+    Not a str: LitData stores a str that names an existing file by embedding the file itself (its ``video:mp4``,
+    image and file serializers look at the disk), which would copy every source video into the shards.
+    """
+    return np.frombuffer(str(path).encode("utf-8"), dtype=np.uint8).copy()
+
+
+def path_from_field(field: np.ndarray | bytes | memoryview) -> str:
+    """Inverse of :func:`path_to_field`."""
+    return np.asarray(field, dtype=np.uint8).tobytes().decode("utf-8")
+
+
+def record_crops(record: Mapping[str, Any]) -> np.ndarray:
+    """The crops of a boxes-only clip record (fields as written by ``signmusketeers parse --clip-records boxes``)."""
+    timestamps = record.get("timestamps")
+    return crops_from_video(
+        path_from_field(record["video"]),
+        np.asarray(record["frames"]),
+        np.asarray(record["boxes"]),
+        crop_size=int(np.asarray(record["crop_size"])[0]),
+        size=tuple(int(s) for s in np.asarray(record["size"])),
+        timestamps=None if timestamps is None else np.asarray(timestamps),
+        video_frames=int(np.asarray(record.get("video_frames", [0]))[0]),
+    )
