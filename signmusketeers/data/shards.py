@@ -6,6 +6,8 @@ adds what LitData leaves to us:
 
 * records hold only str and numpy arrays of at least one dimension (LitData would silently pickle numpy scalars,
   0-d arrays and ``None``), and a dataset whose index lists the ``pickle`` serializer is refused on opening;
+* every str is stored as text: LitData's own writer stores a str that names an existing file (a text such as
+  ``notes.txt`` in the working folder, a video path) as that file's content or with pickle;
 * a folder counts as written only once its ``index.json`` exists; :class:`ShardWriter` writes resumably and exactly
   once per key (a completed-key ledger, segments made durable by atomic renames) and publishes ``index.json`` last;
 * JPEG bytes travel as ``uint8`` arrays (LitData hands ``bytes`` back as ``memoryview``).
@@ -82,6 +84,18 @@ def unpack_clip_crops(record: Mapping[str, Any]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- records
+
+
+def _text_serializers() -> dict[str, Any]:
+    """Serializers for ``BinaryWriter``: LitData's "str" serializer (read back as usual) for every str, also one
+    that names an existing file, which LitData's own would leave to its file, media or pickle serializers."""
+    from litdata.streaming.serializers import StringSerializer
+
+    class TextOnlyStringSerializer(StringSerializer):
+        def can_serialize(self, data: Any) -> bool:
+            return isinstance(data, str)
+
+    return {"str": TextOnlyStringSerializer()}
 
 
 def check_record(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -387,7 +401,8 @@ class ShardWriter:
 
         self._segment_dir = self.folder / f".segment-{self._prefix}-{self._next_seq:05d}"
         _remove_tree(self._segment_dir)
-        self._segment = BinaryWriter(str(self._segment_dir), chunk_bytes=self.chunk_bytes)
+        self._segment = BinaryWriter(str(self._segment_dir), chunk_bytes=self.chunk_bytes,
+                                     serializers=_text_serializers())
         self._segment_opened = time.monotonic()
 
     def _publish(self) -> ShardManifest:

@@ -26,7 +26,6 @@ from ..data.shards import LEDGER, ShardError, ShardManifest, ShardWriter, pack_j
 from .boxes import LANDMARKS, PART_NAMES, SHIFTED
 from .landmarks import check_region
 from .parser import FrameParser, ParsedClip, ParseError
-from .recrop import path_to_field
 from .video import probe_video
 
 PAPER_STRIDE = 2  # paper §4: translation uses every second frame
@@ -39,7 +38,7 @@ def clip_record(clip: ParsedClip, text: str = "", split: str = "", *, records: s
     """The clip-shard record of DESIGN §3.
 
     ``records="full"``: the crops as JPEGs packed in one array + offsets. ``records="boxes"``: no crops; instead the
-    source ``video`` (its absolute path as UTF-8 bytes, :func:`~signmusketeers.parsing.recrop.path_to_field`), the
+    source ``video`` (its absolute path), the
     frame count its header announced (``video_frames``, 0 = unknown) and the ``crop_size``, from which extraction
     cuts the same crops again (:mod:`signmusketeers.parsing.recrop`). Both kinds hold the boxes, pose, provenance,
     decoded frame indices, timestamps, fps and frame size.
@@ -50,7 +49,7 @@ def clip_record(clip: ParsedClip, text: str = "", split: str = "", *, records: s
     elif records == "boxes":
         if video is None:
             raise ValueError("a boxes-only clip record needs its source video path")
-        record.update(video=path_to_field(Path(video).resolve()), video_frames=np.array([video_frames], dtype=np.int64),
+        record.update(video=str(Path(video).resolve()), video_frames=np.array([video_frames], dtype=np.int64),
                       crop_size=np.array([clip.crops.shape[2]], dtype=np.int64))
     else:
         raise ValueError(f"clip records are one of {CLIP_RECORDS}, got {records!r}")

@@ -98,25 +98,11 @@ def crops_from_video(
         raise SourceVideoError(str(error)) from None
 
 
-def path_to_field(path: str | os.PathLike) -> np.ndarray:
-    """A file path as a shard field: its UTF-8 bytes as ``uint8 (N,)``.
-
-    Not a str: LitData stores a str that names an existing file by embedding the file itself (its ``video:mp4``,
-    image and file serializers look at the disk), which would copy every source video into the shards.
-    """
-    return np.frombuffer(str(path).encode("utf-8"), dtype=np.uint8).copy()
-
-
-def path_from_field(field: np.ndarray | bytes | memoryview) -> str:
-    """Inverse of :func:`path_to_field`."""
-    return np.asarray(field, dtype=np.uint8).tobytes().decode("utf-8")
-
-
 def record_crops(record: Mapping[str, Any]) -> np.ndarray:
     """The crops of a boxes-only clip record (fields as written by ``signmusketeers parse --clip-records boxes``)."""
     timestamps = record.get("timestamps")
     return crops_from_video(
-        path_from_field(record["video"]),
+        str(record["video"]),
         np.asarray(record["frames"]),
         np.asarray(record["boxes"]),
         crop_size=int(np.asarray(record["crop_size"])[0]),

@@ -148,6 +148,21 @@ def test_job_array_publishes_once_all_shards_are_done(tmp_path: Path) -> None:
     assert sorted(i["clip_id"] for i in read_all(out)) == ["a", "a", "b", "b"]
 
 
+def test_strings_that_name_existing_files_are_stored_as_text(tmp_path: Path, monkeypatch) -> None:
+    """LitData's own writer stores a str naming an existing file as that file (here it chose pickle, and the
+    whole folder was then refused on opening); every str must come back as the same text."""
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("not a transcript")
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"\x00" * 1000)
+    writer = ShardWriter(tmp_path / "x", "clips")
+    writer.write("a", [{"text": "notes.txt", "video": str(video), "frame": np.array([0], np.int64)}])
+    writer.write("b", [{"text": "plain words", "video": "gone.mp4", "frame": np.array([1], np.int64)}])
+    writer.finish()
+    records = read_all(tmp_path / "x")
+    assert [(r["text"], r["video"]) for r in records] == [("notes.txt", str(video)), ("plain words", "gone.mp4")]
+
+
 def test_records_that_would_be_pickled_are_refused(tmp_path: Path) -> None:
     writer = ShardWriter(tmp_path / "x", "clips")
     with pytest.raises(TypeError, match="fps"):
