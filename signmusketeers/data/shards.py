@@ -75,8 +75,14 @@ def unpack_jpegs(data: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
 
 
 def unpack_clip_crops(record: Mapping[str, Any]) -> np.ndarray:
-    """A clip-shard record's crops as ``uint8 (T, 3, S, S, 3)`` (face, left hand, right hand per frame)."""
-    images = unpack_jpegs(record["crops"], record["offsets"])
+    """A full clip-shard record's crops as ``uint8 (T, 3, S, S, 3)`` (face, left hand, right hand per frame).
+
+    Boxes-only records (``parse --clip-records boxes``) hold no crops: extract cuts theirs from the source video
+    (:func:`signmusketeers.parsing.recrop.record_crops`).
+    """
+    if "crops" not in record:
+        raise ShardError(f"clip {record.get('clip_id')!r}: a boxes-only clip record holds no crops")
+    images = unpack_jpegs(np.asarray(record["crops"]), np.asarray(record["offsets"]))
     frames = len(record["frames"])
     if len(images) != 3 * frames:
         raise ShardError(f"clip {record.get('clip_id')!r}: {len(images)} crops for {frames} frames, expected 3 each")

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_jpegs
+from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_clip_crops
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
 from signmusketeers.translate.encoders import CropEncoder, EncoderError, export_paths, file_sha256, load_encoder
 
@@ -76,16 +76,13 @@ class DecodedClips(Dataset):
         try:
             pose = np.asarray(record["pose"], dtype=np.float32)
             if "crops" in record:  # a full clip record: the crops as JPEGs
-                images = unpack_jpegs(np.asarray(record["crops"]), np.asarray(record["offsets"]))
-                if len(images) != 3 * len(pose):
-                    raise ValueError(f"{len(images)} crops for {len(pose)} frames (expected 3 per frame)")
-                crops = np.stack(images).reshape(len(pose), 3, *images[0].shape)
+                crops = unpack_clip_crops(record)
             elif "video" in record:  # a boxes-only clip record: cut the same crops from the source video again
                 crops = record_crops(record)
-                if len(crops) != len(pose):
-                    raise ValueError(f"{len(crops)} frames of boxes for {len(pose)} frames of pose")
             else:
                 raise ValueError("neither JPEG crops nor a source video in the clip record")
+            if len(crops) != len(pose):
+                raise ValueError(f"crops of {len(crops)} frames for {len(pose)} frames of pose")
         except SourceVideoError as error:
             return {"clip_id": clip_id, "error": f"source video {error}"}
         except (ValueError, IndexError, KeyError) as error:
