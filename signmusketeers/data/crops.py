@@ -59,13 +59,14 @@ class SeededCropDataset(StreamingDataset):
     def __init__(self, folder: str, record_transform: CropRecordTransform, base_seed: int, **kwargs: Any) -> None:
         super().__init__(folder, seed=base_seed, **kwargs)
         self.record_transform, self.base_seed = record_transform, base_seed
+        self.views = True  # False: raw records (skipping to a resumed position without decoding)
 
     def __getitem__(self, index: Any) -> Any:
         record = super().__getitem__(index)
-        if isinstance(index, (int, ChunkedIndex)):
+        if self.views and isinstance(index, (int, ChunkedIndex)):
             global_index = index.index if isinstance(index, ChunkedIndex) else index
             return self.record_transform(record, derive_seed(self.base_seed, self.current_epoch, global_index))
-        return record  # slices and keys: raw records
+        return record  # slices, keys, skipped records: raw
 
 
 class EndlessPartStream(torch.utils.data.IterableDataset):
@@ -74,20 +75,36 @@ class EndlessPartStream(torch.utils.data.IterableDataset):
     Filtering leaves each rank a slightly different number of crops per pass, which would end the ranks' epochs at
     different steps and hang DDP; an endless stream (DINOv2's infinite sampler) has no epoch end, and the run's
     length is the trainer's ``max_steps``. Each pass reshuffles (LitData's ``set_epoch``).
+
+    Resume: with ``batches_done`` set (by :class:`CropShardDataModule` from the restored step), each reader first
+    skips the crops of its batches among the first ``batches_done`` (a DataLoader takes batches from its W workers
+    in turn, so worker w made batches w, w + W, ...). Skipped records are read but not decoded or augmented.
     """
 
-    def __init__(self, dataset: SeededCropDataset) -> None:
-        self.dataset = dataset
+    def __init__(self, dataset: SeededCropDataset, batch_size: int = 1) -> None:
+        self.dataset, self.batch_size = dataset, batch_size
+        self.batches_done = 0
+
+    def _crops_to_skip(self) -> int:
+        info = torch.utils.data.get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        return len(range(worker, self.batches_done, workers)) * self.batch_size
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         transform = self.dataset.record_transform
+        skip = self._crops_to_skip()
+        self.dataset.views = skip == 0
         for epoch in itertools.count(1):
             self.dataset.set_epoch(epoch)
             found = False
-            for views in self.dataset:  # None for crops of the other part
-                if views is not None:
+            for item in self.dataset:  # views (None for crops of the other part), or raw records while skipping
+                if skip:
+                    if item["part"] == transform.part:
+                        found, skip = True, skip - 1
+                        self.dataset.views = skip == 0
+                elif item is not None:
                     found = True
-                    yield views
+                    yield item
             if not found:
                 raise ValueError(f"{transform.folder}: no {transform.part} crops in this reader's share of the folder")
 
@@ -101,8 +118,8 @@ class CropShardDataModule(LightningDataModule):
     that does not fill a batch on every rank (fewer than N × ``batch_size`` crops) is left out of that epoch, a
     different set each epoch when shuffling (``tests/data/test_exactly_once.py``). ``part="face"`` or ``"hand"``
     picks that part out of a mixed folder (what ``signmusketeers parse --crops-out`` writes) as an endless stream
-    (:class:`EndlessPartStream`), so set the trainer's ``max_steps``; a resumed run restarts the stream (from
-    its first crop: exact resume needs ``part=None``, e.g. a folder of one part). ``seed`` seeds the shuffling
+    (:class:`EndlessPartStream`), so set the trainer's ``max_steps``; a resumed run skips the crops of the steps
+    done (reading, not decoding them). ``seed`` seeds the shuffling
     and every crop's augmentation (with the epoch and the crop's index). Crop sizes and scales default to Table 7.
     """
 
@@ -142,7 +159,7 @@ class CropShardDataModule(LightningDataModule):
                                       drop_last=True)
         if len(streaming) < hp.batch_size:
             raise ValueError(f"{self.train_dir}: {len(streaming)} crops, fewer than one batch of {hp.batch_size}")
-        self.dataset = EndlessPartStream(streaming) if hp.part else streaming
+        self.dataset = EndlessPartStream(streaming, hp.batch_size) if hp.part else streaming
 
     def train_dataloader(self):
         from litdata import StreamingDataLoader
@@ -152,5 +169,8 @@ class CropShardDataModule(LightningDataModule):
         kwargs = dict(batch_size=self.batch_size, num_workers=self.hparams.num_workers, collate_fn=collate_multicrop,
                       drop_last=True, persistent_workers=self.hparams.num_workers > 0)
         if isinstance(self.dataset, EndlessPartStream):
+            # A resumed fit has restored its step before it asks for the loader: continue the stream from there.
+            trainer = self.trainer
+            self.dataset.batches_done = trainer.global_step * trainer.accumulate_grad_batches if trainer else 0
             return torch.utils.data.DataLoader(self.dataset, **kwargs)
         return StreamingDataLoader(self.dataset, **kwargs)

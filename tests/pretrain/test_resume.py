@@ -1,9 +1,9 @@
 """Resume: a pre-training run killed mid-epoch and resumed from its last checkpoint against a straight run (demo
 config pretrain_hand.yaml with tiny sizes: 9 steps of batch 16 over 96 crops, i.e. 6 steps an epoch, killed before
-step 4 so the resumed run finishes epoch 1 and starts epoch 2; part=None so the LitData loader's mid-epoch state is
-used). The straight run reads without loader workers, the killed and resumed runs with 2: per-crop augmentation
-seeds make the views independent of that. Per step the schedules (lr, weight decay, teacher momentum and
-temperature), the iBOT mask counts and every loss must match, and so must the final teacher and student."""
+step 4 so the resumed run finishes epoch 1 and starts epoch 2), all with 2 loader workers. Twice: part=None (the
+LitData loader's mid-epoch state is in the checkpoint) and part="face" (the endless part stream, which skips the
+crops of the steps done). Per step the schedules (lr, weight decay, teacher momentum and temperature), the iBOT
+mask counts and every loss must match, and so must the final teacher and student."""
 
 from __future__ import annotations
 
@@ -41,11 +41,12 @@ class KillAt(Callback):
             raise Killed(f"killed before step {self.step}")
 
 
-def _fit(crops: Path, root: Path, name: str, max_steps: int, callbacks=(), ckpt_path=None, workers=0) -> Path:
+def _fit(crops: Path, root: Path, name: str, max_steps: int, callbacks=(), ckpt_path=None, workers=0,
+         part=None) -> Path:
     config = yaml.safe_load((REPO / "configs/demo/pretrain_hand.yaml").read_text())
     model_args = {**config["model"]["init_args"], "epochs": 4, "official_epoch_length": 2, "n_prototypes": 128,
                   "head_hidden_dim": 64, "warmup_teacher_temp_epochs": 2}
-    data_args = {**config["data"]["init_args"], "train_dir": str(crops), "part": None, "batch_size": BATCH,
+    data_args = {**config["data"]["init_args"], "train_dir": str(crops), "part": part, "batch_size": BATCH,
                  "num_workers": workers}
     seed_everything(config["seed_everything"])
     logger = CSVLogger(root, name=name, version=0 if ckpt_path is None else 1)
@@ -69,18 +70,21 @@ def _per_step(path: Path) -> dict[int, dict[str, float]]:
 SCHEDULED = ("train/lr", "train/weight_decay", "train/momentum", "train/teacher_temp", "train/masked_patches")
 
 
-@pytest.fixture(scope="module")
-def straight_and_resumed(crop_shards, tmp_path_factory):
-    crops, root = crop_shards[0], tmp_path_factory.mktemp("resume")
-    straight = _per_step(_fit(crops, root, "straight", STEPS, workers=2))
+# part=None: LitData's loader state in the checkpoint; part="face": the endless part stream, which skips the crops
+# of the steps done.
+@pytest.fixture(scope="module", params=[None, "face"], ids=["all-records", "part-stream"])
+def straight_and_resumed(request, crop_shards, tmp_path_factory):
+    crops, root, part = crop_shards[0], tmp_path_factory.mktemp("resume"), request.param
+    straight = _per_step(_fit(crops, root, "straight", STEPS, workers=2, part=part))
     with pytest.raises(Killed):
-        _fit(crops, root, "killed", STEPS, callbacks=[KillAt(KILLED_AT)], workers=2)
+        _fit(crops, root, "killed", STEPS, callbacks=[KillAt(KILLED_AT)], workers=2, part=part)
     last = root / "killed" / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(last, weights_only=True)
     assert checkpoint["global_step"] == KILLED_AT
-    loader_state = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
-    assert loader_state["num_samples_yielded"] == KILLED_AT * BATCH  # resumes at the next unread crop
-    resumed = _per_step(_fit(crops, root, "killed", STEPS, ckpt_path=str(last), workers=2))
+    if part is None:
+        loader_state = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
+        assert loader_state["num_samples_yielded"] == KILLED_AT * BATCH  # resumes at the next unread crop
+    resumed = _per_step(_fit(crops, root, "killed", STEPS, ckpt_path=str(last), workers=2, part=part))
     first = _per_step(root / "killed" / "version_0" / "metrics.csv")
     assert sorted(resumed) == [s for s in sorted(straight) if s >= KILLED_AT], (sorted(resumed), sorted(straight))
     return straight, {**{s: v for s, v in first.items() if s < KILLED_AT}, **resumed}, root
