@@ -16,7 +16,7 @@ Exact resume: a step's randomness (iBOT masks, drop path) comes from a generator
 the step, the batch index, the rank), and each crop's augmentation from (data seed, epoch, crop index)
 (:class:`signmusketeers.data.crops.SeededCropDataset`); the step seed is saved in checkpoints. A run killed
 mid-epoch and resumed from its last checkpoint therefore computes the same losses and teacher as a straight run,
-per rank under DDP, with any number of loader workers.
+per rank under DDP and with loader workers (the same ranks, workers and batch size as before: they set the order).
 """
 
 from __future__ import annotations

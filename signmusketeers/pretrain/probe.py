@@ -127,9 +127,9 @@ class KNNProbe(Callback):
     """Reports ``probe/top1`` (and ``probe/balanced``, the mean per-class accuracy) of the teacher at the start of
     training, every ``every_n_steps`` steps (0: never) and at the end; writes ``{"before", "after", "history"}``
     (top-1 before and after, every measurement) to ``out`` (JSON) when given. Under DDP the ranks embed their
-shares of the probe crops and gather them, so every rank scores the whole probe set; rank 0 logs and writes. ``part`` ("face" or
-    "hand") probes only that part's crops of a mixed crop folder; face and hand labels are different label sets, so
-    give it whenever the folder holds both."""
+    shares of the probe crops and gather them, so every rank scores the whole probe set; rank 0 logs and writes.
+    ``part`` ("face" or "hand") probes only that part's crops of a mixed crop folder; face and hand labels are
+    different label sets, so give it whenever the folder holds both."""
 
     def __init__(
         self, crops: str, labels: str, k: int = 20, temperature: float = 0.07, every_n_steps: int = 0,

@@ -88,7 +88,7 @@ def straight_and_resumed(feature_shards, tmp_path_factory):
     with pytest.raises(Killed):
         _fit(feature_shards, root, "killed", callbacks=[KillAt(KILLED_AT)])
     last = root / "killed" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=False)["global_step"] == KILLED_AT
+    assert torch.load(last, weights_only=True)["global_step"] == KILLED_AT
     resumed = _per_step(_fit(feature_shards, root, "killed", ckpt_path=str(last)))
     first = _per_step(root / "killed" / "version_0" / "metrics.csv")
     joined = {**{s: v for s, v in first.items() if s < KILLED_AT}, **resumed}
@@ -116,7 +116,7 @@ def test_resumed_translation_run_logs_the_same_lr_and_losses(straight_and_resume
 
 def test_resumed_translation_run_ends_with_the_same_weights(straight_and_resumed) -> None:
     _, _, root = straight_and_resumed
-    ends = [torch.load(root / name / "checkpoints" / "last.ckpt", weights_only=False) for name in ("straight", "killed")]
+    ends = [torch.load(root / name / "checkpoints" / "last.ckpt", weights_only=True) for name in ("straight", "killed")]
     assert ends[0]["global_step"] == ends[1]["global_step"] == STEPS
     for key, value in ends[0]["state_dict"].items():
         assert torch.allclose(ends[1]["state_dict"][key], value, rtol=1e-5, atol=1e-7), key
