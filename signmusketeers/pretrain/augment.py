@@ -9,6 +9,12 @@ Blur probabilities are those the official code *applies*: its ``GaussianBlur(p)`
 ``RandomApply``, so the configured 1.0 / 0.1 / 0.5 (global 1 / global 2 / local) become 0.0 / 0.9 / 0.5. The
 SignMusketeers encoders were trained by that code, so we reproduce what it did, not what its arguments say.
 
+Exact resume: ``MultiCropAugmentation()(image, seed)`` draws every random choice of one image's views from the
+torch generator seeded with ``seed`` (the transforms and their distributions are unchanged; the process's global
+generator is restored afterwards); :class:`signmusketeers.data.crops.SeededCropDataset` makes that seed from (base
+seed, epoch, the sample's global index). A sample's views are then the same whichever process, worker, rank or
+prefetch position augments it, so a resumed run sees exactly the views of a straight one.
+
 Horizontal flip and hands: the hand encoder sees left and right hands pooled in one crop set, and a mirrored
 left hand is a plausible right hand (and vice versa), so flipping stays inside the training distribution; the
 encoder is meant to describe handshape, not handedness (the translator knows which stream is which). Faces are
@@ -22,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 from torchvision import transforms as T
+
+from ..seeding import seeded_torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -70,7 +78,14 @@ class MultiCropAugmentation:
         )
         self.local = T.Compose([colour, _blur(BLUR_PROBABILITY["local"]), normalize])
 
-    def __call__(self, image: Image.Image) -> dict[str, list[torch.Tensor]]:
+    def __call__(self, image: Image.Image, seed: int | None = None) -> dict[str, list[torch.Tensor]]:
+        """The views of ``image``; with ``seed``, they depend on nothing else (see the module docstring)."""
+        if seed is None:
+            return self._views(image)
+        with seeded_torch(seed):  # torchvision's transforms draw from torch's global generator
+            return self._views(image)
+
+    def _views(self, image: Image.Image) -> dict[str, list[torch.Tensor]]:
         return {
             "global_crops": [self.global_1(self.geometric_global(image)), self.global_2(self.geometric_global(image))],
             "local_crops": [self.local(self.geometric_local(image)) for _ in range(self.n_local)],

@@ -11,18 +11,26 @@ One training step, as DINOv2's ``SSLMetaArch.forward_backward``:
 
 Learning rate, weight decay, teacher momentum and temperature follow per-iteration schedules
 (:mod:`.schedules`); parameter groups carry the layer-wise decay (:mod:`.param_groups`).
+
+Exact resume: a step's randomness (iBOT masks, drop path) comes from a generator seeded with (the run's step seed,
+the step, the batch index, the rank), and each crop's augmentation from (data seed, epoch, crop index)
+(:class:`signmusketeers.data.crops.SeededCropDataset`); the step seed is saved in checkpoints. A run killed
+mid-epoch and resumed from its last checkpoint therefore computes the same losses and teacher as a straight run,
+per rank under DDP and with loader workers (the same ranks, workers and batch size as before: they set the order).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import torch
 from lightning.pytorch import LightningModule
 from torch import nn
 
+from ..seeding import derive_seed, seeded_torch
 from .backbone import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS, DinoV2Backbone, create_vit, load_pretrained
 from .heads import DINOHead
 from .losses import DINOLoss, KoLeoLoss, iBOTPatchLoss
@@ -96,8 +104,8 @@ class DinoV2PretrainModule(LightningModule):
         self.dino_loss = DINOLoss(n_prototypes, student_temp, centering, fused=compile_losses)
         self.ibot_loss = iBOTPatchLoss(n_prototypes, student_temp, centering, fused=compile_losses)
         self.koleo_loss = KoLeoLoss(koleo_eps)
-        self.mask_rng = random.Random()  # reseeded per rank in on_train_start, so runs are reproducible
-        self._resumed_rng_states: dict[str, Any] | None = None  # from a checkpoint, set in on_train_start
+        self.step_seed: int | None = None  # set in on_train_start (from the checkpoint when resuming)
+        self.mask_rng = random.Random()  # reseeded every step (step_randomness)
         self.schedules: DinoV2Schedules | None = None
         self._iteration = 0
 
@@ -124,6 +132,10 @@ class DinoV2PretrainModule(LightningModule):
     # ------------------------------------------------------------------------------------------ one step
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        with self.step_randomness(batch_idx):
+            return self._training_step(batch)
+
+    def _training_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         global_crops, local_crops = batch["global_crops"], batch["local_crops"]
         n_global, n_local = global_crops.shape[0], local_crops.shape[0]
         global_crops = global_crops.flatten(0, 1)  # (n_global·B, 3, G, G), crop-major
@@ -188,31 +200,26 @@ class DinoV2PretrainModule(LightningModule):
     # ------------------------------------------------------------------------------------------ schedules
 
     def on_train_start(self) -> None:
-        if self._resumed_rng_states is None:
-            self.mask_rng.seed(torch.initial_seed() + self.global_rank)
-            return
-        # Resumed: continue the iBOT masks (and, without loader workers, the augmentations) where the checkpointed
-        # run was, not from the seed. Not yet exact: the batch Lightning had fetched ahead when the checkpoint was
-        # written is augmented again from a later state; loader workers reseed on every start
-        # (tests/pretrain/test_resume.py). Only rank 0 writes the checkpoint, so other ranks reseed as before.
-        states, self._resumed_rng_states = self._resumed_rng_states, None
-        self.mask_rng.setstate(_as_tuple(states["mask"]))
-        random.setstate(_as_tuple(states["python"]))
-        name, keys, position, has_gauss, gauss = states["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
-        torch.set_rng_state(states["torch"])
+        if self.step_seed is None:  # a fresh run; a resumed one has it from its checkpoint
+            # Rank 0's seed for all ranks (they differ without seed_everything); the rank enters each step's seed.
+            self.step_seed = int(self.trainer.strategy.broadcast(torch.initial_seed() % 2**63, src=0))
+
+    @contextlib.contextmanager
+    def step_randomness(self, batch_idx: int) -> Iterator[None]:
+        """Seed this step's iBOT masks and torch's generators (drop path) from (step seed, step, batch, rank),
+        leaving the process's global generators as they were afterwards."""
+        if self.step_seed is None:  # outside trainer.fit (a bare call): seed from torch's global generator
+            self.step_seed = int(torch.initial_seed() % 2**63)
+        seed = derive_seed(self.step_seed, self.global_step, batch_idx, self.global_rank)
+        self.mask_rng.seed(seed)
+        with seeded_torch(seed, self.device):
+            yield
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Plain ints, lists and tensors only, so the checkpoint still loads with weights_only=True.
-        name, keys, position, has_gauss, gauss = np.random.get_state()
-        checkpoint.setdefault("rng_states", {})[self.global_rank] = {
-            "mask": self.mask_rng.getstate(), "python": random.getstate(), "torch": torch.get_rng_state(),
-            "numpy": (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss),
-        }
+        checkpoint["step_seed"] = self.step_seed  # an int: the checkpoint still loads with weights_only=True
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        states = checkpoint.get("rng_states", {})
-        self._resumed_rng_states = states.get(self.global_rank)
+        self.step_seed = checkpoint.get("step_seed")
 
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         if self.schedules is None:
@@ -245,11 +252,13 @@ class DinoV2PretrainModule(LightningModule):
         if self._trainer is not None:
             self.log_dict({"train/lr": lr, "train/weight_decay": weight_decay})
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.global_step > self._iteration:  # the optimiser stepped (not mid-accumulation)
-            momentum = self.schedules.momentum[self._iteration]
-            self.update_teacher(momentum)
-            self.log("train/momentum", momentum)
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        # The teacher follows every optimiser step at once (not in on_train_batch_end, which Lightning runs after
+        # the callbacks' hook: a checkpoint written there would hold the teacher one update behind the student).
+        super().optimizer_step(*args, **kwargs)
+        momentum = self.schedules.momentum[self._iteration]
+        self.update_teacher(momentum)
+        self.log("train/momentum", momentum)
 
     def update_teacher(self, momentum: float) -> None:
         ema_update(self.teacher, self.student, momentum)
@@ -277,7 +286,3 @@ class DinoV2PretrainModule(LightningModule):
         for module in self.student.values():
             torch.nn.utils.clip_grad_norm_(module.parameters(), self.hparams.clip_grad)
 
-
-def _as_tuple(state: Any) -> Any:
-    """A ``random.Random`` state as saved (tuples may come back as lists) → the nested tuples ``setstate`` takes."""
-    return tuple(_as_tuple(part) for part in state) if isinstance(state, (list, tuple)) else state

@@ -53,7 +53,18 @@ def labelled_crops(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Crops of a crop shard folder with SynthSign labels: ``images uint8 (N, S, S, 3)``, ``labels (N,)``,
     ``is_query (N,)`` bool. Crops whose label is -1 (no expression / hand at rest) are left out; ``part``
-    ("face" or "hand") keeps that part's crops of a mixed folder (``parse --crops-out`` writes one)."""
+    ("face" or "hand") keeps that part's crops of a mixed folder (``parse --crops-out`` writes one). Under
+    ``torch.distributed`` this is the calling rank's share of the folder (LitData splits it, each crop once)."""
+    images, labels, is_query = _labelled_share(crops_dir, synthsign_dir, part)
+    if not len(images):
+        raise ValueError(f"{crops_dir}: no labelled crops")
+    return images, labels, is_query
+
+
+def _labelled_share(
+    crops_dir: str | Path, synthsign_dir: str | Path, part: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`labelled_crops` without the emptiness check (a rank's share may be empty)."""
     from ..data.shards import decode_jpeg, open_dataset
 
     synthsign_dir = Path(synthsign_dir)
@@ -82,9 +93,19 @@ def labelled_crops(
         images.append(decode_jpeg(record["image"]))
         labels.append(label)
         is_query.append(clip["split"] != "train")
-    if not images:
-        raise ValueError(f"{crops_dir}: no labelled crops")
-    return np.stack(images), np.asarray(labels), np.asarray(is_query)
+    return (np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8), np.asarray(labels, np.int64),
+            np.asarray(is_query, bool))
+
+
+def _gather_from_ranks(item: Any) -> list[Any]:
+    """``item`` of every rank (rank order) under ``torch.distributed``; ``[item]`` in a single process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [item]
+    items: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(items, item)
+    return items
 
 
 @torch.no_grad()
@@ -105,9 +126,10 @@ def encode(backbone: torch.nn.Module, images: np.ndarray, image_size: int, batch
 class KNNProbe(Callback):
     """Reports ``probe/top1`` (and ``probe/balanced``, the mean per-class accuracy) of the teacher at the start of
     training, every ``every_n_steps`` steps (0: never) and at the end; writes ``{"before", "after", "history"}``
-    (top-1 before and after, every measurement) to ``out`` (JSON) when given. Runs on rank 0. ``part`` ("face" or
-    "hand") probes only that part's crops of a mixed crop folder; face and hand labels are different label sets, so
-    give it whenever the folder holds both."""
+    (top-1 before and after, every measurement) to ``out`` (JSON) when given. Under DDP the ranks embed their
+    shares of the probe crops and gather them, so every rank scores the whole probe set; rank 0 logs and writes.
+    ``part`` ("face" or "hand") probes only that part's crops of a mixed crop folder; face and hand labels are
+    different label sets, so give it whenever the folder holds both."""
 
     def __init__(
         self, crops: str, labels: str, k: int = 20, temperature: float = 0.07, every_n_steps: int = 0,
@@ -119,19 +141,28 @@ class KNNProbe(Callback):
         self._data: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def measure(self, pl_module: LightningModule) -> dict[str, float]:
-        """``{"top1", "balanced"}`` of the teacher's k-NN classification of the query crops."""
+        """``{"top1", "balanced"}`` of the teacher's k-NN classification of the query crops.
+
+        Under DDP every rank must call it: each embeds its share of the probe crops, the shares are gathered, and
+        every rank scores the whole probe set (the same numbers on all ranks)."""
         if self._data is None:
-            self._data = labelled_crops(self.crops, self.labels, self.part)
-            if self._data[2].all() or not self._data[2].any():
-                raise ValueError(f"{self.crops}: the probe needs crops of both train and non-train SynthSign clips")
+            self._data = _labelled_share(self.crops, self.labels, self.part)
         images, labels, is_query = self._data
-        backbone = pl_module.teacher["backbone"]
-        was_training = backbone.training
-        backbone.eval()
-        features = encode(backbone, images, pl_module.model_kwargs["img_size"])
-        backbone.train(was_training)
-        labels_t = torch.as_tensor(labels, device=features.device)
-        query = torch.as_tensor(is_query, device=features.device)
+        features = None
+        if len(images):
+            backbone = pl_module.teacher["backbone"]
+            was_training = backbone.training
+            backbone.eval()
+            features = encode(backbone, images, pl_module.model_kwargs["img_size"]).cpu()
+            backbone.train(was_training)
+        shares = _gather_from_ranks((features, labels, is_query))
+        if not any(share[0] is not None for share in shares):
+            raise ValueError(f"{self.crops}: no labelled crops")
+        features = torch.cat([share[0] for share in shares if share[0] is not None])
+        labels_t = torch.as_tensor(np.concatenate([share[1] for share in shares]))
+        query = torch.as_tensor(np.concatenate([share[2] for share in shares]))
+        if query.all() or not query.any():
+            raise ValueError(f"{self.crops}: the probe needs crops of both train and non-train SynthSign clips")
         predictions = knn_predict(features[~query], labels_t[~query], features[query], self.k, self.temperature)
         return {
             "top1": float((predictions == labels_t[query]).float().mean()),
@@ -139,10 +170,10 @@ class KNNProbe(Callback):
         }
 
     def _record(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        scores = self.measure(pl_module)  # on every rank: the measurement gathers across ranks
+        self.history.append({"step": trainer.global_step, **scores})
         if not trainer.is_global_zero:
             return
-        scores = self.measure(pl_module)
-        self.history.append({"step": trainer.global_step, **scores})
         if trainer.logger is not None:
             trainer.logger.log_metrics({f"probe/{k}": v for k, v in scores.items()}, step=trainer.global_step)
         if self.out:

@@ -68,7 +68,7 @@ def write_features(folder: Path) -> set[str]:
 class CropIdViews:
     """Stands in for the multi-crop augmentation: a record's "views" are its id, so batches carry the ids."""
 
-    def __call__(self, record: dict) -> dict:
+    def __call__(self, record: dict, seed: int | None = None) -> dict:
         ident = torch.tensor(crop_id(str(record["clip_id"]), int(np.asarray(record["frame"])[0])))
         return {"global_crops": [ident, ident], "local_crops": [ident]}
 
@@ -84,7 +84,7 @@ def _read_one_epoch(rank: int, port: int, crops: str, features: str, out: str) -
     try:
         crop_data = CropShardDataModule(crops, batch_size=BATCH, num_workers=WORKERS)
         crop_data.setup("fit")
-        crop_data.dataset.transform = CropIdViews()
+        crop_data.dataset.record_transform = CropIdViews()
         feature_data = ClipFeatureDataModule(train=features, val=features, batch_size=BATCH, num_workers=WORKERS)
         seen = {
             "crops": [batch["global_crops"][0].tolist() for batch in crop_data.train_dataloader()],

@@ -55,3 +55,43 @@ def test_ddp_fit_keeps_teacher_identical_on_both_ranks(crop_shards, tmp_path):
         assert torch.equal(value, ranks[1]["student"][key]), key
     qkv = "backbone.vit.blocks.0.attn.qkv.weight"
     assert not torch.equal(ranks[0]["teacher"][qkv], ranks[0]["student"][qkv])  # an EMA, not a copy
+
+
+def test_ddp_resume_matches_a_straight_run_per_rank_and_probe_scores_the_whole_set(crop_shards, tmp_path):
+    """2 ranks: a run killed before step 3 and resumed from its last checkpoint logs each rank's losses of the
+    straight run and ends with its teacher and student; the k-NN probe gives every rank the score of the whole
+    probe set (the same as one process measuring the same teacher)."""
+    from signmusketeers.pretrain import DinoV2PretrainModule
+    from signmusketeers.pretrain.probe import KNNProbe
+
+    sys.path.insert(0, str(REPO / "tests/pretrain"))
+    import ddp_resume
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MASTER_PORT": str(_free_port())}
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tests/pretrain/ddp_resume.py"), str(crop_shards[0]), str(crop_shards[1]),
+         str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    straight = [torch.load(out / f"straight-rank{r}.pt") for r in range(2)]
+    resumed = [torch.load(out / f"resumed-rank{r}.pt") for r in range(2)]
+    resumed_steps = list(range(ddp_resume.KILLED_AT, ddp_resume.STEPS))
+    for rank in range(2):
+        assert straight[rank]["steps"] == resumed[rank]["steps"] == ddp_resume.STEPS
+        assert sorted(resumed[rank]["losses"]) == resumed_steps
+        for step in resumed_steps:
+            assert resumed[rank]["losses"][step] == pytest.approx(straight[rank]["losses"][step], rel=1e-6), (
+                rank, step)
+        for part in ("teacher", "student"):
+            for key, value in straight[rank][part].items():
+                assert torch.allclose(resumed[rank][part][key], value, rtol=1e-5, atol=1e-7), (rank, part, key)
+    # The ranks saw different crops (different losses), yet both probe the whole set: the same scores, and those of
+    # one process measuring the final teacher.
+    assert straight[0]["losses"][0] != straight[1]["losses"][0]
+    assert straight[0]["probe"] == straight[1]["probe"] and len(straight[0]["probe"]) == 2
+    module = DinoV2PretrainModule(**ddp_resume.MODEL)
+    module.teacher.load_state_dict(straight[0]["teacher"])
+    alone = KNNProbe(str(crop_shards[0]), str(crop_shards[1]), k=5).measure(module)
+    assert straight[0]["probe"][-1]["top1"] == pytest.approx(alone["top1"])
+    assert straight[0]["probe"][-1]["balanced"] == pytest.approx(alone["balanced"])
