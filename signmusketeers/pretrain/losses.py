@@ -61,7 +61,8 @@ def sinkhorn_knopp(
     ``exp`` finite for any logits. ``fused=True`` runs the same computation compiled by ``torch.compile``.
     """
     # The temperature goes in as a tensor so that its schedule does not make torch.compile specialise per value.
-    temperature = torch.as_tensor(temperature, dtype=torch.float32, device=teacher_logits.device)
+    dtype = torch.promote_types(teacher_logits.dtype, torch.float32)
+    temperature = torch.as_tensor(temperature, dtype=dtype, device=teacher_logits.device)
     return (_compiled(_sinkhorn_knopp) if fused else _sinkhorn_knopp)(teacher_logits, temperature, n_iterations)
 
 
