@@ -91,6 +91,19 @@ def _checkpoint_problem(subcommand: str, config_class: str | None, ckpt_path: st
             f"config's model is {config_class.rpartition('.')[2]}")
 
 
+def newest_last_checkpoint(root: str | os.PathLike) -> str | None:
+    """The newest ``last*.ckpt`` under ``root`` (a trainer's ``default_root_dir``), or None.
+
+    Lightning's ``--ckpt_path last`` looks only in the checkpoint folder of the run being started, a new
+    ``lightning_logs/version_N``, so a killed run would never be found there; the CLI resolves ``last`` to the
+    newest ``last.ckpt`` of the earlier runs under the same root instead.
+    """
+    from pathlib import Path
+
+    found = [p for p in Path(root).rglob("last*.ckpt") if p.is_file()]
+    return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+
+
 def run_lightning(argv: Sequence[str] | None = None) -> None:
     """LightningCLI with the model and datamodule chosen by ``class_path`` in the config.
 
@@ -104,6 +117,12 @@ def run_lightning(argv: Sequence[str] | None = None) -> None:
             subcommand = self.config.get("subcommand")
             if subcommand:
                 ckpt_path = self.config[subcommand].get("ckpt_path")
+                if ckpt_path == "last":
+                    root = self.config[subcommand].get("trainer", {}).get("default_root_dir") or os.getcwd()
+                    ckpt_path = newest_last_checkpoint(root)
+                    if ckpt_path:
+                        print(f"signmusketeers {subcommand}: resuming from {ckpt_path}", file=sys.stderr)
+                        self.config[subcommand]["ckpt_path"] = ckpt_path
                 model = self.config[subcommand].get("model")
                 config_class = getattr(model, "class_path", None) if model is not None else None
                 if ckpt_path and os.path.isfile(ckpt_path):

@@ -308,3 +308,35 @@ def test_checkpoint_tokenizer_files_cannot_write_outside_their_folder(tmp_path: 
     with pytest.raises(ValueError, match=f"^{checkpoint}: tokenizer file name '{name}' is not a plain file name$"):
         TranslationModule.from_checkpoint(checkpoint)
     assert not (tmp_path / "escaped.json").exists() and not Path("/tmp/escaped.json").exists()
+
+
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
+def test_ckpt_path_last_finds_the_killed_runs_checkpoint(tmp_path: Path, capsys) -> None:
+    """``--ckpt_path last`` resolves to the newest last.ckpt under default_root_dir (Lightning alone would look in
+    the new run's empty version folder and start afresh); here it is another model's, so the run stops there."""
+    import os
+
+    from signmusketeers.cli import newest_last_checkpoint
+
+    root = tmp_path / "runs"
+    assert newest_last_checkpoint(root) is None
+    paths = []
+    for version in (0, 1):
+        folder = root / "lightning_logs" / f"version_{version}" / "checkpoints"
+        folder.mkdir(parents=True)
+        checkpoint = pretrain_checkpoint(folder / "last.ckpt")
+        state = torch.load(checkpoint, weights_only=True)
+        state["hyper_parameters"]["_class_path"] = "signmusketeers.pretrain.module.DinoV2PretrainModule"
+        torch.save(state, checkpoint)
+        os.utime(checkpoint, (1_000_000 + version, 1_000_000 + version))
+        paths.append(checkpoint)
+    assert newest_last_checkpoint(root) == str(paths[1])
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(REPO / "configs/demo/translate.yaml"), "--trainer.default_root_dir", str(root),
+              "--ckpt_path", "last"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"signmusketeers fit: resuming from {paths[1]}",
+        f"signmusketeers fit: {paths[1]}: a checkpoint of DinoV2PretrainModule, but the config's model is "
+        "TranslationModule",
+    ]
