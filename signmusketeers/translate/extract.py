@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ class DecodedClips(Dataset):
     even be read (a damaged chunk file) comes back with ``"record N"`` (its index) as its ``clip_id``.
     """
 
-    def __init__(self, folder: str | os.PathLike, indices: list[int], skip: set[str]) -> None:
+    def __init__(self, folder: str | os.PathLike, indices: Sequence[int], skip: set[str]) -> None:
         self.folder, self.indices, self.skip = str(folder), indices, skip
         self._dataset = None
 
@@ -179,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
     # Every record of the folder, split here by shard index. Not len(clips): under torchrun LitData reads
     # WORLD_SIZE and RANK itself and len() is this rank's share only, which split again would skip clips.
     index = json.loads((args.clip_shards / INDEX).read_text())
-    indices = list(range(shard_index, sum(chunk["chunk_size"] for chunk in index["chunks"]), num_shards))
+    # A range, not a list: constant memory at any corpus size, in this process and in each loader worker.
+    indices = range(shard_index, sum(chunk["chunk_size"] for chunk in index["chunks"]), num_shards)
     loader = DataLoader(DecodedClips(args.clip_shards, indices, done), batch_size=None, num_workers=args.workers,
                         collate_fn=_as_is)
     dtype = np.dtype(args.dtype)

@@ -1,0 +1,299 @@
+"""Peak memory of the streaming readers and of ``extract`` as the corpus grows ten-fold.
+
+At YouTube-ASL scale (600k clips, 1M + 1M crops) a reader whose memory grows per record (an index of every sample,
+a list of all clip ids, a per-sample cache) runs out of memory long before the disk does. Each comparison runs one
+full pass, in a fresh process, over a small folder and over a folder with ten times the records, and compares the
+two peak RSS:
+
+* **crop reader** (pre-training): ``CropShardDataModule(...).train_dataloader()`` (LitData ``StreamingDataset`` +
+  ``StreamingDataLoader``, shuffled, ``drop_last``) over a crop shard folder, every record JPEG-decoded by the
+  module's ``CropRecordTransform``; the multi-crop augmentation is swapped for a plain ``to_tensor`` of the decoded
+  crop (it costs 3-7 ms a crop on a 2-core CPU, 10+ minutes for 100k crops, and holds nothing from one record to
+  the next);
+* **feature reader** (translation): ``ClipFeatureDataModule(train=...).train_dataloader()`` (padding collator and
+  ByT5 tokenisation of the references) over a feature shard folder;
+* **extract**: the whole ``signmusketeers extract`` command (tiny random ViT encoders, as its tests use) over a clip
+  shard folder, writing feature shards.
+
+Ratio = peak RSS on the large folder / peak RSS on the small one; goal ≤ 1.05. The same pass of bare
+``litdata.StreamingDataset`` (every record read, nothing else) over the same two folders is the floor that makes the
+absolute peaks readable; the RSS before the pass (interpreter + imports + models) is reported too. Loader workers
+are off (``num_workers=0``) so that all the reading happens in the measured process. Records are tiny (16-28 px
+crops, 32-d features), and chunks are sized to hold about as many records as a 64 MB chunk of real records does, so
+the large folder has ten times the chunks, as a ten-times larger real corpus would.
+
+    PYTHONPATH=. python benchmarks/memory_scale.py            # 10k vs 100k crops, 5k vs 50k features, 300 vs 3000 clips
+    PYTHONPATH=. python benchmarks/memory_scale.py --quick    # small sizes, for tests
+
+``run()`` returns the figures as records (``benchmarks/common.py``); ``--json OUT`` writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import goal, peak_rss_mib, print_results, result, write_json  # noqa: E402
+
+GOAL = goal("<=", 1.05)  # ten times the records may cost at most 5% more peak memory
+
+CROP_PX = 16  # crop shards: tiny JPEGs, so that 100k of them are written in seconds
+CLIP_CROP_PX = 28  # clip shards: the extract tests' crop and encoder size
+FEATURE_DIM = 32
+ENCODER_SHAPE = {"img_size": CLIP_CROP_PX, "embed_dim": 32, "depth": 1, "num_heads": 2}
+# Chunk sizes that hold about as many tiny records as LitData's 64 MB chunk holds real ones: ~4k 224-px crops
+# (~16 KB each), ~400 feature clips (~75 frames x 3 x 384 float16), ~20 clips of JPEG crops (~75 frames x 3 crops).
+CHUNK_BYTES = {"crops": 3_000_000, "features": 400_000, "clips": 100_000}
+
+SIZES = {  # kind: (small, large) record counts
+    "full": {"crops": (10_000, 100_000), "features": (5_000, 50_000), "clips": (300, 3_000)},
+    "quick": {"crops": (300, 3_000), "features": (200, 2_000), "clips": (20, 200)},
+}
+
+
+# --------------------------------------------------------------------------------------------- folders
+
+
+def write_crop_folder(folder: Path, records: int, seed: int = 0) -> None:
+    """A crop shard folder (DESIGN.md §3 crop record) of ``records`` tiny JPEG crops, 100 per clip."""
+    from signmusketeers.data.shards import ShardWriter, encode_jpeg
+
+    rng = np.random.default_rng(seed)
+    jpegs = [encode_jpeg(rng.integers(0, 256, (CROP_PX, CROP_PX, 3), dtype=np.uint8)) for _ in range(97)]
+    sides = ("face", "left", "right")
+    with ShardWriter(folder, "crops", {"command": "benchmarks/memory_scale.py"},
+                     chunk_bytes=CHUNK_BYTES["crops"]) as writer:
+        for start in range(0, records, 100):
+            clip_id = f"clip{start // 100:06d}"
+            writer.write(clip_id, [{
+                "image": jpegs[index % len(jpegs)], "part": "face" if index % 3 == 0 else "hand",
+                "side": sides[index % 3], "clip_id": clip_id, "frame": np.array([index - start]),
+            } for index in range(start, min(start + 100, records))])
+        writer.finish()
+
+
+def write_feature_folder(folder: Path, clips: int, seed: int = 0) -> None:
+    """A feature shard folder (DESIGN.md §3 feature record) of ``clips`` short clips (4-11 frames, 32-d)."""
+    from signmusketeers.data.shards import ShardWriter
+
+    rng = np.random.default_rng(seed)
+    pool = rng.standard_normal((64, 12, FEATURE_DIM)).astype(np.float16)
+    pose = rng.random((12, 14)).astype(np.float32)
+    with ShardWriter(folder, "features", {"command": "benchmarks/memory_scale.py"},
+                     chunk_bytes=CHUNK_BYTES["features"]) as writer:
+        for index in range(clips):
+            frames = 4 + index % 8
+            clip_id = f"clip{index:06d}"
+            writer.write(clip_id, [{
+                "face": pool[index % 64, :frames], "left": pool[(index + 1) % 64, :frames],
+                "right": pool[(index + 2) % 64, :frames], "pose": pose[:frames],
+                "text": f"sentence number {index}", "clip_id": clip_id,
+            }])
+        writer.finish()
+
+
+def write_clip_folder(folder: Path, clips: int, frames: int = 2, seed: int = 0) -> None:
+    """A clip shard folder (DESIGN.md §3 clip record) of ``clips`` clips of ``frames`` frames, train split."""
+    from signmusketeers.data.shards import ShardWriter, pack_jpegs
+
+    rng = np.random.default_rng(seed)
+    packed = [pack_jpegs(list(rng.integers(0, 256, (frames * 3, CLIP_CROP_PX, CLIP_CROP_PX, 3), dtype=np.uint8)))
+              for _ in range(31)]
+    with ShardWriter(folder, "clips", {"command": "benchmarks/memory_scale.py"},
+                     chunk_bytes=CHUNK_BYTES["clips"]) as writer:
+        for index in range(clips):
+            data, offsets = packed[index % len(packed)]
+            clip_id = f"clip{index:06d}"
+            writer.write(clip_id, [{
+                "crops": data, "offsets": offsets, "pose": rng.random((frames, 14)).astype(np.float32),
+                "provenance": np.zeros((frames, 3), np.uint8), "frames": np.arange(frames) * 2,
+                "fps": np.array([25.0], np.float32), "text": f"sentence {index}", "split": "train",
+                "clip_id": clip_id,
+            }])
+        writer.finish()
+
+
+def write_encoders(root: Path) -> None:
+    from signmusketeers.translate.encoders import build_encoder, save_encoder
+
+    save_encoder(build_encoder(seed=1, **ENCODER_SHAPE), root / "face")
+    save_encoder(build_encoder(seed=2, **ENCODER_SHAPE), root / "hand")
+
+
+WRITERS = {"crops": write_crop_folder, "features": write_feature_folder, "clips": write_clip_folder}
+
+
+# --------------------------------------------------------------------------------------------- measured work
+
+
+def _decoded_views(image: Any) -> dict[str, list[Any]]:
+    """Stand-in for the multi-crop augmentation: the decoded crop as one tensor (module doc)."""
+    from torchvision.transforms.functional import to_tensor
+
+    view = to_tensor(image)
+    return {"global_crops": [view, view], "local_crops": [view]}
+
+
+def _crop_reader(folder: str) -> Callable[[], int]:
+    from signmusketeers.data.crops import CropRecordTransform, CropShardDataModule
+
+    module = CropShardDataModule(folder, batch_size=100, num_workers=0)
+    module.setup("fit")
+    module.dataset.transform = [CropRecordTransform(module.train_dir, _decoded_views)]
+    loader = module.train_dataloader()
+    return lambda: sum(len(batch["global_crops"][0]) for batch in loader)
+
+
+def _feature_reader(folder: str) -> Callable[[], int]:
+    from signmusketeers.data.features import ClipFeatureDataModule
+
+    module = ClipFeatureDataModule(train=folder, batch_size=16, num_workers=0)
+    loader = module.train_dataloader()
+    return lambda: sum(len(batch["clip_id"]) for batch in loader)
+
+
+def _extract(folder: str) -> Callable[[], int]:
+    from signmusketeers.cli import main as cli_main
+
+    root = Path(folder).parent
+    out = Path(tempfile.mkdtemp(prefix="features-", dir=root))
+
+    def work() -> int:
+        code = cli_main(["extract", folder, "--face-encoder", str(root / "face.safetensors"),
+                         "--hand-encoder", str(root / "hand.safetensors"), "--out", str(out),
+                         "--frames-per-batch", "64", "--workers", "0", "--no-progress"])
+        if code != 0:
+            raise RuntimeError(f"extract exited with {code}")
+        return 0
+
+    return work
+
+
+def _bare_litdata(folder: str) -> Callable[[], int]:
+    from litdata import StreamingDataset
+
+    dataset = StreamingDataset(folder, shuffle=True, drop_last=True)
+    return lambda: sum(1 for _ in dataset)
+
+
+def kind_of(folder: str) -> str:
+    return Path(folder).name.split("-")[0]
+
+
+OURS = {"crops": _crop_reader, "features": _feature_reader, "clips": _extract}
+
+
+def memory_side(side: str, folder: str) -> Callable[[], int]:
+    """Memory probe (``benchmarks.common.peak_rss_mib``): one full pass of ``side`` ("ours" or "floor") over
+    ``folder``; the same imports on both sides, so that the RSS before the pass is comparable."""
+    os.environ.setdefault("DATA_OPTIMIZER_CACHE_FOLDER", str(Path(folder).parent / "cache"))
+    import lightning  # noqa: F401  (both sides carry the imports every reader of the library carries)
+    import torch
+
+    torch.set_num_threads(1)
+    make = OURS[kind_of(folder)] if side == "ours" else _bare_litdata
+    return make(folder)
+
+
+# --------------------------------------------------------------------------------------------- the benchmark
+
+NAMES = {
+    "crops": ("CropShardDataModule epoch", "crops"),
+    "features": ("ClipFeatureDataModule epoch", "feature clips"),
+    "clips": ("signmusketeers extract", "clips"),
+}
+
+
+def run(quick: bool = False, kinds: tuple[str, ...] = ("crops", "features", "clips"), parallel: int = 3
+        ) -> list[dict[str, Any]]:
+    """Peak RSS of ours and the bare floor over a small and a ten-times larger folder of each kind."""
+    sizes = SIZES["quick" if quick else "full"]
+    root = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    os.environ.setdefault("DATA_OPTIMIZER_CACHE_FOLDER", str(root / "cache"))
+    results, plans = [], []
+    try:
+        write_encoders(root)
+        for kind in kinds:
+            small, large = sizes[kind]
+            folders, write_seconds = {}, {}
+            for label, count in (("small", small), ("large", large)):
+                folders[label] = root / f"{kind}-{count}"
+                started = time.perf_counter()
+                WRITERS[kind](folders[label], count)
+                write_seconds[label] = time.perf_counter() - started
+            plans.append((kind, small, large, folders, write_seconds))
+        # Every probe is its own process; a few at a time (peak RSS is per process, so they do not disturb each
+        # other's figure, only the wall time).
+        jobs = {(kind, side, label): str(folders[label]) for kind, _, _, folders, _ in plans
+                for label in ("small", "large") for side in ("floor", "ours")}
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            futures = {key: pool.submit(peak_rss_mib, "benchmarks.memory_scale:memory_side", side=key[1],
+                                        folder=folder) for key, folder in jobs.items()}
+            probes = {key: future.result() for key, future in futures.items()}
+        for kind, small, large, _, write_seconds in plans:
+            mine = {(side, label): probes[kind, side, label] for side in ("floor", "ours") for label in ("small", "large")}
+            results.append(scale_record(kind, small, large, mine, write_seconds))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def scale_record(kind: str, small: int, large: int, probes: dict[tuple[str, str], dict[str, float]],
+                 write_seconds: dict[str, float]) -> dict[str, Any]:
+    """One result: ours = our peak on the large folder, floor = our peak on the small one (ratio = growth)."""
+    reader, unit = NAMES[kind]
+    ours_small, ours_large = probes["ours", "small"]["peak"], probes["ours", "large"]["peak"]
+    bare_small, bare_large = probes["floor", "small"]["peak"], probes["floor", "large"]["peak"]
+    growth_mib = ours_large - ours_small
+    note = (f"ours {ours_small:.0f} → {ours_large:.0f} MiB ({growth_mib:+.1f} MiB, "
+            f"{growth_mib * 2**20 / (large - small):+.1f} bytes per added record); bare litdata.StreamingDataset "
+            f"pass over the same folders {bare_small:.0f} → {bare_large:.0f} MiB (ratio {bare_large / bare_small:.3f}); "
+            f"resident before the pass (interpreter and imports): ours "
+            f"{probes['ours', 'small']['before']:.0f} / {probes['ours', 'large']['before']:.0f} MiB, bare "
+            f"{probes['floor', 'small']['before']:.0f} / {probes['floor', 'large']['before']:.0f} MiB "
+            "(small / large); each pass alone in a fresh process, loader workers off")
+    return result(
+        f"{reader}: peak RSS, {large:,} vs {small:,} {unit}", ours_large, ours_small, "MiB", GOAL,
+        settings={"small": f"{small:,} {unit}", "large": f"{large:,} {unit}", "chunk bytes": CHUNK_BYTES[kind]},
+        memory_note=note,
+        details={
+            "growth MiB": growth_mib,
+            "growth bytes per added record": growth_mib * 2**20 / (large - small),
+            "bare litdata peak small MiB": bare_small,
+            "bare litdata peak large MiB": bare_large,
+            "bare litdata ratio": bare_large / bare_small,
+            "ours before pass small MiB": probes["ours", "small"]["before"],
+            "ours before pass large MiB": probes["ours", "large"]["before"],
+            "seconds writing large folder": write_seconds["large"],
+        },
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds of data), for tests")
+    parser.add_argument("--only", nargs="+", choices=list(NAMES), default=list(NAMES),
+                        help="which readers to measure (crops, features, clips = extract)")
+    parser.add_argument("--parallel", type=int, default=3, help="probe processes at a time")
+    parser.add_argument("--json", help="also write the result records to this file")
+    args = parser.parse_args()
+    results = run(args.quick, tuple(args.only), args.parallel)
+    print_results(results)
+    for r in results:
+        print(f"  {r['memory_note']}")
+    write_json(results, args.json)
+
+
+if __name__ == "__main__":
+    main()
