@@ -93,7 +93,7 @@ SUITE = [
     ),
     Benchmark(
         "memory_scale", "Memory at scale",
-        [],
+        ["--parallel", "3"],
         "1",
         "Peak resident memory (RSS) of one full pass over a shard folder and over a folder with ten times the "
         "records, each pass alone in a fresh process with loader workers off (all reading in the measured "
