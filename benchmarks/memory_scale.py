@@ -8,17 +8,19 @@ two peak RSS:
 * **crop reader** (pre-training): ``CropShardDataModule(part="hand").train_dataloader()`` as the pre-training
   configs use it (LitData ``StreamingDataset``, shuffled, filtered to the hand crops by ``EndlessPartStream``)
   for one pass over a crop shard folder, every hand crop JPEG-decoded by the module's ``CropRecordTransform``;
-  the multi-crop augmentation is swapped for a plain ``to_tensor`` of the decoded
-  crop (it costs 3-7 ms a crop on a 2-core CPU, 10+ minutes for 100k crops, and holds nothing from one record to
-  the next);
+  the multi-crop augmentation is swapped for a plain ``to_tensor`` of the decoded crop (it costs 3-7 ms a crop on
+  a 2-core CPU, 10+ minutes for 100k crops, and holds nothing from one record to the next);
 * **feature reader** (translation): ``ClipFeatureDataModule(train=...).train_dataloader()`` (padding collator and
   ByT5 tokenisation of the references) over a feature shard folder;
 * **extract**: the whole ``signmusketeers extract`` command (tiny random ViT encoders, as its tests use) over a clip
   shard folder, writing feature shards.
 
-Ratio = peak RSS on the large folder / peak RSS on the small one; goal ≤ 1.05. The same pass of bare
-``litdata.StreamingDataset`` (every record read, nothing else) over the same two folders is the floor that makes the
-absolute peaks readable; the RSS before the pass (interpreter + imports + models) is reported too. Loader workers
+Ratio = peak RSS on the large folder / peak RSS on the small one; goal ≤ 1.05: ten times the records for at most
+5% more memory, about 40 MiB over the ~800 MiB that torch and Lightning make resident before any reading, a
+margin that RSS noise (a few MiB) does not reach and that a per-record cost of ~500 bytes at 100k records would.
+The growth in bytes per added record is reported beside it, to project to a corpus of any size. The same pass of
+bare ``litdata.StreamingDataset`` (every record read, nothing else) over the same two folders is the floor that
+makes the absolute peaks readable; the RSS before the pass (interpreter and imports) is reported too. Loader workers
 are off (``num_workers=0``) so that all the reading happens in the measured process. Records are tiny (16-28 px
 crops, 32-d features), and chunks are sized to hold about as many records as a 64 MB chunk of real records does, so
 the large folder has ten times the chunks, as a ten-times larger real corpus would.
