@@ -16,8 +16,8 @@ two peak RSS:
   shard folder, writing feature shards.
 
 Ratio = peak RSS on the large folder / peak RSS on the small one; goal ≤ 1.05: ten times the records for at most
-5% more memory, about 40 MiB over the ~800 MiB that torch and Lightning make resident before any reading, a
-margin that RSS noise (a few MiB) does not reach and that a per-record cost of ~500 bytes at 100k records would.
+5% more memory, about 40 MiB over the ~800 MiB that torch and Lightning make resident before any reading: a
+margin RSS noise (a few MiB) does not reach and ~500 bytes per record over the 90k crops added would exceed.
 The growth in bytes per added record is reported beside it, to project to a corpus of any size. The same pass of
 bare ``litdata.StreamingDataset`` (every record read, nothing else) over the same two folders is the floor that
 makes the absolute peaks readable; the RSS before the pass (interpreter and imports) is reported too. Loader workers
@@ -60,7 +60,7 @@ ENCODER_SHAPE = {"img_size": CLIP_CROP_PX, "embed_dim": 32, "depth": 1, "num_hea
 CHUNK_BYTES = {"crops": 3_000_000, "features": 400_000, "clips": 100_000}
 
 SIZES = {  # kind: (small, large) record counts
-    "full": {"crops": (10_000, 100_000), "features": (5_000, 50_000), "clips": (300, 3_000)},
+    "full": {"crops": (10_000, 100_000), "features": (5_000, 50_000), "clips": (1_000, 10_000)},
     "quick": {"crops": (300, 3_000), "features": (200, 2_000), "clips": (20, 200)},
 }
 
@@ -177,7 +177,15 @@ def _feature_reader(folder: str) -> Callable[[], int]:
 
 
 def _extract(folder: str) -> Callable[[], int]:
+    import functools
+
     from signmusketeers.cli import main as cli_main
+    from signmusketeers.translate import extract
+
+    # The command's writer buffers the output chunk it is filling: 64 MB, ~400 real feature records, but ~100k of
+    # these tiny ones. Its chunks get the feature folders' scaled size, so that the buffer holds as many records as
+    # with real features and what grows per clip beyond it shows.
+    extract.ShardWriter = functools.partial(extract.ShardWriter, chunk_bytes=CHUNK_BYTES["features"])
 
     root = Path(folder).parent
     out = Path(tempfile.mkdtemp(prefix="features-", dir=root))
@@ -255,7 +263,8 @@ def run(quick: bool = False, kinds: tuple[str, ...] = ("crops", "features", "cli
                                         folder=folder) for key, folder in jobs.items()}
             probes = {key: future.result() for key, future in futures.items()}
         for kind, small, large, _, write_seconds in plans:
-            mine = {(side, label): probes[kind, side, label] for side in ("floor", "ours") for label in ("small", "large")}
+            mine = {(side, label): probes[kind, side, label]
+                    for side in ("floor", "ours") for label in ("small", "large")}
             results.append(scale_record(kind, small, large, mine, write_seconds))
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -271,7 +280,8 @@ def scale_record(kind: str, small: int, large: int, probes: dict[tuple[str, str]
     growth_mib = ours_large - ours_small
     note = (f"ours {ours_small:.0f} → {ours_large:.0f} MiB ({growth_mib:+.1f} MiB, "
             f"{growth_mib * 2**20 / (large - small):+.1f} bytes per added record); bare litdata.StreamingDataset "
-            f"pass over the same folders {bare_small:.0f} → {bare_large:.0f} MiB (ratio {bare_large / bare_small:.3f}); "
+            f"pass over the same folders {bare_small:.0f} → {bare_large:.0f} MiB "
+            f"(ratio {bare_large / bare_small:.3f}); "
             f"resident before the pass (interpreter and imports): ours "
             f"{probes['ours', 'small']['before']:.0f} / {probes['ours', 'large']['before']:.0f} MiB, bare "
             f"{probes['floor', 'small']['before']:.0f} / {probes['floor', 'large']['before']:.0f} MiB "

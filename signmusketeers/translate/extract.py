@@ -119,6 +119,11 @@ def _as_is(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def _record_count(folder: Path) -> int:
+    """Records in a shard folder, from its LitData index (whose chunk table is not kept: it grows with the corpus)."""
+    return sum(chunk["chunk_size"] for chunk in json.loads((folder / INDEX).read_text())["chunks"])
+
+
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
@@ -178,9 +183,8 @@ def run(args: argparse.Namespace) -> int:
     done = set().union(*(w.done_keys | w.failed_keys for w in writers.values()))
     # Every record of the folder, split here by shard index. Not len(clips): under torchrun LitData reads
     # WORLD_SIZE and RANK itself and len() is this rank's share only, which split again would skip clips.
-    index = json.loads((args.clip_shards / INDEX).read_text())
     # A range, not a list: constant memory at any corpus size, in this process and in each loader worker.
-    indices = range(shard_index, sum(chunk["chunk_size"] for chunk in index["chunks"]), num_shards)
+    indices = range(shard_index, _record_count(args.clip_shards), num_shards)
     loader = DataLoader(DecodedClips(args.clip_shards, indices, done), batch_size=None, num_workers=args.workers,
                         collate_fn=_as_is)
     dtype = np.dtype(args.dtype)
