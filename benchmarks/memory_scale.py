@@ -25,7 +25,7 @@ are off (``num_workers=0``) so that all the reading happens in the measured proc
 crops, 32-d features), and chunks are sized to hold about as many records as a 64 MB chunk of real records does, so
 the large folder has ten times the chunks, as a ten-times larger real corpus would.
 
-    PYTHONPATH=. python benchmarks/memory_scale.py            # 10k vs 100k crops, 5k vs 50k features, 300 vs 3000 clips
+    PYTHONPATH=. python benchmarks/memory_scale.py            # 10k vs 100k crops, 5k vs 50k features, 1k vs 10k clips
     PYTHONPATH=. python benchmarks/memory_scale.py --quick    # small sizes, for tests
 
 ``run()`` returns the figures as records (``benchmarks/common.py``); ``--json OUT`` writes them.

@@ -109,9 +109,9 @@ SUITE = [
         "≤ 1.05 (ten times the data for at most 5% more memory). The bare `litdata.StreamingDataset` pass over "
         "the same folders (every record read, nothing else) and the RSS before the pass (interpreter and imports) "
         "are given below each row to read the absolute peaks; bytes per added record scale the growth to a "
-        "corpus of any size. The `extract` growth includes LitData's writer buffering the output chunk it is "
-        "filling (up to 64 MB per split, then written out), which a ten-times larger folder of these tiny "
-        "records fills further.",
+        "corpus of any size. `extract`'s output chunks are scaled the same way: its writer holds the chunk it is "
+        "filling in memory (64 MB, ~400 real feature records, but ~100k of these tiny ones) and writes it out "
+        "when full.",
     ),
 ]
 
