@@ -161,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         face_encoder = load_encoder(args.face_encoder, device)
         hand_encoder = load_encoder(args.hand_encoder, device)
-        clips = open_dataset(args.clip_shards, kind="clips")
+        # Opened to check the folder, not kept: its chunk table grows with the corpus, and the loader's
+        # DecodedClips opens its own where the records are read.
+        open_dataset(args.clip_shards, kind="clips")
     except (EncoderError, ShardError) as error:
         fail_line(str(error))
         return 2
