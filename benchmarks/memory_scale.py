@@ -137,7 +137,7 @@ def write_encoders(root: Path) -> None:
 RECORDS = {
     "crops": f"{CROP_PX} px JPEG crops",
     "features": f"4-11 frames x {FEATURE_DIM}-d float16 features",
-    "clips": f"2 frames x 3 {CLIP_CROP_PX} px JPEG crops",
+    "clips": f"2 frames x 3 JPEG crops of {CLIP_CROP_PX} px",
 }
 WRITERS = {"crops": write_crop_folder, "features": write_feature_folder, "clips": write_clip_folder}
 
