@@ -145,23 +145,30 @@ WRITERS = {"crops": write_crop_folder, "features": write_feature_folder, "clips"
 # --------------------------------------------------------------------------------------------- measured work
 
 
-def _decoded_views(image: Any) -> dict[str, list[Any]]:
-    """Stand-in for the multi-crop augmentation: the decoded crop as one tensor (module doc)."""
-    from torchvision.transforms.functional import to_tensor
+class DecodedViews:
+    """Stand-in for ``MultiCropAugmentation`` (module doc): the decoded crop as its views, for the same constructor
+    arguments and call (``views(image)``, or ``views(image, seed)`` where the views are seeded per crop)."""
 
-    view = to_tensor(image)
-    return {"global_crops": [view, view], "local_crops": [view]}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __call__(self, image: Any, seed: int | None = None) -> dict[str, list[Any]]:
+        from torchvision.transforms.functional import to_tensor
+
+        view = to_tensor(image)
+        return {"global_crops": [view, view], "local_crops": [view]}
 
 
 def _crop_reader(folder: str) -> Callable[[], int]:
     """The configs' path (``configs/pretrain/hand.yaml``: ``part: hand``): one pass over the folder's hand crops."""
     import itertools
 
-    from signmusketeers.data.crops import CropRecordTransform, CropShardDataModule
+    from signmusketeers.data.crops import CropShardDataModule
+    from signmusketeers.pretrain import augment
 
+    augment.MultiCropAugmentation = DecodedViews  # what CropShardDataModule.setup builds its record transform with
     module = CropShardDataModule(folder, part="hand", batch_size=100, num_workers=0)
     module.setup("fit")
-    module.dataset.transform = CropRecordTransform(module.train_dir, _decoded_views)
     loader = module.train_dataloader()
     hands = sum(1 for index in range(len(module.dataset.dataset)) if index % 3)  # write_crop_folder's layout
     batches = hands // module.batch_size  # the stream is endless: stop at the end of the first pass
