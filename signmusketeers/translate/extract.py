@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ class DecodedClips(Dataset):
     even be read (a damaged chunk file) comes back with ``"record N"`` (its index) as its ``clip_id``.
     """
 
-    def __init__(self, folder: str | os.PathLike, indices: list[int], skip: set[str]) -> None:
+    def __init__(self, folder: str | os.PathLike, indices: Sequence[int], skip: set[str]) -> None:
         self.folder, self.indices, self.skip = str(folder), indices, skip
         self._dataset = None
 
@@ -133,6 +133,11 @@ def _as_is(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def _record_count(folder: Path) -> int:
+    """Records in a shard folder, from its LitData index (whose chunk table is not kept: it grows with the corpus)."""
+    return sum(chunk["chunk_size"] for chunk in json.loads((folder / INDEX).read_text())["chunks"])
+
+
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
@@ -171,7 +176,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         face_encoder = load_encoder(args.face_encoder, device)
         hand_encoder = load_encoder(args.hand_encoder, device)
-        clips = open_dataset(args.clip_shards, kind="clips")
+        # Opened to check the folder, not kept: its chunk table grows with the corpus, and the loader's
+        # DecodedClips opens its own where the records are read.
+        open_dataset(args.clip_shards, kind="clips")
     except (EncoderError, ShardError) as error:
         fail_line(str(error))
         return 2
@@ -193,8 +200,8 @@ def run(args: argparse.Namespace) -> int:
     done = set().union(*(w.done_keys | w.failed_keys for w in writers.values()))
     # Every record of the folder, split here by shard index. Not len(clips): under torchrun LitData reads
     # WORLD_SIZE and RANK itself and len() is this rank's share only, which split again would skip clips.
-    index = json.loads((args.clip_shards / INDEX).read_text())
-    indices = list(range(shard_index, sum(chunk["chunk_size"] for chunk in index["chunks"]), num_shards))
+    # A range, not a list: constant memory at any corpus size, in this process and in each loader worker.
+    indices = range(shard_index, _record_count(args.clip_shards), num_shards)
     loader = DataLoader(DecodedClips(args.clip_shards, indices, done), batch_size=None, num_workers=args.workers,
                         collate_fn=_as_is)
     dtype = np.dtype(args.dtype)
