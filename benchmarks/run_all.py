@@ -92,6 +92,20 @@ SUITE = [
         "best of the runs. Goal: ≥ 0.95× the floor's crops/s.",
     ),
     Benchmark(
+        "clip_bytes", "Clip shard storage",
+        ["--runs", "3"],
+        None,
+        "`../shared/data/clips/signer_blue_screen.mp4` parsed once with the paper's defaults (MediaPipe Holistic, "
+        "224-px crops, stride 2) and its clip record written both ways through `ShardWriter`, as `signmusketeers "
+        "parse --clip-records full | boxes` writes it. **Bytes per clip:** ours = the chunk files on disk, floor = "
+        "the bytes of the record's fields themselves (JPEG crops at quality 95 in full records; boxes, pose, "
+        "provenance, frame indices and times, text and the video path in both); goal ≤ 1.1. **Crops at extract "
+        "time**, per kept frame: full records decode their JPEGs; boxes-only records decode the source video with "
+        "PyAV and cut the boxes again (`record_crops`), against bare PyAV decoding of the same frames (floor; goal "
+        "≤ 1.5). Then the boxes-only / full ratios and the projection to YouTube-ASL (984 h in about 610k clips, "
+        "30 fps assumed).",
+    ),
+    Benchmark(
         "memory_scale", "Memory at scale",
         ["--parallel", "3"],
         "1",
