@@ -20,25 +20,13 @@ from signmusketeers.data import CropShardDataModule
 from signmusketeers.pretrain import DinoV2PretrainModule
 from signmusketeers.pretrain.probe import KNNProbe
 
+from killing import Killed, KillAt  # beside this script, which runs as one
+
 STEPS, KILLED_AT = 7, 3
 MODEL = dict(model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2), n_prototypes=128,
              head_hidden_dim=64, head_bottleneck_dim=32, epochs=4, official_epoch_length=2, warmup_epochs=1,
              warmup_teacher_temp_epochs=1)
 
-
-class Killed(RuntimeError):
-    pass
-
-
-class KillAt(Callback):
-    """Stands in for a killed job: every rank raises before training step ``step`` (after its checkpoint)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
-            raise Killed(f"killed before step {self.step}")
 
 
 class RecordRank(Callback):

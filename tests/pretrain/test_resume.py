@@ -13,32 +13,20 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from signmusketeers.data import CropShardDataModule
 from signmusketeers.pretrain import DinoV2PretrainModule
 
+from .killing import Killed, KillAt
+
 REPO = Path(__file__).parents[2]
 STEPS, KILLED_AT, BATCH = 9, 4, 16
 LOGGED = ("train/loss", "train/dino_local", "train/dino_global", "train/koleo", "train/ibot", "train/masked_patches",
           "train/lr", "train/weight_decay", "train/momentum", "train/teacher_temp")
 
-
-class Killed(RuntimeError):
-    pass
-
-
-class KillAt(Callback):
-    """Stands in for a killed process: raises before training step ``step`` (after step ``step``'s checkpoint)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
-            raise Killed(f"killed before step {self.step}")
 
 
 def _fit(crops: Path, root: Path, name: str, max_steps: int, callbacks=(), ckpt_path=None, workers=0,

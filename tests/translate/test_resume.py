@@ -21,24 +21,11 @@ from lightning.pytorch.loggers import CSVLogger
 from signmusketeers.data import ClipFeatureDataModule
 from signmusketeers.translate import TranslationModule
 
+from ..pretrain.killing import Killed, KillAt
 from .conftest import TINY_T5
 
 STEPS, KILLED_AT, BATCH = 7, 3, 2
 
-
-class Killed(RuntimeError):
-    pass
-
-
-class KillAt(Callback):
-    """Stands in for a killed process: raises before training step ``step`` (after step ``step``'s checkpoint)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
-            raise Killed(f"killed before step {self.step}")
 
 
 class RecordClips(Callback):
