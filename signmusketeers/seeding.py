@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,3 +37,33 @@ def seeded_torch(seed: int, device: torch.device | str | None = None) -> Iterato
             with torch.cuda.device(device):
                 torch.cuda.manual_seed(seed)
         yield
+
+
+class StepSeeds:
+    """The seeds of a LightningModule's training steps: ``derive_seed(run seed, step, batch index, rank)``.
+
+    The run seed is rank 0's ``torch.initial_seed()`` broadcast at the start of a fresh fit (ranks differ without
+    ``seed_everything``), and travels in checkpoints as a plain int (``weights_only=True`` still loads them), so a
+    resumed run draws the same step seeds as a straight one. Outside ``trainer.fit`` (a bare call of
+    ``training_step``) the process's own initial seed is used.
+    """
+
+    CHECKPOINT_KEY = "step_seed"
+
+    def __init__(self) -> None:
+        self.run_seed: int | None = None
+
+    def on_train_start(self, module: Any) -> None:
+        if self.run_seed is None:  # a fresh run; a resumed one has it from its checkpoint
+            self.run_seed = int(module.trainer.strategy.broadcast(torch.initial_seed() % 2**63, src=0))
+
+    def for_step(self, module: Any, batch_idx: int) -> int:
+        if self.run_seed is None:
+            self.run_seed = int(torch.initial_seed() % 2**63)
+        return derive_seed(self.run_seed, module.global_step, batch_idx, module.global_rank)
+
+    def save(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[self.CHECKPOINT_KEY] = self.run_seed
+
+    def load(self, checkpoint: dict[str, Any]) -> None:
+        self.run_seed = checkpoint.get(self.CHECKPOINT_KEY)

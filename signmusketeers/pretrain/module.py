@@ -12,11 +12,12 @@ One training step, as DINOv2's ``SSLMetaArch.forward_backward``:
 Learning rate, weight decay, teacher momentum and temperature follow per-iteration schedules
 (:mod:`.schedules`); parameter groups carry the layer-wise decay (:mod:`.param_groups`).
 
-Exact resume: a step's randomness (iBOT masks, drop path) comes from a generator seeded with (the run's step seed,
-the step, the batch index, the rank), and each crop's augmentation from (data seed, epoch, crop index)
-(:class:`signmusketeers.data.crops.SeededCropDataset`); the step seed is saved in checkpoints. A run killed
-mid-epoch and resumed from its last checkpoint therefore computes the same losses and teacher as a straight run,
-per rank under DDP and with loader workers (the same ranks, workers and batch size as before: they set the order).
+Exact resume: a step's randomness (iBOT masks, drop path) comes from a generator seeded with (the run seed, the
+step, the batch index, the rank; :class:`signmusketeers.seeding.StepSeeds`, the run seed saved in checkpoints), and
+each crop's augmentation from (data seed, epoch, crop index) (:class:`signmusketeers.data.crops.SeededCropDataset`).
+A run killed mid-epoch and resumed from its last checkpoint therefore computes the same losses and teacher as a
+straight run, per rank under DDP and with loader workers (the same ranks, workers and batch size as before: they
+set the order).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import nn
 
-from ..seeding import derive_seed, seeded_torch
+from ..seeding import StepSeeds, seeded_torch
 from .backbone import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS, DinoV2Backbone, create_vit, load_pretrained
 from .heads import DINOHead
 from .losses import DINOLoss, KoLeoLoss, iBOTPatchLoss
@@ -104,7 +105,7 @@ class DinoV2PretrainModule(LightningModule):
         self.dino_loss = DINOLoss(n_prototypes, student_temp, centering, fused=compile_losses)
         self.ibot_loss = iBOTPatchLoss(n_prototypes, student_temp, centering, fused=compile_losses)
         self.koleo_loss = KoLeoLoss(koleo_eps)
-        self.step_seed: int | None = None  # set in on_train_start (from the checkpoint when resuming)
+        self.step_seeds = StepSeeds()  # the run seed is set in on_train_start, or from the checkpoint
         self.mask_rng = random.Random()  # reseeded every step (step_randomness)
         self.schedules: DinoV2Schedules | None = None
         self._iteration = 0
@@ -200,26 +201,22 @@ class DinoV2PretrainModule(LightningModule):
     # ------------------------------------------------------------------------------------------ schedules
 
     def on_train_start(self) -> None:
-        if self.step_seed is None:  # a fresh run; a resumed one has it from its checkpoint
-            # Rank 0's seed for all ranks (they differ without seed_everything); the rank enters each step's seed.
-            self.step_seed = int(self.trainer.strategy.broadcast(torch.initial_seed() % 2**63, src=0))
+        self.step_seeds.on_train_start(self)
 
     @contextlib.contextmanager
     def step_randomness(self, batch_idx: int) -> Iterator[None]:
-        """Seed this step's iBOT masks and torch's generators (drop path) from (step seed, step, batch, rank),
+        """Seed this step's iBOT masks and torch's generators (drop path) from (run seed, step, batch, rank),
         leaving the process's global generators as they were afterwards."""
-        if self.step_seed is None:  # outside trainer.fit (a bare call): seed from torch's global generator
-            self.step_seed = int(torch.initial_seed() % 2**63)
-        seed = derive_seed(self.step_seed, self.global_step, batch_idx, self.global_rank)
+        seed = self.step_seeds.for_step(self, batch_idx)
         self.mask_rng.seed(seed)
         with seeded_torch(seed, self.device):
             yield
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["step_seed"] = self.step_seed  # an int: the checkpoint still loads with weights_only=True
+        self.step_seeds.save(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.step_seed = checkpoint.get("step_seed")
+        self.step_seeds.load(checkpoint)
 
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         if self.schedules is None:

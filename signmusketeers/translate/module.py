@@ -11,8 +11,8 @@ config (weights are in the state dict), the tokenizer's files, the stream choice
 known — the frozen face/hand encoders (their export JSON and weights) so ``signmusketeers translate`` needs one
 file.
 
-Exact resume: each training step's dropout draws from a generator seeded with (the run's step seed, the step, the
-batch index, the rank) (:mod:`signmusketeers.seeding`), and the step seed is saved in checkpoints; with the LitData
+Exact resume: each training step's dropout draws from a generator seeded with (the run seed, the step, the
+batch index, the rank; :class:`signmusketeers.seeding.StepSeeds`, the run seed saved in checkpoints); with the LitData
 loader's mid-epoch state (``bucket_by_length=False``) a run killed mid-epoch and resumed from its last checkpoint
 logs the same losses as a straight run (``tests/translate/test_resume.py``).
 """
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 
-from signmusketeers.seeding import derive_seed, seeded_torch
+from signmusketeers.seeding import StepSeeds, seeded_torch
 from signmusketeers.translate.fusion import DEFAULT_STREAMS, StreamFusion
 from signmusketeers.translate.metrics import corpus_scores
 from signmusketeers.translate.tokenizer import (
@@ -132,7 +132,7 @@ class TranslationModule(LightningModule):
         self.encoder_paths = {"face": face_encoder, "hand": hand_encoder}
         self._encoder_payload: dict[str, Any] | None = None
         self._outputs: list[dict[str, str]] = []
-        self.step_seed: int | None = None  # set in on_train_start (from the checkpoint when resuming)
+        self.step_seeds = StepSeeds()  # the run seed is set in on_train_start, or from the checkpoint
         if init_from is not None:
             self.load_weights_from(init_from)
 
@@ -173,14 +173,11 @@ class TranslationModule(LightningModule):
     # ------------------------------------------------------------------------------------------ steps
 
     def on_train_start(self) -> None:
-        if self.step_seed is None:  # a fresh run; a resumed one has it from its checkpoint
-            self.step_seed = int(self.trainer.strategy.broadcast(torch.initial_seed() % 2**63, src=0))
+        self.step_seeds.on_train_start(self)
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        if self.step_seed is None:  # outside trainer.fit (a bare call)
-            self.step_seed = int(torch.initial_seed() % 2**63)
-        # Dropout of this step depends on (step seed, step, batch, rank) only: a resumed run drops the same units.
-        with seeded_torch(derive_seed(self.step_seed, self.global_step, batch_idx, self.global_rank), self.device):
+        # Dropout of this step depends on (run seed, step, batch, rank) only: a resumed run drops the same units.
+        with seeded_torch(self.step_seeds.for_step(self, batch_idx), self.device):
             loss = self(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["labels"].shape[0])
         return loss
@@ -306,13 +303,13 @@ class TranslationModule(LightningModule):
         checkpoint["t5_config"] = self.t5.config.to_dict()
         checkpoint["tokenizer_files"] = tokenizer_to_files(self.tokenizer)
         checkpoint["encoders"] = self.encoder_payload()
-        checkpoint["step_seed"] = self.step_seed
+        self.step_seeds.save(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "tokenizer_files" in checkpoint:
             self.tokenizer = tokenizer_from_files(checkpoint["tokenizer_files"])
         self._encoder_payload = checkpoint.get("encoders") or None
-        self.step_seed = checkpoint.get("step_seed")
+        self.step_seeds.load(checkpoint)
 
     def load_weights_from(self, path: str | os.PathLike) -> None:
         """Start from another TranslationModule checkpoint's weights (same streams and T5 shape)."""
