@@ -47,16 +47,18 @@ from signmusketeers.translate.tokenizer import (
 IGNORE_INDEX = -100
 
 
-def build_t5(t5: str | Mapping[str, Any], tokenizer) -> torch.nn.Module:
+def build_t5(t5: str | Mapping[str, Any], tokenizer, dropout: float | None = None) -> torch.nn.Module:
     """``T5ForConditionalGeneration`` from an HF name / local path (pre-trained) or a dict of ``T5Config`` fields.
 
     A config dict is trained from scratch; its vocabulary, pad/eos and decoder-start ids default to the tokenizer's.
+    ``dropout`` (when given) replaces the T5's ``dropout_rate`` (0.1 in the released T5.1.1 configs).
     """
     from transformers import T5Config, T5ForConditionalGeneration
 
+    overrides = {} if dropout is None else {"dropout_rate": float(dropout)}
     if isinstance(t5, str):
         try:
-            return T5ForConditionalGeneration.from_pretrained(t5)
+            return T5ForConditionalGeneration.from_pretrained(t5, **overrides)
         except OSError as error:
             raise ValueError(
                 f"{t5}: cannot load T5 weights ({str(error).splitlines()[0]}); give a local folder or a config dict"
@@ -67,6 +69,7 @@ def build_t5(t5: str | Mapping[str, Any], tokenizer) -> torch.nn.Module:
         "eos_token_id": tokenizer.eos_token_id,
         "decoder_start_token_id": tokenizer.pad_token_id,
         **dict(t5),
+        **overrides,
     }
     fields.pop("transformers_version", None)
     return T5ForConditionalGeneration(T5Config(**fields))
@@ -82,8 +85,10 @@ class TranslationModule(LightningModule):
             own tokenizer when ``t5`` is a name, else ``"byt5"``.
         streams: which per-frame streams are fused (any subset of face, left, right, pose, global; Tables 2, 4).
         feature_dim / pose_dim / projected_dims: stream widths (Table 8: 384 → 256 per crop stream, 14 → 128).
-        lr / weight_decay / warmup_steps: AdamW with a cosine schedule over ``trainer.max_steps`` (Table 8: 1e-3,
-            0.1). Weight decay skips biases and norm weights.
+        t5_dropout: the T5's dropout rate (``dropout_rate``); ``None`` keeps the checkpoint's or the dict's value.
+        lr / weight_decay / warmup_steps / min_lr: AdamW with a linear warm-up over ``warmup_steps`` then a cosine
+            from ``lr`` down to ``min_lr`` at ``trainer.max_steps`` (Table 8: 1e-3, 0.1). Weight decay skips biases
+            and norm weights.
         label_smoothing: 0.2 (Table 8).
         num_beams / max_new_tokens: beam search for evaluation (5 beams, 128 tokens).
         init_from: a TranslationModule checkpoint whose weights start this run (YT→H2S fine-tuning).
@@ -105,6 +110,8 @@ class TranslationModule(LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.1,
         warmup_steps: int = 0,
+        min_lr: float = 0.0,
+        t5_dropout: float | None = None,
         label_smoothing: float = 0.2,
         num_beams: int = 5,
         max_new_tokens: int = 128,
@@ -121,7 +128,7 @@ class TranslationModule(LightningModule):
         if tokenizer is None:
             tokenizer = t5 if isinstance(t5, str) else BYTE_LEVEL
         self.tokenizer = build_tokenizer(tokenizer)
-        self.t5 = build_t5(t5, self.tokenizer)
+        self.t5 = build_t5(t5, self.tokenizer, t5_dropout)
         if self.t5.config.vocab_size < len(self.tokenizer):
             raise ValueError(f"the T5 vocabulary ({self.t5.config.vocab_size}) is smaller than the tokenizer's "
                              f"({len(self.tokenizer)})")
@@ -256,7 +263,7 @@ class TranslationModule(LightningModule):
     # ------------------------------------------------------------------------------------------ optimisation
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from transformers import get_cosine_schedule_with_warmup
+        from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
         decay, no_decay = [], []
         for name, parameter in self.named_parameters():
@@ -270,7 +277,8 @@ class TranslationModule(LightningModule):
         )
         total = int(self.trainer.max_steps) if self.trainer.max_steps and self.trainer.max_steps > 0 else int(
             self.trainer.estimated_stepping_batches)
-        schedule = get_cosine_schedule_with_warmup(optimizer, self.hparams.warmup_steps, max(total, 1))
+        schedule = get_cosine_with_min_lr_schedule_with_warmup(
+            optimizer, self.hparams.warmup_steps, max(total, 1), min_lr=self.hparams.get("min_lr", 0.0))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ------------------------------------------------------------------------------------------ checkpoints
