@@ -104,6 +104,15 @@ def newest_last_checkpoint(root: str | os.PathLike) -> str | None:
     return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
 
 
+def _skip_init_from(model: Any) -> None:
+    """With ``--ckpt_path`` the weights come from that checkpoint: a config's ``init_from`` (the starting point of a
+    fine-tuning fit, such as configs/translate/yt_to_h2s.yaml's) is not loaded, so ``test``/``validate``/``predict``
+    of a stage config never need the file it names (nor does resuming a fit)."""
+    init_args = getattr(model, "init_args", None) if model is not None else None
+    if init_args is not None and init_args.get("init_from") is not None:
+        init_args["init_from"] = None
+
+
 def run_lightning(argv: Sequence[str] | None = None) -> None:
     """LightningCLI with the model and datamodule chosen by ``class_path`` in the config.
 
@@ -131,6 +140,8 @@ def run_lightning(argv: Sequence[str] | None = None) -> None:
                         print(reason, file=sys.stderr)
                         sys.exit(2)
             super()._parse_ckpt_path()
+            if subcommand and self.config[subcommand].get("ckpt_path"):
+                _skip_init_from(self.config[subcommand].get("model"))
 
         def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any):
             parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
