@@ -4,9 +4,16 @@
 ``transformers.ByT5Tokenizer()``: UTF-8 bytes + pad/eos/unk, 384 ids including 125 sentinel ids, no files to
 download, so any English sentence is representable. With the real T5.1.1-Base, use its own SentencePiece tokenizer
 (``tokenizer: google/t5-v1_1-base`` or the local folder holding it) so the pre-trained embeddings mean what they
-were trained to mean. Any other value is passed to ``AutoTokenizer.from_pretrained`` (an HF name or a local
-folder). Whichever is used, a checkpoint stores the tokenizer's files (``tokenizer_files``), so loading a
-checkpoint never needs the original source.
+were trained to mean. Any other value is an HF name or a local folder. Whichever is used, a checkpoint stores the tokenizer's files
+(``tokenizer_files``), so loading a checkpoint never needs the original source.
+
+A T5 SentencePiece tokenizer (``spiece.model`` and no ``tokenizer.json``, as ``google/t5-v1_1-base`` ships it) is
+read here rather than by ``AutoTokenizer``: transformers reads ``spiece.model`` through the protobuf classes of the
+``sentencepiece`` package, which recent releases generate for protobuf >= 5, while mediapipe 0.10.21 needs
+protobuf < 5. :func:`read_sentencepiece_model` parses the file with the generated classes that fit the installed
+protobuf (sentencepiece's own, or the copies transformers bundles for protobuf 3 and 4) and
+:func:`sentencepiece_t5_tokenizer` builds transformers' own ``T5Tokenizer`` from its pieces, scores and normaliser:
+the same ids as SentencePiece itself, plus ``</s>`` at the end.
 """
 
 from __future__ import annotations
@@ -18,19 +25,131 @@ from pathlib import Path
 BYTE_LEVEL = "byt5"
 
 
+SENTENCEPIECE_MODEL = "spiece.model"
+T5_TOKENIZER_CLASSES = (None, "T5Tokenizer", "T5TokenizerFast")
+# The tokenizer_config.json / special_tokens_map.json entries T5Tokenizer takes.
+_T5_TOKENIZER_KEYS = ("eos_token", "unk_token", "pad_token", "extra_ids", "additional_special_tokens",
+                      "model_max_length")
+
+
 def build_tokenizer(source: str = BYTE_LEVEL):
-    """A ``transformers`` tokenizer from ``"byt5"`` (built locally), an HF name or a local folder."""
+    """A ``transformers`` tokenizer from ``"byt5"`` (built locally), an HF name or a local folder.
+
+    A T5 folder or HF repository with ``spiece.model`` but no ``tokenizer.json`` is read by
+    :func:`sentencepiece_t5_tokenizer` (see the module docstring); everything else by ``AutoTokenizer``.
+    """
     from transformers import AutoTokenizer, ByT5Tokenizer
 
     if source == BYTE_LEVEL:
         return ByT5Tokenizer()
+    spiece = _tokenizer_file(source, SENTENCEPIECE_MODEL)
+    if spiece is not None and _tokenizer_file(source, "tokenizer.json") is None:
+        config = _read_tokenizer_config(source)
+        if config.get("tokenizer_class") in T5_TOKENIZER_CLASSES:
+            try:
+                return sentencepiece_t5_tokenizer(spiece, config)
+            except ValueError as error:
+                raise ValueError(f"{source}: {error}") from None
     try:
         return AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, ImportError) as error:
         raise ValueError(
-            f"{source}: cannot load a tokenizer ({str(error).splitlines()[0]}); offline, use tokenizer: byt5 "
-            "or a local folder"
+            f"{source}: cannot load a tokenizer ({str(error).strip().splitlines()[0]}); give an HF name or a folder "
+            "holding tokenizer.json or a T5 spiece.model (tokenizer: byt5 needs no files)"
         ) from None
+
+
+def _tokenizer_file(source: str, name: str) -> str | None:
+    """``name`` in the local folder ``source``, or in the HF repository ``source`` (hub cache honoured); None if
+    absent or unreachable."""
+    if Path(source).is_dir():
+        path = Path(source) / name
+        return str(path) if path.is_file() else None
+    from transformers.utils import cached_file
+
+    try:
+        return cached_file(source, name, _raise_exceptions_for_missing_entries=False,
+                           _raise_exceptions_for_connection_errors=False)
+    except (OSError, ValueError):
+        return None
+
+
+def _read_tokenizer_config(source: str) -> dict:
+    """``special_tokens_map.json`` updated by ``tokenizer_config.json`` (either may be absent)."""
+    import json
+
+    config: dict = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        path = _tokenizer_file(source, name)
+        if path is not None:
+            try:
+                config.update(json.loads(Path(path).read_text()))
+            except (OSError, ValueError) as error:
+                raise ValueError(f"{path}: not a readable JSON file ({error})") from None
+    return config
+
+
+def _model_proto_class():
+    """The generated ``sentencepiece.ModelProto`` class that works with the installed protobuf."""
+    try:
+        from sentencepiece import sentencepiece_model_pb2  # generated for protobuf >= 5 by recent sentencepiece
+
+        return sentencepiece_model_pb2.ModelProto
+    except ImportError:  # protobuf < 5 (mediapipe 0.10.21 pins it): transformers bundles classes for 3.x and 4.x
+        import google.protobuf
+
+        if int(google.protobuf.__version__.split(".")[0]) >= 4:
+            from transformers.utils import sentencepiece_model_pb2_new as generated
+        else:
+            from transformers.utils import sentencepiece_model_pb2 as generated
+        return generated.ModelProto
+
+
+def read_sentencepiece_model(path: str | Path) -> tuple[list[tuple[str, float]], bytes | None]:
+    """``(pieces with scores, precompiled normaliser charsmap or None)`` of a T5 SentencePiece model file.
+
+    Raises ValueError (naming the problem) for a file SentencePiece cannot load, or one whose special ids are not
+    T5's (``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2).
+    """
+    import sentencepiece
+
+    try:
+        processor = sentencepiece.SentencePieceProcessor(model_file=str(path))
+    except (OSError, RuntimeError) as error:
+        raise ValueError(f"{path}: not a SentencePiece model ({str(error).strip().splitlines()[0]})") from None
+    ids = (processor.pad_id(), processor.eos_id(), processor.unk_id())
+    if ids != (0, 1, 2):
+        raise ValueError(f"{path}: special ids (pad, eos, unk) = {ids}, T5 needs (0, 1, 2)")
+    proto = _model_proto_class()()
+    proto.ParseFromString(Path(path).read_bytes())
+    pieces = [(piece.piece, piece.score) for piece in proto.pieces]
+    if len(pieces) != processor.get_piece_size():
+        raise ValueError(f"{path}: {len(pieces)} pieces parsed, SentencePiece reads {processor.get_piece_size()}")
+    return pieces, proto.normalizer_spec.precompiled_charsmap or None
+
+
+def sentencepiece_t5_tokenizer(model_file: str | Path, config: dict | None = None):
+    """transformers' ``T5Tokenizer`` built from a SentencePiece model without transformers' protobuf path.
+
+    ``config``: the folder's ``tokenizer_config.json`` / ``special_tokens_map.json`` entries (``extra_ids``, the
+    special tokens, ``model_max_length``); sentinel tokens ``<extra_id_N>`` follow the pieces as in T5.
+    """
+    from transformers import T5Tokenizer
+    from transformers.convert_slow_tokenizer import T5Converter
+
+    pieces, charsmap = read_sentencepiece_model(model_file)
+
+    def plain(token):  # special tokens may be stored as AddedToken dicts
+        return token.get("content") if isinstance(token, dict) else token
+
+    kwargs = {}
+    for key in _T5_TOKENIZER_KEYS:
+        if key in (config or {}):
+            value = config[key]
+            kwargs[key] = [plain(t) for t in value] if isinstance(value, list) else plain(value)
+    # transformers' own T5 conversion step: the sentinels join the vocabulary after the pieces, <extra_id_0> last
+    kwargs = T5Converter.convert_from_spm(vocab=pieces, **kwargs)
+    return T5Tokenizer(_spm_precompiled_charsmap=charsmap, **kwargs)
 
 
 def tokenizer_to_files(tokenizer) -> dict[str, bytes]:
