@@ -106,31 +106,94 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+# torch.hub's public DINOv2 names (facebookresearch/dinov2 hubconf) → their checkpoint files. The paper starts from
+# dinov2_vits14_reg: ViT-S/14 with 4 registers, trained at 518 px (a 37×37 position grid), iBOT mask token included.
+DINOV2_BASE_URL = "https://dl.fbaipublicfiles.com/dinov2"
+DINOV2_HUB_NAMES = tuple(f"dinov2_vit{size}14{reg}" for size in "sblg" for reg in ("", "_reg"))
+
+
+def dinov2_checkpoint_url(name: str) -> str:
+    """The download URL of a torch.hub DINOv2 name, e.g. ``dinov2_vits14_reg`` →
+    ``…/dinov2_vits14/dinov2_vits14_reg4_pretrain.pth``."""
+    if name not in DINOV2_HUB_NAMES:
+        raise ValueError(f"{name}: not a DINOv2 torch.hub name ({', '.join(DINOV2_HUB_NAMES)})")
+    arch = name.removesuffix("_reg")
+    return f"{DINOV2_BASE_URL}/{arch}/{arch}{'_reg4' if name.endswith('_reg') else ''}_pretrain.pth"
+
+
+def fetch_dinov2_checkpoint(name: str) -> dict[str, torch.Tensor]:
+    """The official checkpoint of a torch.hub DINOv2 name, from the torch hub cache
+    (``torch.hub.get_dir()/checkpoints/``) or downloaded into it, as ``torch.hub.load`` does.
+
+    Raises ValueError in one line when it is neither cached nor downloadable (offline).
+    """
+    url = dinov2_checkpoint_url(name)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+    try:
+        return torch.hub.load_state_dict_from_url(url, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - network errors come in many types (URLError, HTTPError, OSError)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"{name}: not in the torch hub cache ({cached}) and the download from {url} failed ({reason}); "
+            "download it there, or give the file's path"
+        ) from None
+
+
+def _resample_pos_embed(pos_embed: torch.Tensor, prefix: int, grid: tuple[int, int], offset: float) -> torch.Tensor:
+    """``pos_embed`` ``(1, prefix + M*M, D)`` with its patch part resampled to ``grid`` by DINOv2's rule."""
+    patch = pos_embed[:, prefix:]
+    if patch.shape[1] == grid[0] * grid[1]:
+        return pos_embed
+    return torch.cat([pos_embed[:, :prefix], interpolate_pos_embed(patch, grid, offset)], dim=1)
+
+
 def load_pretrained(
     backbone: DinoV2Backbone, pretrained: str, model_kwargs: dict[str, Any] | None = None
 ) -> tuple[list[str], list[str]]:
-    """Load ``pretrained`` (a timm name such as ``vit_small_patch14_reg4_dinov2.lvd142m``, or a local file in
-    timm or official DINOv2 key layout) into ``backbone``; returns ``(missing, unexpected)`` key lists.
+    """Load ``pretrained`` into ``backbone``, every tensor of it; returns ``(missing, unexpected)`` key lists.
 
-    Official-layout files (``register_tokens``, class position embedding) go through timm's own converter,
-    which also resamples the position embedding to the model's grid; their ``mask_token`` is kept (continued
-    pre-training resumes with the learnt one). ``model_kwargs`` (those the backbone was made with) shape a
-    timm-name download. Raises ValueError naming the file if any backbone key is missing
-    or unexpected.
+    ``pretrained`` is one of:
+
+    * a torch.hub DINOv2 name (``dinov2_vits14_reg``, the paper's initialisation): the official checkpoint, read from
+      the torch hub cache or downloaded into it (:func:`fetch_dinov2_checkpoint`);
+    * a local file in the official DINOv2 layout (``cls_token``, ``register_tokens``, ``mask_token``, ``pos_embed``
+      with the class position, ``blocks.N.…``) or in timm's layout (``.pth``/``.pt``/``.bin``/``.safetensors``);
+    * a timm name with its tag (``vit_small_patch14_reg4_dinov2.lvd142m``): timm's conversion of the same weights,
+      which has no ``mask_token`` (the iBOT mask token then starts at zero, as timm leaves it).
+
+    Official-layout weights go through timm's converter: the registers become ``reg_token`` and the class
+    position embedding is added into ``cls_token`` (timm's DINOv2 models keep positions for patches only; the sum is
+    what every forward pass adds anyway). The ``mask_token`` is copied into :attr:`DinoV2Backbone.mask_token`.
+    Whatever the source, the patch position embedding (37×37 for weights trained at 518 px) is resampled once to the
+    model's grid (16×16 at 224 px) by DINOv2's own ``interpolate_pos_encoding`` rule: bicubic, no antialiasing,
+    ``scale_factor = (grid + 0.1) / 37`` (:func:`interpolate_pos_embed`), so a 224 px crop gets the positions
+    DINOv2 itself would give it. Raises ValueError naming the source if any backbone key is missing or unexpected.
     """
     import timm
     from timm.models.vision_transformer import checkpoint_filter_fn
 
-    if Path(pretrained).suffix in (".safetensors", ".pth", ".pt", ".bin") or Path(pretrained).exists():
+    vit = backbone.vit
+    grid = tuple(vit.patch_embed.grid_size)
+    offset = backbone.interpolate_offset
+    if pretrained in DINOV2_HUB_NAMES:
+        state = fetch_dinov2_checkpoint(pretrained)
+    elif Path(pretrained).suffix in (".safetensors", ".pth", ".pt", ".bin") or Path(pretrained).exists():
         state = read_state_dict(pretrained)
-        mask_token = state.get("mask_token")
-        state = checkpoint_filter_fn(dict(state), backbone.vit)
-    else:  # a timm name with its pretrained tag: timm downloads, converts and resamples to ``model_kwargs``
-        source = timm.create_model(pretrained, pretrained=True, num_classes=0, **(model_kwargs or {}))
-        state, mask_token = source.state_dict(), None
+    else:  # a timm name with its pretrained tag, at the weights' own size (resampled below, by DINOv2's rule)
+        kwargs = {k: v for k, v in (model_kwargs or {}).items() if k != "img_size"}
+        state = timm.create_model(pretrained, pretrained=True, num_classes=0, **kwargs).state_dict()
+    state = dict(state)
+    mask_token = state.get("mask_token")
+    if "register_tokens" in state or mask_token is not None:  # official layout: the class position is in pos_embed
+        if "pos_embed" in state:
+            state["pos_embed"] = _resample_pos_embed(state["pos_embed"], 1, grid, offset)
+    elif "pos_embed" in state:
+        state["pos_embed"] = _resample_pos_embed(state["pos_embed"], 0 if vit.no_embed_class else
+                                                 vit.num_prefix_tokens, grid, offset)
+    state = checkpoint_filter_fn(state, vit)
     head_keys = {k for k in state if k.startswith("head.") or k.startswith("fc_norm.")}
     weights = {k: v for k, v in state.items() if k not in head_keys}
-    missing, unexpected = backbone.vit.load_state_dict(weights, strict=False)
+    missing, unexpected = vit.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise ValueError(
             f"{pretrained}: weights do not fit the backbone "

@@ -45,9 +45,11 @@ class DinoV2PretrainModule(LightningModule):
     """Student/teacher DINOv2 training of a timm ViT; defaults are SignMusketeers Table 7.
 
     Batches are ``{"global_crops": (2, B, 3, G, G), "local_crops": (n_local, B, 3, L, L)}`` float tensors (see
-    :class:`signmusketeers.data.CropShardDataModule`). ``pretrained`` is a timm name with tag
-    (``vit_small_patch14_reg4_dinov2.lvd142m``: the public ``dinov2_vits14_reg`` teacher weights) or a local
-    weights file; ``None`` starts from random weights of the same architecture. The heads are always random.
+    :class:`signmusketeers.data.CropShardDataModule`). ``pretrained`` is a torch.hub DINOv2 name
+    (``dinov2_vits14_reg``: the official checkpoint the paper starts from, every tensor including the iBOT mask
+    token; :func:`~signmusketeers.pretrain.backbone.load_pretrained`), a timm name with tag
+    (``vit_small_patch14_reg4_dinov2.lvd142m``: timm's conversion, without the mask token) or a local weights file;
+    ``None`` starts from random weights of the same architecture. The heads are always random.
     ``model_kwargs`` override the timm architecture (tests and demos use tiny ViTs this way). ``compile_losses``
     fuses the Sinkhorn-Knopp targets and the cross-entropies over the prototypes with ``torch.compile`` (for GPUs,
     where those passes over ``(N, 65536)`` float32 matrices are a fifth of a step; the first steps compile).
