@@ -9,8 +9,9 @@ Feature shards (``signmusketeers extract``; ``../DESIGN.md`` §3) hold one recor
 * ``labels``: long ``(B, L)`` reference token ids, -100 on padding (ignored by the loss);
 * ``lengths`` long ``(B,)``, ``text`` and ``clip_id`` (lists of str).
 
-Clips longer than ``max_frames`` are cut to their first ``max_frames`` frames; the number cut is counted
-(``truncated_clips``) and reported as a warning. References are tokenised with the model's tokenizer (taken from
+Clips longer than ``max_frames`` are cut to their first ``max_frames`` frames; the clips cut are counted per split,
+each clip once however many epochs read it (``truncated_clips``, per rank), and reported as a warning at the
+end of each stage. References are tokenised with the model's tokenizer (taken from
 the LightningModule when a Trainer is attached, else built from ``tokenizer``).
 
 Texts may come from a separate manifest (``texts``), keyed by clip id, instead of the shards' own ``text``:
@@ -26,6 +27,7 @@ import csv
 import json
 import os
 import random
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -101,7 +103,9 @@ class FeatureCollator:
                                 return_tensors="pt")
         labels = tokens["input_ids"].masked_fill(tokens["attention_mask"] == 0, -100)
         batch["labels"] = labels
-        batch["truncated"] = torch.tensor(sum(f > n for f, n in zip(full_lengths, lengths)))
+        cut = [c for c, f, n in zip(batch["clip_id"], full_lengths, lengths) if f > n]
+        batch["truncated"] = torch.tensor(len(cut))
+        batch["truncated_ids"] = cut
         return batch
 
 
@@ -181,7 +185,7 @@ class ClipFeatureDataModule(LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         self.folders = {"train": train, "val": val, "test": test, "predict": predict or test}
-        self.truncated_clips = 0
+        self._cut_clips: dict[str, set[str]] = {}  # split → ids of the clips cut to max_frames
         self._tokenizer = None
         self._warned_truncation = False
 
@@ -256,18 +260,38 @@ class ClipFeatureDataModule(LightningDataModule):
     def predict_dataloader(self):
         return self._loader("predict", training=False)
 
+    @property
+    def truncated_clips(self) -> dict[str, int]:
+        """``{split: number of distinct clips cut to max_frames}`` since the last report (this rank's)."""
+        return {split: len(ids) for split, ids in self._cut_clips.items() if ids}
+
+    def _split_being_read(self) -> str:
+        trainer = self.trainer
+        if trainer is None:
+            return "clips"
+        if trainer.training:
+            return "train"
+        if trainer.sanity_checking or trainer.validating:
+            return "val"
+        return "test" if trainer.testing else "predict" if trainer.predicting else "clips"
+
     def on_before_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        truncated = int(batch.pop("truncated", 0))
-        if truncated:
-            self.truncated_clips += truncated
+        batch.pop("truncated", None)
+        cut = batch.pop("truncated_ids", [])
+        if cut:
+            self._cut_clips.setdefault(self._split_being_read(), set()).update(cut)
             if not self._warned_truncation:
-                rank_zero_warn(f"clips longer than max_frames={self.hparams.max_frames} are truncated; "
-                               "the count so far is reported at the end of each stage")
+                rank_zero_warn(f"clips longer than max_frames={self.hparams.max_frames} are cut to their first "
+                               f"{self.hparams.max_frames} frames; the count is reported at the end of each stage")
                 self._warned_truncation = True
         return batch
 
     def teardown(self, stage: str) -> None:
-        if self.truncated_clips:
-            rank_zero_warn(f"{stage}: {self.truncated_clips} clips were truncated to max_frames="
-                           f"{self.hparams.max_frames}")
-            self.truncated_clips = 0
+        counts = ", ".join(f"{n} {split}" for split, n in sorted(self.truncated_clips.items()))
+        if counts:
+            # Each rank reads its own clips; no collective here (teardown also runs after a failure).
+            trainer = self.trainer
+            rank = f"rank {trainer.global_rank}: " if trainer is not None and trainer.world_size > 1 else ""
+            warnings.warn(f"{rank}{stage}: clips cut to max_frames={self.hparams.max_frames}: {counts} "
+                          "(distinct clips)", stacklevel=2)
+        self._cut_clips = {}

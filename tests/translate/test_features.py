@@ -71,3 +71,26 @@ def test_several_train_folders_are_read_as_one(feature_shards):
                                  num_workers=0)
     ids = [c for batch in data.train_dataloader() for c in batch["clip_id"]]
     assert len(ids) == 11  # 8 + 3 clips, each once
+
+
+def test_clips_cut_to_max_frames_are_counted_once_per_split(feature_shards):
+    """Train lengths 5, 9, 3, 12, 7, 4, 8, 6 and val 6, 11, 4 with max_frames 8: 2 training clips and 1 validation
+    clip are cut, however many epochs read them."""
+    from types import SimpleNamespace
+
+    data = ClipFeatureDataModule(train=str(feature_shards["train"]), val=str(feature_shards["val"]), batch_size=2,
+                                 num_workers=0, max_frames=8)
+    reading = dict(training=False, sanity_checking=False, validating=False, testing=False, predicting=False,
+                   global_rank=0, world_size=1, lightning_module=None)
+    data.trainer = SimpleNamespace(**{**reading, "training": True})
+    for _ in range(3):  # three epochs
+        for batch in data.train_dataloader():
+            batch = data.on_before_batch_transfer(batch, 0)
+            assert "truncated_ids" not in batch and batch["face"].shape[1] <= 8
+    data.trainer = SimpleNamespace(**{**reading, "validating": True})
+    for batch in data.val_dataloader():
+        data.on_before_batch_transfer(batch, 0)
+    assert data.truncated_clips == {"train": 2, "val": 1}
+    with pytest.warns(UserWarning, match=r"fit: clips cut to max_frames=8: 2 train, 1 val \(distinct clips\)"):
+        data.teardown("fit")
+    assert data.truncated_clips == {}
