@@ -165,9 +165,11 @@ def load_pretrained(
     position embedding is added into ``cls_token`` (timm's DINOv2 models keep positions for patches only; the sum is
     what every forward pass adds anyway). The ``mask_token`` is copied into :attr:`DinoV2Backbone.mask_token`.
     Whatever the source, the patch position embedding (37×37 for weights trained at 518 px) is resampled once to the
-    model's grid (16×16 at 224 px) by DINOv2's own ``interpolate_pos_encoding`` rule: bicubic, no antialiasing,
-    ``scale_factor = (grid + 0.1) / 37`` (:func:`interpolate_pos_embed`), so a 224 px crop gets the positions
-    DINOv2 itself would give it. Raises ValueError naming the source if any backbone key is missing or unexpected.
+    model's grid (16×16 at 224 px) by the rule DINOv2's training code applies at every forward (its
+    ``interpolate_pos_encoding`` with the training defaults): bicubic, no antialiasing,
+    ``scale_factor = (grid + interpolate_offset) / 37`` (:func:`interpolate_pos_embed`, offset 0.1), so a 224 px
+    crop gets the positions continued pre-training with the official code gives it. (torch.hub's inference model
+    for the ``_reg`` weights uses antialiasing and offset 0, as timm's own resampling does.) Raises ValueError naming the source if any backbone key is missing or unexpected.
     """
     import timm
     from timm.models.vision_transformer import checkpoint_filter_fn
