@@ -142,6 +142,13 @@ def run_lightning(argv: Sequence[str] | None = None) -> None:
             super()._parse_ckpt_path()
             if subcommand and self.config[subcommand].get("ckpt_path"):
                 _skip_init_from(self.config[subcommand].get("model"))
+            elif subcommand:
+                init_args = getattr(self.config[subcommand].get("model"), "init_args", None)
+                init_from = init_args.get("init_from") if init_args is not None else None
+                if init_from and not os.path.isfile(init_from):  # one line, not a jsonargparse union error
+                    print(f"signmusketeers {subcommand}: model.init_from {init_from}: no such checkpoint (name the "
+                          "run to start from: --model.init_from PATH)", file=sys.stderr)
+                    sys.exit(2)
 
         def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any):
             parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)

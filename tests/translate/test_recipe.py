@@ -69,7 +69,8 @@ def test_best_checkpoint_holds_the_weights_that_scored_best(tmp_path, feature_sh
     assert all(any(not torch.equal(a[k], b[k]) for k in a) for a, b in zip(validated, validated[1:]))
 
 
-def test_test_validate_predict_of_the_fine_tuning_config_ignore_init_from(tmp_path, feature_shards, monkeypatch):
+def test_test_validate_predict_of_the_fine_tuning_config_ignore_init_from(tmp_path, feature_shards, monkeypatch,
+                                                                           capsys):
     """yt_to_h2s.yaml names fit's starting point (``init_from: runs/yt/best.ckpt``, absent here); with --ckpt_path
     the checkpoint's own weights are evaluated and the starting point is never read."""
     monkeypatch.chdir(tmp_path)
@@ -84,8 +85,12 @@ def test_test_validate_predict_of_the_fine_tuning_config_ignore_init_from(tmp_pa
                      "--model.hypotheses_path", str(tmp_path / f"{subcommand}.jsonl")]) == 0, subcommand
     assert (tmp_path / "test.jsonl").exists() and (tmp_path / "predict.jsonl").exists()
     # fit itself still needs its starting point: the placeholder is reported in one line
-    with pytest.raises(ValueError, match="runs/yt/best.ckpt: no such checkpoint"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_code:
         main(["fit", "--config", str(config)])
+    assert exit_code.value.code == 2
+    assert capsys.readouterr().err.strip() == ("signmusketeers fit: model.init_from runs/yt/best.ckpt: no such "
+                                               "checkpoint (name the run to start from: --model.init_from PATH)")
 
 
 @pytest.mark.parametrize("name", PAPER_CONFIGS)
