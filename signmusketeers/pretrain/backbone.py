@@ -169,7 +169,8 @@ def load_pretrained(
     ``interpolate_pos_encoding`` with the training defaults): bicubic, no antialiasing,
     ``scale_factor = (grid + interpolate_offset) / 37`` (:func:`interpolate_pos_embed`, offset 0.1), so a 224 px
     crop gets the positions continued pre-training with the official code gives it. (torch.hub's inference model
-    for the ``_reg`` weights uses antialiasing and offset 0, as timm's own resampling does.) Raises ValueError naming the source if any backbone key is missing or unexpected.
+    for the ``_reg`` weights uses antialiasing and offset 0, as timm's own resampling does.) Raises ValueError
+    naming the source if any backbone key is missing or unexpected.
     """
     import timm
     from timm.models.vision_transformer import checkpoint_filter_fn

@@ -4,8 +4,8 @@
 ``transformers.ByT5Tokenizer()``: UTF-8 bytes + pad/eos/unk, 384 ids including 125 sentinel ids, no files to
 download, so any English sentence is representable. With the real T5.1.1-Base, use its own SentencePiece tokenizer
 (``tokenizer: google/t5-v1_1-base`` or the local folder holding it) so the pre-trained embeddings mean what they
-were trained to mean. Any other value is an HF name or a local folder. Whichever is used, a checkpoint stores the tokenizer's files
-(``tokenizer_files``), so loading a checkpoint never needs the original source.
+were trained to mean. Any other value is an HF name or a local folder. Whichever is used, a checkpoint stores the
+tokenizer's files (``tokenizer_files``), so loading a checkpoint never needs the original source.
 
 A T5 SentencePiece tokenizer (``spiece.model`` and no ``tokenizer.json``, as ``google/t5-v1_1-base`` ships it) is
 read here rather than by ``AutoTokenizer``: transformers reads ``spiece.model`` through the protobuf classes of the
@@ -23,8 +23,6 @@ import tempfile
 from pathlib import Path
 
 BYTE_LEVEL = "byt5"
-
-
 SENTENCEPIECE_MODEL = "spiece.model"
 T5_TOKENIZER_CLASSES = (None, "T5Tokenizer", "T5TokenizerFast")
 # The tokenizer_config.json / special_tokens_map.json entries T5Tokenizer takes.

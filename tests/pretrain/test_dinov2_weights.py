@@ -44,7 +44,8 @@ def official_checkpoint(seed: int = 0) -> dict[str, torch.Tensor]:
     }
     for n in range(DEPTH):
         block = {
-            "norm1.weight": (DIM,), "norm1.bias": (DIM,), "attn.qkv.weight": (3 * DIM, DIM), "attn.qkv.bias": (3 * DIM,),
+            "norm1.weight": (DIM,), "norm1.bias": (DIM,),
+            "attn.qkv.weight": (3 * DIM, DIM), "attn.qkv.bias": (3 * DIM,),
             "attn.proj.weight": (DIM, DIM), "attn.proj.bias": (DIM,), "ls1.gamma": (DIM,), "norm2.weight": (DIM,),
             "norm2.bias": (DIM,), "mlp.fc1.weight": (4 * DIM, DIM), "mlp.fc1.bias": (4 * DIM,),
             "mlp.fc2.weight": (DIM, 4 * DIM), "mlp.fc2.bias": (DIM,), "ls2.gamma": (DIM,),
@@ -129,7 +130,8 @@ def test_timm_name_loads_timm_layout_from_the_hf_cache(tmp_path, monkeypatch):
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
     (repo / "snapshots" / commit).mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in timm_layout.items()}, str(repo / "snapshots" / commit / "model.safetensors"))
+    weights = repo / "snapshots" / commit / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in timm_layout.items()}, str(weights))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 

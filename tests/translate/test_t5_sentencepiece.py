@@ -1,5 +1,6 @@
 """A T5.1.1 with its own SentencePiece tokenizer, as the released checkpoint is laid out (config.json, weights,
-spiece.model, tokenizer_config.json, no tokenizer.json): tokenisation, and fit → test → translate with ``t5: FOLDER``."""
+spiece.model, tokenizer_config.json, no tokenizer.json): tokenisation, and fit → test → translate with
+``t5: FOLDER``."""
 
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ def test_fit_test_translate_with_the_t5_folder_and_its_own_tokenizer(tmp_path, t
     config["data"]["init_args"].update(train=str(shards["train"]), val=str(shards["val"]), test=str(shards["val"]),
                                        batch_size=4, num_workers=0)
     config["trainer"].update(accelerator="cpu", devices=1, strategy="auto", max_steps=2, val_check_interval=2,
-                             num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=False, default_root_dir=str(tmp_path / "run"))
+                             num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=False,
+                             default_root_dir=str(tmp_path / "run"))
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
 
