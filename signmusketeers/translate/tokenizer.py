@@ -93,7 +93,7 @@ def _model_proto_class():
         from sentencepiece import sentencepiece_model_pb2  # generated for protobuf >= 5 by recent sentencepiece
 
         return sentencepiece_model_pb2.ModelProto
-    except ImportError:  # protobuf < 5 (mediapipe 0.10.21 pins it): transformers bundles classes for 3.x and 4.x
+    except (ImportError, TypeError):  # protobuf < 5 (mediapipe 0.10.21 pins it): transformers bundles 3.x and 4.x ones
         import google.protobuf
 
         if int(google.protobuf.__version__.split(".")[0]) >= 4:
