@@ -36,16 +36,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from signmusketeers.data.shards import (
-    INDEX,
-    LEDGER,
-    ShardError,
-    ShardManifest,
-    ShardWriter,
-    open_dataset,
-    read_failures,
-    unpack_clip_crops,
-)
+from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_clip_crops
+from signmusketeers.data.shards import LEDGER, ShardManifest
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
 from signmusketeers.translate.encoders import CropEncoder, EncoderError, export_paths, file_sha256, load_encoder
 
@@ -254,6 +246,13 @@ def run(args: argparse.Namespace) -> int:
     except (EncoderError, ShardError) as error:
         fail_line(str(error))
         return 2
+    for split in SPLITS:  # a resumed run must write the same fields, or the folder would mix two record layouts
+        fields = _written_fields(args.out / split)
+        if fields is not None and ("global" in fields) != (global_encoder is not None):
+            had = "with" if "global" in fields else "without"
+            fail_line(f"{args.out / split}: an earlier run wrote features {had} the global stream; resume it the "
+                      "same way (--global-encoder) or write to another --out")
+            return 2
     made_by = {
         "command": "signmusketeers extract " + " ".join(sys.argv[2:]),
         "clip_shards": str(args.clip_shards.resolve()),
@@ -272,13 +271,6 @@ def run(args: argparse.Namespace) -> int:
     except (ShardError, OSError) as error:
         fail_line(str(error))
         return 2
-    for split in SPLITS:  # a resumed run must write the same fields, or the folder would mix two record layouts
-        fields = _written_fields(args.out / split)
-        if fields is not None and ("global" in fields) != (global_encoder is not None):
-            had = "with" if "global" in fields else "without"
-            fail_line(f"{args.out / split}: an earlier run wrote features {had} the global stream; resume it the "
-                      "same way (--global-encoder) or write to another --out")
-            return 2
     done = set().union(*(w.done_keys | w.failed_keys for w in writers.values()))
     # Every record of the folder, split here by shard index. Not len(clips): under torchrun LitData reads
     # WORLD_SIZE and RANK itself and len() is this rank's share only, which split again would skip clips.
