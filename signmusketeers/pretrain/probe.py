@@ -270,6 +270,21 @@ def encode(backbone: torch.nn.Module, images: np.ndarray, image_size: int, batch
     return torch.cat(features)
 
 
+def knn_scores(
+    features: torch.Tensor, labels: torch.Tensor, is_query: torch.Tensor, k: int = 20, temperature: float = 0.07,
+    source: str | Path = "probe",
+) -> dict[str, float]:
+    """``{"top1", "balanced"}`` of the weighted k-NN vote of the query rows against the bank rows (``features``
+    L2-normalised)."""
+    if is_query.all() or not is_query.any():
+        raise ValueError(f"{source}: the probe needs labelled crops of both bank (train) and query clips")
+    predictions = knn_predict(features[~is_query], labels[~is_query], features[is_query], k, temperature)
+    return {
+        "top1": float((predictions == labels[is_query]).float().mean()),
+        "balanced": balanced_accuracy(predictions, labels[is_query]),
+    }
+
+
 class KNNProbe(Callback):
     """Reports ``probe/top1`` (and ``probe/balanced``, the mean per-class accuracy) of the teacher at the start of
     training, every ``every_n_steps`` steps (0: never) and at the end; writes ``{"before", "after", "history"}``
@@ -317,13 +332,7 @@ class KNNProbe(Callback):
         features = torch.cat([share[0] for share in shares if share[0] is not None])
         labels_t = torch.as_tensor(np.concatenate([share[1] for share in shares]))
         query = torch.as_tensor(np.concatenate([share[2] for share in shares]))
-        if query.all() or not query.any():
-            raise ValueError(f"{self.crops}: the probe needs labelled crops of both bank (train) and query clips")
-        predictions = knn_predict(features[~query], labels_t[~query], features[query], self.k, self.temperature)
-        return {
-            "top1": float((predictions == labels_t[query]).float().mean()),
-            "balanced": balanced_accuracy(predictions, labels_t[query]),
-        }
+        return knn_scores(features, labels_t, query, self.k, self.temperature, self.crops)
 
     def _record(self, trainer: Trainer, pl_module: LightningModule) -> None:
         scores = self.measure(pl_module)  # on every rank: the measurement gathers across ranks
@@ -347,3 +356,66 @@ class KNNProbe(Callback):
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not self.history or self.history[-1]["step"] != trainer.global_step:
             self._record(trainer, pl_module)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m signmusketeers.pretrain.probe ENCODER... --crops CROPS --labels LABELS``: the k-NN probe of
+    exported encoders (``signmusketeers export``, ``export --from-dinov2``), e.g. the original DINOv2 against
+    DINOv2-H on your own labels. Crops go through each encoder as extraction feeds them (its input size and
+    normalisation). One line per encoder, or JSON lines with ``--json``; an encoder that cannot be loaded is
+    reported in one line and the others are still probed (exit 1 at the end)."""
+    import argparse
+    import sys
+
+    from ..translate.encoders import EncoderError, load_encoder
+
+    parser = argparse.ArgumentParser(prog="python -m signmusketeers.pretrain.probe", description=main.__doc__)
+    parser.add_argument("encoders", nargs="+", metavar="ENCODER", help="encoder exports (.safetensors + .json)")
+    parser.add_argument("--crops", required=True, help="crop shard folder (signmusketeers parse --crops-out)")
+    parser.add_argument("--labels", required=True, help="a SynthSign folder or a label CSV (clip_id,frame,label)")
+    parser.add_argument("--part", choices=("face", "hand"), default=None, help="probe only this part's crops")
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--temperature", type=float, default=0.07)
+    parser.add_argument("--query-fraction", type=float, default=0.2,
+                        help="queries among the labelled clips when the CSV has no split column")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", action="store_true", help="one JSON object per encoder")
+    args = parser.parse_args(argv)
+    prog = "signmusketeers.pretrain.probe"
+    try:
+        *data, coverage = _labelled_share(args.crops, args.labels, args.part, args.query_fraction)
+        if coverage is not None:
+            coverage[0].check_matched(coverage[1], coverage[2], args.crops, args.part)
+    except (ValueError, OSError) as error:
+        print(f"{prog}: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    images, labels, is_query = data
+    if not len(images):
+        print(f"{prog}: {args.crops}: no labelled crops", file=sys.stderr)
+        return 1
+    failed = 0
+    for path in args.encoders:
+        try:
+            encoder = load_encoder(path, args.device)
+            features = torch.cat([
+                F.normalize(encoder(torch.from_numpy(images[start : start + args.batch_size])).float(), dim=-1)
+                for start in range(0, len(images), args.batch_size)
+            ]).cpu()
+            scores = knn_scores(features, torch.as_tensor(labels), torch.as_tensor(is_query), args.k,
+                                args.temperature, args.crops)
+        except (EncoderError, ValueError) as error:
+            print(f"{prog}: {str(error).splitlines()[0]}", file=sys.stderr)
+            failed += 1
+            continue
+        counts = {"bank": int((~is_query).sum()), "queries": int(is_query.sum()), "classes": len(np.unique(labels))}
+        if args.json:
+            print(json.dumps({"encoder": str(path), **scores, **counts}))
+        else:
+            print(f"{path}: top-1 {scores['top1']:.3f}, balanced {scores['balanced']:.3f} "
+                  f"({counts['bank']} bank crops, {counts['queries']} queries, {counts['classes']} classes)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
