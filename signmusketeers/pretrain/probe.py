@@ -180,7 +180,7 @@ def _labelled_share(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[CropLabels, set, dict[str, set[int]]] | None]:
     """:func:`labelled_crops` without the checks (a rank's share may be empty, and may not cover every label row);
     the last item is ``(CropLabels, keys of the rows used, clip -> crop frames seen)`` for a label CSV, else None."""
-    if Path(labels).is_file():
+    if Path(labels).is_file() or Path(labels).suffix.lower() in (".csv", ".tsv"):
         return _csv_labelled_share(crops_dir, CropLabels(labels, query_fraction), part)
     return (*_synthsign_labelled_share(crops_dir, labels, part), None)
 

@@ -87,6 +87,11 @@ def test_rows_matching_no_crop_are_one_line_errors(crop_shards, tmp_path):
             head_bottleneck_dim=8))
 
 
+def test_a_missing_label_file_is_named(crop_shards, tmp_path):
+    with pytest.raises(ValueError, match=r"nothere.csv: no such label file"):
+        labelled_crops(crop_shards[0], tmp_path / "nothere.csv")
+
+
 @pytest.mark.parametrize("text, message", [
     ("clip,label\nclip00,x\n", "needs columns clip_id,label"),
     ("clip_id,frame,label\nclip00,three,x\n", "bad.csv:2: frame 'three' is not an integer"),
