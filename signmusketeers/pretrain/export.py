@@ -111,9 +111,8 @@ def export_dinov2(
     try:
         backbone = DinoV2Backbone(create_vit(model_name, **model_kwargs))
         load_pretrained(backbone, pretrained, model_kwargs)
-    except FileNotFoundError as error:
-        raise ExportError(str(error)) from None
-    except Exception as error:  # noqa: BLE001 - unknown names, unreadable files, mismatched weights: one line each
+    except Exception as error:  # noqa: BLE001 - unknown names, missing or unreadable files, no network, mismatched
+        # weights: one line each, naming what was asked for
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ExportError(reason if reason.startswith(str(pretrained)) else f"{pretrained}: {reason}") from None
     weights = {key: tensor.detach().contiguous() for key, tensor in backbone.vit.state_dict().items()}
