@@ -182,7 +182,10 @@ def _clip_record_kind(folder: Path) -> str | None:
     except ShardError:  # a LitData folder made by other means
         kind = None
     if kind is None and _record_count(folder):
-        kind = "boxes" if "video" in open_dataset(folder, kind="clips")[0] else "full"
+        try:
+            kind = "boxes" if "video" in open_dataset(folder, kind="clips")[0] else "full"
+        except Exception:  # noqa: BLE001 - an unreadable first record: each clip is checked as it is decoded
+            kind = None
     return kind
 
 
