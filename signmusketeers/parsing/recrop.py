@@ -35,6 +35,7 @@ def crops_from_video(
     size: tuple[int, int],
     timestamps: np.ndarray | None = None,
     video_frames: int = 0,
+    whole: np.ndarray | None = None,
 ) -> np.ndarray:
     """Decode ``video`` and cut ``boxes`` out of the frames with decoded index ``frames``.
 
@@ -46,6 +47,8 @@ def crops_from_video(
         size: ``(H, W)`` of the frames the record was parsed from.
         timestamps: ``float (T,)`` presentation times the parser saw, checked to within half a frame when given.
         video_frames: the frame count the video's header announced at parse time (0 = unknown, not checked).
+        whole: optional ``uint8 (T, W, W, 3)`` array, filled in the same pass with each frame whole
+            (:func:`whole_frame`: padded to a square, resized to ``W``), for the whole-frame ``global`` stream.
 
     Returns:
         ``uint8 (T, 3, crop_size, crop_size, 3)`` RGB crops in the order face, left hand, right hand.
@@ -85,6 +88,8 @@ def crops_from_video(
                                 f"{expected:.3f} s (not the parsed video?)"
                             )
                     crops[position] = [crop_box(frame.image, box, crop_size) for box in boxes[position]]
+                    if whole is not None:
+                        whole[position] = whole_frame(frame.image, whole.shape[1])
                     found += 1
                     if found == len(frames):
                         break  # no need to decode the rest of the file
@@ -98,8 +103,16 @@ def crops_from_video(
         raise SourceVideoError(str(error)) from None
 
 
-def record_crops(record: Mapping[str, Any]) -> np.ndarray:
-    """The crops of a boxes-only clip record (fields as written by ``signmusketeers parse --clip-records boxes``)."""
+def whole_frame(image: np.ndarray, size: int) -> np.ndarray:
+    """The whole frame ``(H, W, 3)`` as one ``(size, size, 3)`` image: padded (black, centred) to a square and
+    resized, as crops are (never stretched; :func:`~signmusketeers.parsing.boxes.crop_box`)."""
+    height, width = image.shape[:2]
+    return crop_box(image, np.array([0, 0, width, height], dtype=np.float32), size)
+
+
+def record_crops(record: Mapping[str, Any], whole: np.ndarray | None = None) -> np.ndarray:
+    """The crops of a boxes-only clip record (fields as written by ``signmusketeers parse --clip-records boxes``);
+    ``whole`` as in :func:`crops_from_video`."""
     timestamps = record.get("timestamps")
     return crops_from_video(
         str(record["video"]),
@@ -109,4 +122,5 @@ def record_crops(record: Mapping[str, Any]) -> np.ndarray:
         size=tuple(int(s) for s in np.asarray(record["size"])),
         timestamps=None if timestamps is None else np.asarray(timestamps),
         video_frames=int(np.asarray(record.get("video_frames", [0]))[0]),
+        whole=whole,
     )

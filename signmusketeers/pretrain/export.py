@@ -4,6 +4,10 @@
 mask token) and ``ENCODER.json`` beside it records how to rebuild it: ``timm.create_model(model_name,
 **model_kwargs)``, the input size and normalisation, and what made it. The crop feature is
 ``forward_features(x)[:, 0]``, the CLS token after the final norm.
+
+:func:`export_dinov2` writes the same two files from original DINOv2 weights (a timm name with its pretrained tag,
+or a local weights file in timm or official DINOv2 key layout), for Table 2's "crop + original DINOv2" and
+"+ global frame" rows: encoders that were never trained on signers.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .augment import IMAGENET_MEAN, IMAGENET_STD
-from .backbone import DEFAULT_MODEL_KWARGS
+from .backbone import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS
 
 TEACHER_PREFIX = "teacher.backbone.vit."
 
@@ -36,7 +40,6 @@ def _sha256(path: Path) -> str:
 def export_encoder(checkpoint: str | Path, out: str | Path) -> Path:
     """Write ``out`` (safetensors) and ``out`` with suffix ``.json`` from a DinoV2PretrainModule checkpoint."""
     import torch
-    from safetensors.torch import save_file
 
     checkpoint, out = Path(checkpoint), Path(out)
     if not checkpoint.is_file():
@@ -57,36 +60,91 @@ def export_encoder(checkpoint: str | Path, out: str | Path) -> Path:
         raise ExportError(f"{checkpoint}: no teacher backbone weights (not a DinoV2PretrainModule checkpoint)")
     hparams: dict[str, Any] = state.get("hyper_parameters", {})
     model_kwargs = {**DEFAULT_MODEL_KWARGS, **(hparams.get("model_kwargs") or {})}
+    made_by = {
+        "command": "signmusketeers export",
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": _sha256(checkpoint),
+        "global_step": int(state.get("global_step", -1)),
+        "pretrained": hparams.get("pretrained"),
+    }
+    return _write_encoder(weights, hparams.get("model_name", DEFAULT_MODEL), model_kwargs, out, made_by)
+
+
+def _write_encoder(
+    weights: dict[str, Any], model_name: str, model_kwargs: dict[str, Any], out: Path, made_by: dict[str, Any]
+) -> Path:
+    """Write the encoder export (``out`` safetensors + JSON beside it); ``made_by`` gains the weights' checksum."""
+    from safetensors.torch import save_file
+
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(out))
     config = {
-        "model_name": hparams.get("model_name", "vit_small_patch14_reg4_dinov2"),
+        "model_name": model_name,
         "model_kwargs": model_kwargs,
         "embed_dim": int(weights["cls_token"].shape[-1]),
         "img_size": int(model_kwargs["img_size"]),
         "mean": list(IMAGENET_MEAN),
         "std": list(IMAGENET_STD),
-        "made_by": {
-            "command": "signmusketeers export",
-            "checkpoint": str(checkpoint),
-            "checkpoint_sha256": _sha256(checkpoint),
-            "global_step": int(state.get("global_step", -1)),
-            "pretrained": hparams.get("pretrained"),
-            "encoder_sha256": _sha256(out),
-        },
+        "made_by": {**made_by, "encoder_sha256": _sha256(out)},
     }
     out.with_suffix(".json").write_text(json.dumps(config, indent=2) + "\n")
     return out
 
 
+def export_dinov2(
+    pretrained: str, out: str | Path, model_name: str = DEFAULT_MODEL, model_kwargs: dict[str, Any] | None = None
+) -> Path:
+    """Write an encoder export of original DINOv2 weights, untouched by continued pre-training.
+
+    ``pretrained`` is a timm name with its pretrained tag (``vit_small_patch14_reg4_dinov2.lvd142m``, the public
+    ``dinov2_vits14_reg`` weights; timm downloads them) or a local weights file in timm or official DINOv2 key
+    layout, loaded exactly as ``DinoV2PretrainModule(pretrained=...)`` loads its initial weights
+    (:func:`~signmusketeers.pretrain.backbone.load_pretrained`), so this export equals the teacher of a
+    pre-training run before its first step. ``model_kwargs`` override Table 7's ViT-S/14-reg4 at 224 px.
+    """
+    from .backbone import DinoV2Backbone, create_vit, load_pretrained
+
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise ExportError(f"{out}: the encoder file must end in .safetensors")
+    model_kwargs = {**DEFAULT_MODEL_KWARGS, **(model_kwargs or {})}
+    try:
+        backbone = DinoV2Backbone(create_vit(model_name, **model_kwargs))
+        load_pretrained(backbone, pretrained, model_kwargs)
+    except Exception as error:  # noqa: BLE001 - unknown names, missing or unreadable files, no network, mismatched
+        # weights: one line each, naming what was asked for
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ExportError(reason if reason.startswith(str(pretrained)) else f"{pretrained}: {reason}") from None
+    weights = {key: tensor.detach().contiguous() for key, tensor in backbone.vit.state_dict().items()}
+    made_by = {"command": "signmusketeers export --from-dinov2", "pretrained": str(pretrained)}
+    if Path(pretrained).is_file():
+        made_by["pretrained_sha256"] = _sha256(Path(pretrained))
+    return _write_encoder(weights, model_name, model_kwargs, out, made_by)
+
+
 def register(parser: argparse.ArgumentParser):
-    """``signmusketeers export CKPT --out ENCODER.safetensors``."""
-    parser.add_argument("checkpoint", help="a DinoV2PretrainModule checkpoint (.ckpt) written by `signmusketeers fit`")
+    """``signmusketeers export CKPT --out ENCODER.safetensors`` or ``export --from-dinov2 NAME_OR_PATH --out ...``."""
+    parser.add_argument("checkpoint", nargs="?",
+                        help="a DinoV2PretrainModule checkpoint (.ckpt) written by `signmusketeers fit`")
     parser.add_argument("--out", required=True, help="ENCODER.safetensors to write (ENCODER.json goes beside it)")
+    parser.add_argument(
+        "--from-dinov2", metavar="NAME_OR_PATH", default=None,
+        help="export original DINOv2 weights instead of a checkpoint: a timm name with its tag "
+             "(vit_small_patch14_reg4_dinov2.lvd142m) or a local weights file (timm or official DINOv2 key layout)",
+    )  # fmt: skip
+    parser.add_argument("--model-name", default=DEFAULT_MODEL, help="timm architecture for --from-dinov2")
+    parser.add_argument("--model-kwargs", type=json.loads, default=None, metavar="JSON",
+                        help='timm overrides for --from-dinov2, e.g. \'{"img_size": 518}\' (default: Table 7\'s)')
 
     def run(args: argparse.Namespace) -> int:
+        if (args.checkpoint is None) == (args.from_dinov2 is None):
+            print("signmusketeers export: give either a checkpoint or --from-dinov2 NAME_OR_PATH", file=sys.stderr)
+            return 2
         try:
-            path = export_encoder(args.checkpoint, args.out)
+            if args.from_dinov2 is not None:
+                path = export_dinov2(args.from_dinov2, args.out, args.model_name, args.model_kwargs)
+            else:
+                path = export_encoder(args.checkpoint, args.out)
         except ExportError as error:
             print(f"signmusketeers export: {error}", file=sys.stderr)
             return 1

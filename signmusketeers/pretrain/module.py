@@ -53,6 +53,14 @@ class DinoV2PretrainModule(LightningModule):
     ``model_kwargs`` override the timm architecture (tests and demos use tiny ViTs this way). ``compile_losses``
     fuses the Sinkhorn-Knopp targets and the cross-entropies over the prototypes with ``torch.compile`` (for GPUs,
     where those passes over ``(N, 65536)`` float32 matrices are a fifth of a step; the first steps compile).
+
+    ``head_warmup_steps`` (beyond the paper; 0 in its configs) trains only the freshly initialised heads for the
+    first N optimiser steps: the student backbone (with its mask token) gets no gradient and no update, so random
+    heads cannot pull a pretrained backbone apart before they fit it (the k-NN collapse users of continued DINOv2
+    training report); the teacher still follows the student by EMA (its heads move, its backbone stays as it was).
+    The step is otherwise unchanged (same forward, masks, schedules): the gradients reach the backbone and are
+    dropped before the optimiser step, as DINOv2 drops the prototypes' gradients in its first epoch, so AdamW's
+    moments of the backbone start at its first real step, and a run resumed inside the warm-up stays exact.
     """
 
     def __init__(
@@ -93,8 +101,11 @@ class DinoV2PretrainModule(LightningModule):
         clip_grad: float = 3.0,
         freeze_last_layer_epochs: int = 1,
         compile_losses: bool = False,
+        head_warmup_steps: int = 0,
     ) -> None:
         super().__init__()
+        if head_warmup_steps < 0:
+            raise ValueError(f"head_warmup_steps must be 0 or more, got {head_warmup_steps}")
         self.save_hyperparameters()
         self.model_kwargs = {**DEFAULT_MODEL_KWARGS, **(model_kwargs or {})}
         self.student = self._build(drop_path_rate, interpolate_offset)
@@ -250,6 +261,18 @@ class DinoV2PretrainModule(LightningModule):
             group["weight_decay"] = weight_decay * group["wd_multiplier"]
         if self._trainer is not None:
             self.log_dict({"train/lr": lr, "train/weight_decay": weight_decay})
+
+    def backbone_frozen(self, step: int | None = None) -> bool:
+        """Whether optimiser step ``step`` (default: the current one) is in the head warm-up."""
+        return (self.global_step if step is None else step) < self.hparams.head_warmup_steps
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Runs after backward (and the DDP gradient all-reduce) and before clipping and the step: dropping the
+        # gradients here keeps DDP's reducer unchanged (every parameter still takes part in every backward), and
+        # AdamW skips parameters without a gradient: no update, no weight decay, no moments.
+        if self.backbone_frozen():
+            for parameter in self.student["backbone"].parameters():
+                parameter.grad = None
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         # The teacher follows every optimiser step at once (not in on_train_batch_end, which Lightning runs after

@@ -13,6 +13,12 @@ interrupted run resumes where it stopped and every clip is written exactly once;
 with ``--shard-index/--num-shards`` (or ``torchrun``: ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` are read, one GPU per
 process), and the last one to finish publishes the folders. Encoders run in eval mode without gradients; extraction
 happens once, never per training step.
+
+``--global-encoder ENCODER`` adds the whole-frame stream of Table 2's "+ global frame" row: every kept frame whole,
+padded (black, centred) to a square and resized to that encoder's input size
+(:func:`~signmusketeers.parsing.recrop.whole_frame`), stored as ``global`` ``(T, D)`` beside the crop features. Full
+clip records hold only the crops, so the whole frames come from the source videos of boxes-only records (decoded in
+the same pass as their crops); a folder of full records is refused in one line.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_clip_crops
+from signmusketeers.data.shards import LEDGER, ShardManifest
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
 from signmusketeers.translate.encoders import CropEncoder, EncoderError, export_paths, file_sha256, load_encoder
 
@@ -48,10 +55,15 @@ class DecodedClips(Dataset):
     Clips whose id is in ``skip`` are returned without decoding (``{"clip_id", "skip": True}``). A record that
     cannot be decoded comes back as ``{"clip_id", "error"}`` so the writer can log it and go on; one that cannot
     even be read (a damaged chunk file) comes back with ``"record N"`` (its index) as its ``clip_id``.
+
+    ``whole_frame_size`` > 0 also returns ``"whole"``: ``uint8 (T, W, W, 3)`` whole frames of boxes-only records,
+    decoded in the same pass as their crops (full records hold no whole frames: that clip fails).
     """
 
-    def __init__(self, folder: str | os.PathLike, indices: Sequence[int], skip: set[str]) -> None:
+    def __init__(self, folder: str | os.PathLike, indices: Sequence[int], skip: set[str],
+                 whole_frame_size: int = 0) -> None:
         self.folder, self.indices, self.skip = str(folder), indices, skip
+        self.whole_frame_size = whole_frame_size
         self._dataset = None
 
     def __len__(self) -> int:
@@ -75,10 +87,16 @@ class DecodedClips(Dataset):
             return {"clip_id": clip_id, "skip": True}
         try:
             pose = np.asarray(record["pose"], dtype=np.float32)
+            whole = None
+            if self.whole_frame_size:
+                if "video" not in record:
+                    raise ValueError(NO_WHOLE_FRAMES)
+                size = self.whole_frame_size
+                whole = np.zeros((len(np.asarray(record["frames"])), size, size, 3), dtype=np.uint8)
             if "crops" in record:  # a full clip record: the crops as JPEGs
                 crops = unpack_clip_crops(record)
             elif "video" in record:  # a boxes-only clip record: cut the same crops from the source video again
-                crops = record_crops(record)
+                crops = record_crops(record, whole=whole)
             else:
                 raise ValueError("neither JPEG crops nor a source video in the clip record")
             if len(crops) != len(pose):
@@ -88,18 +106,31 @@ class DecodedClips(Dataset):
         except (ValueError, IndexError, KeyError) as error:
             return {"clip_id": clip_id, "error": str(error)}
         split = str(record.get("split", "") or "unsplit")
-        return {"clip_id": clip_id, "text": str(record.get("text", "")), "split": split, "pose": pose, "crops": crops}
+        item = {"clip_id": clip_id, "text": str(record.get("text", "")), "split": split, "pose": pose, "crops": crops}
+        if whole is not None:
+            item["whole"] = whole
+        return item
+
+
+NO_WHOLE_FRAMES = ("full clip records hold only the crops, not the whole frames the global stream needs: parse with "
+                   "--clip-records boxes (extract then decodes the source videos)")
 
 
 def encode_clips(
-    clips: list[dict[str, Any]], face_encoder: CropEncoder, hand_encoder: CropEncoder, dtype: np.dtype = np.float16
+    clips: list[dict[str, Any]], face_encoder: CropEncoder, hand_encoder: CropEncoder, dtype: np.dtype = np.float16,
+    global_encoder: CropEncoder | None = None,
 ) -> list[dict[str, Any]]:
-    """Feature records for decoded clips: one face-encoder and one hand-encoder forward over all their crops."""
+    """Feature records for decoded clips: one face-encoder and one hand-encoder forward over all their crops (and
+    one ``global_encoder`` forward over their whole frames, stored as ``global``, when given)."""
     crops = torch.from_numpy(np.concatenate([c["crops"] for c in clips]))  # (ΣT, 3, S, S, 3)
     frames = crops.shape[0]
     face = face_encoder(crops[:, 0]).cpu().numpy().astype(dtype)
     hands = hand_encoder(crops[:, 1:3].reshape(frames * 2, *crops.shape[2:])).cpu().numpy().astype(dtype)
     hands = hands.reshape(frames, 2, -1)
+    whole = None
+    if global_encoder is not None:
+        whole = global_encoder(torch.from_numpy(np.concatenate([c["whole"] for c in clips]))).cpu().numpy()
+        whole = whole.astype(dtype)
     records, start = [], 0
     for clip in clips:
         end = start + len(clip["pose"])
@@ -107,6 +138,8 @@ def encode_clips(
             "face": face[start:end], "left": hands[start:end, 0], "right": hands[start:end, 1],
             "pose": clip["pose"], "text": clip["text"], "clip_id": clip["clip_id"],
         })
+        if whole is not None:
+            records[-1]["global"] = whole[start:end]
         start = end
     return records
 
@@ -142,11 +175,42 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _clip_record_kind(folder: Path) -> str | None:
+    """``"full"`` or ``"boxes"``: from the parse manifest, else from the first record's fields (None: no records)."""
+    try:
+        kind = ShardManifest.read(folder).made_by.get("clip_records")
+    except ShardError:  # a LitData folder made by other means
+        kind = None
+    if kind is None and _record_count(folder):
+        try:
+            kind = "boxes" if "video" in open_dataset(folder, kind="clips")[0] else "full"
+        except Exception:  # noqa: BLE001 - an unreadable first record: each clip is checked as it is decoded
+            kind = None
+    return kind
+
+
+def _written_fields(folder: Path) -> set[str] | None:
+    """The record fields an earlier (possibly interrupted) extract wrote into ``folder``, from LitData's data spec in
+    our ledgers; None when nothing was written yet."""
+    for ledger in sorted((folder / LEDGER).glob("[0-9]*-[0-9]*.json")):
+        try:
+            spec = json.loads(json.loads(ledger.read_text())["config"]["data_spec"])
+            return set(json.loads(spec[1]["context"]))
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            continue
+    return None
+
+
 def register(parser: argparse.ArgumentParser):
     parser.add_argument("clip_shards", type=Path, metavar="CLIP_SHARDS",
                         help="clip shard folder (signmusketeers parse)")
     parser.add_argument("--face-encoder", required=True, type=Path, help="face encoder export (.safetensors + .json)")
     parser.add_argument("--hand-encoder", required=True, type=Path, help="hand encoder export (.safetensors + .json)")
+    parser.add_argument(
+        "--global-encoder", type=Path, default=None,
+        help="also encode every kept frame whole (padded to a square, resized) with this encoder export into the "
+             "'global' stream (Table 2, + global frame; e.g. `export --from-dinov2`); needs boxes-only clip records",
+    )  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, help="feature shard root: OUT/train, OUT/val, OUT/test")
     parser.add_argument("--frames-per-batch", type=int, default=128,
                         help="frames per encoder batch, gathered across clips (each frame = 1 face + 2 hand crops)")
@@ -176,18 +240,31 @@ def run(args: argparse.Namespace) -> int:
     try:
         face_encoder = load_encoder(args.face_encoder, device)
         hand_encoder = load_encoder(args.hand_encoder, device)
+        global_encoder = load_encoder(args.global_encoder, device) if args.global_encoder else None
         # Opened to check the folder, not kept: its chunk table grows with the corpus, and the loader's
         # DecodedClips opens its own where the records are read.
         open_dataset(args.clip_shards, kind="clips")
+        if global_encoder is not None and _clip_record_kind(args.clip_shards) == "full":
+            raise ShardError(f"{args.clip_shards}: {NO_WHOLE_FRAMES}")
     except (EncoderError, ShardError) as error:
         fail_line(str(error))
         return 2
+    for split in SPLITS:  # a resumed run must write the same fields, or the folder would mix two record layouts
+        fields = _written_fields(args.out / split)
+        if fields is not None and ("global" in fields) != (global_encoder is not None):
+            had = "with" if "global" in fields else "without"
+            fail_line(f"{args.out / split}: an earlier run wrote features {had} the global stream; resume it the "
+                      "same way (--global-encoder) or write to another --out")
+            return 2
     made_by = {
         "command": "signmusketeers extract " + " ".join(sys.argv[2:]),
         "clip_shards": str(args.clip_shards.resolve()),
         "dtype": args.dtype,
     }
-    for part, path, encoder in (("face", args.face_encoder, face_encoder), ("hand", args.hand_encoder, hand_encoder)):
+    encoders = [("face", args.face_encoder, face_encoder), ("hand", args.hand_encoder, hand_encoder)]
+    if global_encoder is not None:
+        encoders.append(("global", args.global_encoder, global_encoder))
+    for part, path, encoder in encoders:
         weights, _ = export_paths(path)
         made_by[f"{part}_encoder"] = {"path": str(weights.resolve()), "sha256": file_sha256(weights),
                                       "model": encoder.spec.model_name, "model_kwargs": encoder.spec.model_kwargs}
@@ -202,8 +279,9 @@ def run(args: argparse.Namespace) -> int:
     # WORLD_SIZE and RANK itself and len() is this rank's share only, which split again would skip clips.
     # A range, not a list: constant memory at any corpus size, in this process and in each loader worker.
     indices = range(shard_index, _record_count(args.clip_shards), num_shards)
-    loader = DataLoader(DecodedClips(args.clip_shards, indices, done), batch_size=None, num_workers=args.workers,
-                        collate_fn=_as_is)
+    whole_size = global_encoder.spec.img_size if global_encoder is not None else 0
+    loader = DataLoader(DecodedClips(args.clip_shards, indices, done, whole_size), batch_size=None,
+                        num_workers=args.workers, collate_fn=_as_is)
     dtype = np.dtype(args.dtype)
     written = failed = skipped = 0
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -222,7 +300,8 @@ def run(args: argparse.Namespace) -> int:
                         writers["unsplit"].fail(item["clip_id"], item["error"])
                         failed += 1
                 if batch:
-                    for clip, record in zip(batch, encode_clips(batch, face_encoder, hand_encoder, dtype)):
+                    records = encode_clips(batch, face_encoder, hand_encoder, dtype, global_encoder)
+                    for clip, record in zip(batch, records):
                         writers[clip["split"]].write(clip["clip_id"], [record])
                         written += 1
                 progress.advance(task, len(batch) + len(others))

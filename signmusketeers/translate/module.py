@@ -85,6 +85,7 @@ class TranslationModule(LightningModule):
             own tokenizer when ``t5`` is a name, else ``"byt5"``.
         streams: which per-frame streams are fused (any subset of face, left, right, pose, global; Tables 2, 4).
         feature_dim / pose_dim / projected_dims: stream widths (Table 8: 384 → 256 per crop stream, 14 → 128).
+        global_dim: width of the whole-frame ``global`` stream (``extract --global-encoder``); ``None``: ``feature_dim``.
         t5_dropout: the T5's dropout rate (``dropout_rate``); ``None`` keeps the checkpoint's or the dict's value.
         lr / weight_decay / warmup_steps / min_lr: AdamW with a linear warm-up over ``warmup_steps`` then a cosine
             from ``lr`` down to ``min_lr`` at ``trainer.max_steps`` (Table 8: 1e-3, 0.1). Weight decay skips biases
@@ -105,6 +106,7 @@ class TranslationModule(LightningModule):
         streams: Sequence[str] = DEFAULT_STREAMS,
         feature_dim: int = 384,
         pose_dim: int = 14,
+        global_dim: int | None = None,
         projected_dims: dict[str, int] | None = None,
         fusion_dropout: float = 0.0,
         lr: float = 1e-3,
@@ -132,8 +134,8 @@ class TranslationModule(LightningModule):
         if self.t5.config.vocab_size < len(self.tokenizer):
             raise ValueError(f"the T5 vocabulary ({self.t5.config.vocab_size}) is smaller than the tokenizer's "
                              f"({len(self.tokenizer)})")
-        input_dims = {"face": feature_dim, "left": feature_dim, "right": feature_dim, "global": feature_dim,
-                      "pose": pose_dim}
+        input_dims = {"face": feature_dim, "left": feature_dim, "right": feature_dim,
+                      "global": feature_dim if global_dim is None else global_dim, "pose": pose_dim}
         self.fusion = StreamFusion(streams, self.t5.config.d_model, input_dims, projected_dims, fusion_dropout)
         self.streams = tuple(streams)
         self.encoder_paths = {"face": face_encoder, "hand": hand_encoder}

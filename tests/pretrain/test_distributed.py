@@ -57,6 +57,27 @@ def test_ddp_fit_keeps_teacher_identical_on_both_ranks(crop_shards, tmp_path):
     assert not torch.equal(ranks[0]["teacher"][qkv], ranks[0]["student"][qkv])  # an EMA, not a copy
 
 
+@pytest.mark.slow
+def test_ddp_head_warmup_keeps_the_backbone_and_trains_the_heads(crop_shards, tmp_path):
+    """Under DDP the backbone's gradients are still all-reduced (every parameter takes part in every backward) and
+    dropped afterwards on both ranks: 3 warm-up steps of 3 leave both students' backbones as they started."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MASTER_PORT": str(_free_port())}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tests/pretrain/ddp_fit.py"), str(crop_shards[0]), str(tmp_path / "out"), "3"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [torch.load(tmp_path / "out" / f"rank{r}.pt") for r in range(2)]
+    assert ranks[0]["steps"] == ranks[1]["steps"] == 3
+    for rank in ranks:
+        backbone = [k for k in rank["student"] if k.startswith("backbone.")]
+        assert backbone and all(torch.equal(rank["student"][k], rank["start"][k]) for k in backbone)
+        head = [k for k in rank["student"] if k.startswith("dino_head.") and "last_layer" not in k]
+        assert any(not torch.equal(rank["student"][k], rank["start"][k]) for k in head)
+    for key, value in ranks[0]["student"].items():
+        assert torch.equal(value, ranks[1]["student"][key]), key
+
+
 def test_ddp_resume_matches_a_straight_run_per_rank_and_probe_scores_the_whole_set(crop_shards, tmp_path):
     """2 ranks: a run killed before step 3 and resumed from its last checkpoint logs each rank's losses of the
     straight run and ends with its teacher and student; the k-NN probe gives every rank the score of the whole
