@@ -309,17 +309,15 @@ def _seek_to_keyframe(container, stream, start: float) -> _Anchor | None:
         count = len(entries)
     except (AttributeError, TypeError):
         return None
-    # Frame indices come from counting the container's index entries: only where it lists every packet
-    # (mp4/mov's sample tables do; Matroska's cues list keyframes only).
+    # Frame indices come from the container's index entries: only where it lists every packet (mp4/mov's sample
+    # tables do; Matroska's cues list keyframes only).
     if count == 0 or count != int(stream.frames or 0):
         return None
-    order: dict[int, int] = {}
-    before = 0
-    for entry in entries:
-        if entry.pos < 0 or entry.pos in order:
-            return None
-        order[entry.pos] = before
-        before += 0 if entry.is_discard else 1
+    # samples an edit list cuts from the start are decoded but never shown (edit lists cutting the middle of a
+    # stream are not counted: rare outside editing software)
+    leading_discards = 0
+    while leading_discards < count and entries[leading_discards].is_discard:
+        leading_discards += 1
     target = int(math.floor(start / stream.time_base))
     for _ in range(8):  # a keyframe may present after ``start`` (B-frames): step back a keyframe at a time
         try:
@@ -327,13 +325,32 @@ def _seek_to_keyframe(container, stream, start: float) -> _Anchor | None:
             packet = next((p for p in container.demux(stream) if p.size), None)
         except (av.error.FFmpegError, StopIteration):
             return None
-        if packet is None or not packet.is_keyframe or packet.pts is None or packet.pos not in order:
+        if packet is None or not packet.is_keyframe or packet.pts is None or packet.dts is None:
+            return None
+        position = _entry_position(entries, count, packet)
+        if position is None or position < leading_discards:
             return None
         if packet.pts * stream.time_base <= start:
-            return _Anchor(packet, order[packet.pos])
-        if packet.dts is None or order[packet.pos] == 0:
+            return _Anchor(packet, position - leading_discards)
+        if position == leading_discards:
             return None
         target = packet.dts - 1
+    return None
+
+
+def _entry_position(entries, count: int, packet) -> int | None:
+    """Position of ``packet`` among the index entries (decoding order), by binary search on their timestamps (DTS)
+    and checked by byte position: the cost of a seek does not grow with the length of the video."""
+    low, high = 0, count
+    while low < high:
+        middle = (low + high) // 2
+        if entries[middle].timestamp < packet.dts:
+            low = middle + 1
+        else:
+            high = middle
+    for position in range(max(0, low - 4), min(count, low + 5)):
+        if entries[position].pos == packet.pos:
+            return position
     return None
 
 
@@ -380,11 +397,16 @@ def _decode_anchored(container, stream, anchor: _Anchor, start, end, stride) -> 
     seen_first = False
     kept = 0
     orientation = None
+    context = stream.codec_context
+    start_pts = start / stream.time_base
     for packet in _packets(container, stream, anchor.packet):
         if packet.size and not packet.is_discard:
             if packet.pts is None:
                 raise _NotAsIndexed
             bisect.insort(sent, packet.pts)
+            # Frames before ``start`` that no other frame refers to need not be decoded at all (the decoder still
+            # decodes every reference frame, so the frames kept are exactly those of decoding everything).
+            context.skip_frame = "NONREF" if packet.pts < start_pts else "DEFAULT"
         for frame in packet.decode():
             if frame.pts is None:
                 raise _NotAsIndexed
