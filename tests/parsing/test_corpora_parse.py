@@ -93,3 +93,22 @@ def test_phoenix_release_parses(frames, tmp_path: Path, capsys) -> None:
     assert record["text"] == "am tag regnet es im norden" and record["split"] == "test"
     assert list(record["frames"]) == list(range(0, 16, 2)) and np.allclose(record["timestamps"], record["frames"] / 25)
     assert list(record["size"]) == [260, 210] and record["fps"][0] == 25
+
+
+def test_sideways_phone_video_parses_like_the_upright_one(frames, tmp_path: Path) -> None:
+    from signmusketeers.parsing import FrameParser
+
+    upright = frames[60:72]
+    sideways = [np.ascontiguousarray(np.rot90(image, -1)) for image in upright]  # stored a quarter turn right
+    upright_path = encode(tmp_path / "upright.mp4", upright, len(upright), bframes=0)
+    phone_path = encode(tmp_path / "phone.mp4", sideways, len(sideways), bframes=0, rotation=90)  # shown turned back
+    parser = FrameParser(crop_size=32)
+    try:
+        reference = parser.parse_video(upright_path)
+        phone = parser.parse_video(phone_path)
+    finally:
+        parser.close()
+    assert phone.size == reference.size == (240, 320)
+    seen = (reference.pose >= 0).all(axis=1)
+    assert seen.sum() >= 6  # MediaPipe found the signer
+    assert np.abs(phone.pose[seen] - reference.pose[seen]).mean() < 0.03
