@@ -115,7 +115,9 @@ SUITE = [
         "next (mean of the four): it seeks to the keyframe before the start and counts frame indices from the "
         "container's index. **Floor:** bare PyAV decoding (to RGB) of the video's first 5 s. Goal ≤ 1.2; what is "
         "left above 1 is the decoding from the keyframe before the start, which grows with the keyframe interval, "
-        "not the offset. The same end segment decoded from the first frame (as before seeking) is printed beside.",
+        "not the offset. Times are CPU seconds of the process (decoding threads included). Printed beside: the same "
+        "four starts one keyframe interval into the video, and the end segment decoded from the first frame (as "
+        "before seeking).",
     ),
     Benchmark(
         "memory_scale", "Memory at scale",
