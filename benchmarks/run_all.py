@@ -107,7 +107,7 @@ SUITE = [
     ),
     Benchmark(
         "seek", "Segments of long videos",
-        ["--repeats", "5"],
+        ["--repeats", "7"],
         None,
         "A 10-minute H.264 video (320x180, 25 fps, B-frames, the shared clips looped) synthesised in the run, once "
         "with a keyframe every 2 s and once every 10 s (x264's default interval). **Ours:** `read_frames` on 5 s "
@@ -115,7 +115,8 @@ SUITE = [
         "next (mean of the four): it seeks to the keyframe before the start and counts frame indices from the "
         "container's index. **Floor:** bare PyAV decoding (to RGB) of the video's first 5 s. Goal ≤ 1.2; what is "
         "left above 1 is the decoding from the keyframe before the start, which grows with the keyframe interval, "
-        "not the offset. Times are CPU seconds of the process (decoding threads included). Printed beside: the same "
+        "not the offset. Times are CPU seconds of the process (decoding threads included), the least of 7 alternating "
+        "runs. Printed beside: the same "
         "four starts one keyframe interval into the video, and the end segment decoded from the first frame (as "
         "before seeking).",
     ),

@@ -399,14 +399,18 @@ def _decode_anchored(container, stream, anchor: _Anchor, start, end, stride) -> 
     orientation = None
     context = stream.codec_context
     start_pts = start / stream.time_base
+    skipping = False
     for packet in _packets(container, stream, anchor.packet):
         if packet.size and not packet.is_discard:
-            if packet.pts is None:
+            pts = packet.pts
+            if pts is None:
                 raise _NotAsIndexed
-            bisect.insort(sent, packet.pts)
+            bisect.insort(sent, pts)
             # Frames before ``start`` that no other frame refers to need not be decoded at all (the decoder still
             # decodes every reference frame, so the frames kept are exactly those of decoding everything).
-            context.skip_frame = "NONREF" if packet.pts < start_pts else "DEFAULT"
+            if (pts < start_pts) != skipping:
+                skipping = not skipping
+                context.skip_frame = "NONREF" if skipping else "DEFAULT"
         for frame in packet.decode():
             if frame.pts is None:
                 raise _NotAsIndexed
