@@ -125,13 +125,13 @@ def _folder(folder: Path, frame_rate: float | None = None) -> list[InputClip]:
     return sorted(clips, key=lambda c: c.clip_id)
 
 
-def _seconds(value, path: Path, line: int, field: str) -> float | None:
+def _seconds(value, path: Path, line: int, field: str, unit: str = "seconds") -> float | None:
     if value is None or (isinstance(value, str) and value.strip() == ""):
         return None
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ManifestError(f"{path}: line {line}: {field} {value!r} is not a number of seconds") from None
+        raise ManifestError(f"{path}: line {line}: {field} {value!r} is not a number of {unit}") from None
 
 
 def _resolve(base: Path, value: str | None) -> str | None:
@@ -191,7 +191,7 @@ def _our_row(path: Path, number: int, row: dict, frame_rate: float | None = None
         start=_seconds(row.get("start"), path, number, "start"),
         end=_seconds(row.get("end"), path, number, "end"),
         landmarks=_resolve(path.parent, row.get("landmarks")),
-        fps=_seconds(row.get("fps"), path, number, "fps") or frame_rate,
+        fps=_seconds(row.get("fps"), path, number, "fps", "frames per second") or frame_rate,
     )
 
 

@@ -59,12 +59,6 @@ class VideoFrame:
     image: np.ndarray  # RGB uint8 (H, W, 3)
 
 
-def is_frame_folder(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a folder of image files (an image-sequence video)."""
-    path = Path(path)
-    return path.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir() if p.is_file())
-
-
 def _natural_key(path: Path) -> list:
     # images2.png before images10.png, whether or not the numbers are zero-padded
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
@@ -380,7 +374,7 @@ def _decode_from(path, container, stream, anchor: _Anchor, start, end, stride) -
     yield first
     try:
         yield from generator
-    except _NotAsIndexed:  # only checked before the first frame is given out; cannot happen after
+    except _NotAsIndexed:  # a packet or frame without a time, after frames were given out: too late to restart
         raise VideoError(f"{path}: frame order after seeking does not match the container's index") from None
     except av.error.FFmpegError as error:
         raise VideoError(f"{path}: decoding failed after seeking to {start:.3f} s ({_reason(error)})") from None

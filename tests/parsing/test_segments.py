@@ -53,3 +53,14 @@ def test_boxes_only_recropping_seeks(long_video, monkeypatch) -> None:
     record = clip_record(clip, records="boxes", video=str(video), video_frames=FRAMES)
     monkeypatch.setattr(video_module, "_decode_from_zero", no_decoding_from_zero)
     assert np.array_equal(record_crops(record), clip.crops)
+
+
+def test_folder_of_frames_parses_and_recrops(tmp_path: Path) -> None:
+    from .corpus_media import frame_folder
+
+    folder = frame_folder(tmp_path / "video-0001", noise_frames(20, WIDTH, HEIGHT))
+    landmarks = synthetic_landmarks(tmp_path / "video.npz", 20, WIDTH, HEIGHT)
+    clip = FrameParser(crop_size=32, stride=2).parse_video(folder, landmarks=landmarks, fps=25, start=0.2)
+    assert list(clip.frame_index) == list(range(5, 20, 2)) and clip.fps == 25.0 and clip.size == (HEIGHT, WIDTH)
+    record = clip_record(clip, records="boxes", video=str(folder), video_frames=20)
+    assert np.array_equal(record_crops(record), clip.crops)
