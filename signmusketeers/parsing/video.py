@@ -7,10 +7,12 @@ variable-frame-rate video keeps its real timing; grayscale and odd-sized frames 
 and record the rotation there), so width and height are those a player shows. Errors name the file and the
 problem (:class:`VideoError`).
 
-A segment (``start``/``end``) costs in proportion to its length, not its offset: where the container indexes every
-packet (mp4, mov and the rest of that family) decoding starts at the keyframe before ``start``, and each frame's
-index is still its position among all frames of the file, as if decoded from the first frame
-(``read_frames(..., seek=False)`` does that, and gives the same frames).
+A segment (``start``/``end``) costs in proportion to its length, not its offset: decoding starts at the keyframe
+before ``start``, and each frame's index is still its position among all frames of the file, as if decoded from the
+first frame (``read_frames(..., seek=False)`` does that, and gives the same frames). The keyframe's place comes from
+the container's index where it lists every packet (mp4, mov) or else from one pass over the packets without decoding
+them, kept for the file's next segments (Matroska/WebM, whose cues list keyframes only); files with neither (gif,
+...) are decoded from their start.
 """
 
 from __future__ import annotations
@@ -298,20 +300,9 @@ def _seek_to_keyframe(container, stream, start: float) -> _Anchor | None:
 
     if stream.time_base is None:
         return None
-    try:
-        entries = stream.index_entries
-        count = len(entries)
-    except (AttributeError, TypeError):
+    locate = _frame_counter(container, stream)
+    if locate is None:
         return None
-    # Frame indices come from the container's index entries: only where it lists every packet (mp4/mov's sample
-    # tables do; Matroska's cues list keyframes only).
-    if count == 0 or count != int(stream.frames or 0):
-        return None
-    # samples an edit list cuts from the start are decoded but never shown (edit lists cutting the middle of a
-    # stream are not counted: rare outside editing software)
-    leading_discards = 0
-    while leading_discards < count and entries[leading_discards].is_discard:
-        leading_discards += 1
     target = int(math.floor(start / stream.time_base))
     for _ in range(8):  # a keyframe may present after ``start`` (B-frames): step back a keyframe at a time
         try:
@@ -319,17 +310,83 @@ def _seek_to_keyframe(container, stream, start: float) -> _Anchor | None:
             packet = next((p for p in container.demux(stream) if p.size), None)
         except (av.error.FFmpegError, StopIteration):
             return None
-        if packet is None or not packet.is_keyframe or packet.pts is None or packet.dts is None:
+        if packet is None or not packet.is_keyframe or packet.pts is None:
             return None
-        position = _entry_position(entries, count, packet)
-        if position is None or position < leading_discards:
+        before = locate(packet)
+        if before is None:
             return None
         if packet.pts * stream.time_base <= start:
-            return _Anchor(packet, position - leading_discards)
-        if position == leading_discards:
+            return _Anchor(packet, before)
+        if before == 0:  # ``start`` lies before the first frame
             return None
-        target = packet.dts - 1
+        target = (packet.dts if packet.dts is not None else packet.pts) - 1
     return None
+
+
+def _frame_counter(container, stream):
+    """``packet -> frames before it in decoding order`` (``None`` if unknown) for this file, or ``None``.
+
+    From the container's index where it lists every packet (mp4/mov sample tables: free); else from one pass over
+    the packets without decoding them (Matroska/WebM, whose cues list keyframes only), kept for the file's next
+    segments (a few files per process).
+    """
+    try:
+        entries = stream.index_entries
+        count = len(entries)
+    except (AttributeError, TypeError):
+        entries, count = None, 0
+    if count and count == int(stream.frames or 0):
+        # samples an edit list cuts from the start are decoded but never shown (edit lists cutting the middle of a
+        # stream are not counted: rare outside editing software)
+        leading = 0
+        while leading < count and entries[leading].is_discard:
+            leading += 1
+
+        def from_index(packet) -> int | None:
+            if packet.dts is None:
+                return None
+            position = _entry_position(entries, count, packet)
+            return None if position is None or position < leading else position - leading
+
+        return from_index
+    table = _packet_table(container.name, stream.index)
+    return None if table is None else (lambda packet: table.get(packet.pos))
+
+
+_TABLES: dict[tuple, dict[int, int] | None] = {}
+_TABLES_KEPT = 4
+
+
+def _packet_table(path: str, stream_index: int) -> dict[int, int] | None:
+    """Byte position of every packet of the stream → frames before it in decoding order (one demuxing pass, no
+    decoding); ``None`` where packets have no distinct positions."""
+    import av
+
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    key = (os.path.abspath(path), status.st_size, status.st_mtime_ns, stream_index)
+    if key in _TABLES:
+        return _TABLES[key]
+    table: dict[int, int] | None = {}
+    try:
+        with av.open(path) as container:
+            before = 0
+            for packet in container.demux(container.streams[stream_index]):
+                if not packet.size:
+                    continue
+                if packet.pos is None or packet.pos < 0 or packet.pos in table:
+                    table = None
+                    break
+                table[packet.pos] = before
+                before += 0 if packet.is_discard else 1
+    except (av.error.FFmpegError, ValueError, OSError):
+        table = None
+    while len(_TABLES) >= _TABLES_KEPT:
+        del _TABLES[next(iter(_TABLES))]
+    _TABLES[key] = table
+    return table
 
 
 def _entry_position(entries, count: int, packet) -> int | None:

@@ -22,15 +22,21 @@ def clip_frames(clips: Path, width: int, height: int) -> list[np.ndarray]:
 
 
 def encode(path: Path, frames: list[np.ndarray], count: int, fps: int = 25, gop: int = 50, bframes: int = 2,
-           durations_ms: list[int] | None = None, rotation: int | None = None, mirror: bool = False) -> Path:
-    """H.264 in mp4 of ``count`` frames cycling through ``frames``: a keyframe every ``gop`` frames and B-frames as
-    encoders make them; ``durations_ms`` cycles through per-frame durations (variable frame rate);
-    ``rotation``/``mirror``: the display matrix (counter-clockwise degrees, then a horizontal mirror)."""
+           durations_ms: list[int] | None = None, rotation: int | None = None, mirror: bool = False,
+           codec: str = "libx264") -> Path:
+    """``count`` frames cycling through ``frames`` (H.264 by default, in the container ``path``'s suffix names): a
+    keyframe every ``gop`` frames and B-frames as encoders make them; ``durations_ms`` cycles through per-frame
+    durations (variable frame rate); ``rotation``/``mirror``: the display matrix (counter-clockwise degrees, then a
+    horizontal mirror)."""
     import av
 
+    options = {"g": str(gop)}
+    if codec == "libx264":
+        options.update(bf=str(bframes), preset="ultrafast" if not bframes else "veryfast")
+    elif codec.startswith("libvpx"):
+        options.update({"deadline": "realtime", "cpu-used": "8"})  # fast enough for tests
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"g": str(gop), "bf": str(bframes),
-                                                                    "preset": "ultrafast" if not bframes else "veryfast"})
+        stream = container.add_stream(codec, rate=fps, options=options)
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)

@@ -70,6 +70,22 @@ def test_seeking_in_variable_frame_rate_video(vfr_video: Path, start, end) -> No
     assert len({round(b.time - a.time, 3) for a, b in zip(seeked, seeked[1:])}) > 1  # really variable
 
 
+@pytest.mark.parametrize("name, codec, durations", [("vp8.webm", "libvpx", None), ("vp9.webm", "libvpx-vp9", None),
+                                                    ("vfr.mkv", "libx264", [30, 55, 40])])
+def test_seeking_in_matroska_and_webm(small_frames, tmp_path: Path, name, codec, durations) -> None:
+    # Matroska's cues list keyframes only: the frames before a keyframe are counted in one pass over the packets
+    path = encode(tmp_path / name, small_frames, 300, gop=GOP, codec=codec, durations_ms=durations)
+    import av
+
+    with av.open(str(path)) as container:
+        anchor = video_module._seek_to_keyframe(container, container.streams.video[0], 9.3)
+    assert anchor is not None and anchor.before > 160  # decoding starts near the segment, not at the file's start
+    for start, end in [(4.0, 5.0), (4.04, 5.0), (9.3, 10.0), (0.01, 0.5), (10.5, None)]:
+        seeked = list(read_frames(path, start=start, end=end))
+        assert seeked
+        same(seeked, list(read_frames(path, start=start, end=end, seek=False)))
+
+
 def test_a_segment_starts_decoding_at_the_keyframe_before_it(long_video: Path) -> None:
     import av
 
