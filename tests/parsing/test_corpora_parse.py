@@ -38,6 +38,7 @@ def how2sign(frames, tmp_path_factory) -> Path:
         + "fullvid\tfullvid-1-rgb_front\tfullvid_1\tfullvid_1-1-rgb_front\t23.4\t30.0\tIt ends past the video.\n"
         + "gone\tgone-1-rgb_front\tgone_0\tgone_0-1-rgb_front\t1.0\t2.0\tNo video for this one.\n"
         + "fullvid\tfullvid-1-rgb_front\tfullvid_2\tfullvid_2-1-rgb_front\t10.0\t10.3\t\n"
+        + "fullvid\tfullvid-1-rgb_front\tfullvid_3\tfullvid_3-1-rgb_front\t30.0\t31.0\tAfter the end.\n"
     )
     shifted = frames[(5 * FPS) % len(frames):] + frames  # the clip of 3.0-3.6 s, cut 2 s late
     encode(text / "fullvid_0-1-rgb_front.mp4", shifted, 15, gop=50)
@@ -62,7 +63,9 @@ def test_how2sign_uses_the_full_video_at_the_realigned_times(how2sign: Path, tmp
     assert np.allclose(first["timestamps"], np.arange(75, 90, 2) / FPS)
     past = records["fullvid_1-1-rgb_front"]
     assert past["frames"][0] == 585 and past["frames"][-1] == 599  # 23.4 s up to the last frame (23.96 s)
-    assert [f["key"] for f in read_failures(out)] == ["gone_0-1-rgb_front"]
+    (line,) = [line for line in err.splitlines() if "starts at" in line]
+    assert "fullvid-1-rgb_front.mp4: the segment starts at 30.000 s, after the video's end (24.000 s)" in line
+    assert sorted(f["key"] for f in read_failures(out)) == ["fullvid_3-1-rgb_front", "gone_0-1-rgb_front"]
 
 
 def test_how2sign_precut_clips_when_asked_warn_why(how2sign: Path, tmp_path: Path, capsys) -> None:
