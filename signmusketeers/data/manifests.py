@@ -301,7 +301,9 @@ def _phoenix(path: Path, videos) -> list[InputClip]:
         raise ManifestError(f"{path}: PHOENIX-2014T columns missing: {', '.join(missing)}")
     split = _split_of(path)
     folder_split = {"val": "dev"}.get(split, split)
-    root = Path(videos[0]) if videos else phoenix_frame_root(path, folder_split)
+    # --videos may name the split's folder itself or fullFrame-210x260px/ above the split folders
+    roots = [r for v in videos for r in (Path(v), Path(v) / folder_split)] if videos else [
+        phoenix_frame_root(path, folder_split)]
     clips = []
     for number, fields in rows:
         row = dict(zip(header, fields))
@@ -310,10 +312,11 @@ def _phoenix(path: Path, videos) -> list[InputClip]:
             raise ManifestError(f"{path}: line {number}: empty name")
         # ``video`` is a glob such as NAME/1/*.png; the 2014T release keeps the frames in NAME/ itself
         pattern = Path(row["video"].strip() or name)
-        candidates = [root / pattern.parent, root / name] if pattern.name.count("*") else [root / pattern, root / name]
+        inside = [pattern.parent, Path(name)] if "*" in pattern.name else [pattern, Path(name)]
+        candidates = [root / relative for root in roots for relative in inside]
         folder = next((c for c in candidates if c.is_dir()), None)
-        problem = "" if folder else (f"frame folder {pattern.parent} not found in {root} ({path.name} line {number}; "
-                                     "give the frames' split folder with --videos)")
+        problem = "" if folder else (f"frame folder {inside[0]} not found in {', '.join(str(r) for r in roots)} "
+                                     f"({path.name} line {number}; give the frames' folder with --videos)")
         clips.append(InputClip(clip_id=name, video=str(folder or candidates[0]), text=row["translation"].strip(),
                                split=split, fps=PHOENIX_FPS, problem=problem))
     return clips

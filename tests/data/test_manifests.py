@@ -146,6 +146,9 @@ def test_phoenix_corpus_file(tmp_path: Path) -> None:
     (frames / "11August_2010_Wednesday_tagesschau-3").rmdir()
     _, missing = read_inputs([corpus])
     assert "frame folder 11August_2010_Wednesday_tagesschau-3/1 not found" in missing.problem
+    elsewhere = touch(tmp_path / "disk2" / "dev" / "11August_2010_Wednesday_tagesschau-3" / "images0001.png").parent
+    _, found = read_inputs([corpus], videos=[tmp_path / "disk2"])  # above the split folders
+    assert found.video == str(elsewhere) and not found.problem
 
 
 def test_folders_of_frames_are_clips(tmp_path: Path) -> None:
