@@ -267,7 +267,8 @@ def _how2sign(path: Path, videos, how2sign_clips) -> list[InputClip]:
         text = row["SENTENCE"].strip()
         if how2sign_clips is not None:
             clip = _find_video(Path(how2sign_clips), sentence)
-            problem = "" if clip else f"pre-cut clip {sentence}.* not found in {how2sign_clips} ({path.name} line {number})"
+            problem = "" if clip else (f"pre-cut clip {sentence}.* not found in {how2sign_clips} "
+                                       f"({path.name} line {number})")
             clips.append(InputClip(clip_id=sentence, video=str(clip or Path(how2sign_clips) / f"{sentence}.mp4"),
                                    text=text, split=split, problem=problem))
             continue

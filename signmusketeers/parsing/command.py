@@ -188,8 +188,8 @@ def read_input_options(args: argparse.Namespace, command: str = "parse") -> list
     """The clips of ``args.inputs`` with the options of :func:`add_input_options` (warns about pre-cut clips)."""
     if getattr(args, "how2sign_clips", None) is not None:
         print(f"signmusketeers {command}: warning: {PRECUT_CLIPS_WARNING}", file=sys.stderr)
-    return read_inputs(args.inputs, videos=getattr(args, "videos", None), how2sign_clips=args.how2sign_clips,
-                       frame_rate=getattr(args, "frame_rate", None))
+    return read_inputs(args.inputs, videos=getattr(args, "videos", None),
+                       how2sign_clips=getattr(args, "how2sign_clips", None), frame_rate=getattr(args, "frame_rate", None))
 
 
 def register(parser: argparse.ArgumentParser):
