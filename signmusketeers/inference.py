@@ -93,16 +93,18 @@ class Translator:
         landmarks: str | os.PathLike | None = None,
         start: float | None = None,
         end: float | None = None,
+        fps: float | None = None,
     ) -> dict[str, Any]:
         """``{"video", "text", "frames", "seconds": {"parse", "encode", "generate"}}`` for one video.
 
         ``landmarks`` (a precomputed landmark file, e.g. SynthSign's), ``start``/``end`` (seconds) and ``clip_id``
-        are passed to the parser as a manifest row would give them.
+        are passed to the parser as a manifest row would give them; ``fps`` is the frame rate of a folder of frames.
         """
         seconds = {}
         begin = time.perf_counter()
         options = {key: value for key, value in
-                   (("clip_id", clip_id), ("landmarks", landmarks), ("start", start), ("end", end)) if value is not None}
+                   (("clip_id", clip_id), ("landmarks", landmarks), ("start", start), ("end", end), ("fps", fps))
+                   if value is not None}
         clip = self.parser.parse_video(video, **options)
         seconds["parse"] = time.perf_counter() - begin
 
@@ -122,6 +124,9 @@ def register(parser: argparse.ArgumentParser):
                         help="videos, folders of videos, or manifests (.jsonl/.csv as for parse; their text is printed "
                              "as the reference and their landmark files replace MediaPipe)")
     parser.add_argument("--checkpoint", required=True, type=Path, help="TranslationModule checkpoint")
+    from signmusketeers.parsing.command import add_input_options
+
+    add_input_options(parser)  # --videos, --how2sign-clips, --frame-rate: as for parse
     parser.add_argument("--json", action="store_true",
                         help='one JSON line per video: {"video", "text", "seconds"} (+ "clip_id", "reference" from a '
                              "manifest)")
@@ -136,13 +141,14 @@ def register(parser: argparse.ArgumentParser):
 
 
 def run(args: argparse.Namespace) -> int:
-    from signmusketeers.data.manifests import ManifestError, read_inputs
+    from signmusketeers.data.manifests import ManifestError
+    from signmusketeers.parsing.command import read_input_options
 
     def fail_line(text: str) -> None:
         print(f"signmusketeers translate: {text}", file=sys.stderr)
 
     try:
-        clips = read_inputs(args.inputs)
+        clips = read_input_options(args, "translate")
         translator = Translator(args.checkpoint, args.device, face_encoder=args.face_encoder,
                                 hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size)
     except (ManifestError, ValueError) as error:  # EncoderError and bad checkpoints are ValueErrors too
@@ -155,9 +161,14 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     try:
         for clip in clips:
+            if clip.problem:  # e.g. a manifest row whose video is missing
+                fail_line(f"{clip.video}: {clip.problem}")
+                failures += 1
+                continue
             try:
+                options = {"fps": clip.fps} if clip.fps else {}  # folders of frames only
                 result = translator.translate(clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks,
-                                              start=clip.start, end=clip.end)
+                                              start=clip.start, end=clip.end, **options)
             except (ValueError, OSError) as error:  # ParseError is a ValueError naming the file
                 message = str(error)
                 fail_line(message if clip.video in message else f"{clip.video}: {message}")

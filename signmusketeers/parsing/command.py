@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.manifests import InputClip, ManifestError, read_inputs
+from ..data.manifests import PRECUT_CLIPS_WARNING, InputClip, ManifestError, read_inputs
 from ..data.shards import LEDGER, ShardError, ShardManifest, ShardWriter, pack_jpegs
 from .boxes import LANDMARKS, PART_NAMES, SHIFTED
 from .landmarks import check_region
@@ -109,14 +109,19 @@ def _init_worker(parser_kwargs: dict[str, Any]) -> None:
 def parse_one(job: dict[str, Any]) -> dict[str, Any]:
     """Parse one clip in a worker; returns its records or the one-line failure reason (never raises for bad input)."""
     clip: InputClip = job["clip"]
+    if clip.problem:  # found while reading the manifest (e.g. a missing video): a failure like any other
+        return {"clip": clip, "error": f"{clip.video}: {clip.problem}"}
     try:
         parsed = _PARSER.parse_video(
-            clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks, start=clip.start, end=clip.end
+            clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks, start=clip.start, end=clip.end, fps=clip.fps
         )
         result = {"clip": clip, "frames": len(parsed)}
+        info = probe_video(clip.video, fps=clip.fps) if clip.end is not None or job["want_clip"] else None
+        if clip.end is not None and info.duration and clip.end > info.duration:
+            result["clamped"] = info.duration  # the segment ends past the video's end: cut at its end, counted
         if job["want_clip"]:
             records = job.get("clip_records", "full")
-            announced = probe_video(clip.video).frames if records == "boxes" else 0
+            announced = info.frames if records == "boxes" else 0
             result["clip_record"] = clip_record(parsed, clip.text, clip.split, records=records, video=clip.video,
                                                 video_frames=announced)
         if job["want_crops"]:  # possibly none (budget spent): the clip still counts as done for the crop shards
@@ -167,10 +172,31 @@ def _existing_clip_records(folder: Path) -> str | None:
     return None
 
 
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """``--videos``, ``--how2sign-clips``, ``--frame-rate``: where corpus manifests' videos are (parse, translate)."""
+    parser.add_argument("--videos", type=Path, action="append", metavar="DIR",
+                        help="folder of the videos a How2Sign (full videos, VIDEO_NAME.mp4) or PHOENIX-2014T (frame "
+                             "folders of the split) manifest names; repeatable. Default: the official download layout")
+    parser.add_argument("--how2sign-clips", type=Path, metavar="DIR",
+                        help="use How2Sign's pre-cut clips SENTENCE_NAME.mp4 from DIR instead of cutting the full "
+                             "videos at the re-aligned times (not aligned with the re-aligned translations)")
+    parser.add_argument("--frame-rate", type=float, metavar="FPS",
+                        help="frames per second of folders of frames (PNG/JPEG sequences) without an fps column")
+
+
+def read_input_options(args: argparse.Namespace, command: str = "parse") -> list[InputClip]:
+    """The clips of ``args.inputs`` with the options of :func:`add_input_options` (warns about pre-cut clips)."""
+    if getattr(args, "how2sign_clips", None) is not None:
+        print(f"signmusketeers {command}: warning: {PRECUT_CLIPS_WARNING}", file=sys.stderr)
+    return read_inputs(args.inputs, videos=getattr(args, "videos", None),
+                       how2sign_clips=getattr(args, "how2sign_clips", None), frame_rate=getattr(args, "frame_rate", None))
+
+
 def register(parser: argparse.ArgumentParser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders of videos, or manifests")
     parser.add_argument("--out", required=True, type=Path, help="clip shard folder (for translation)")
     parser.add_argument("--crops-out", type=Path, help="crop shard folder (face and hand crops for pre-training)")
+    add_input_options(parser)
     parser.add_argument("--stride", type=int, default=PAPER_STRIDE, help="keep every N-th frame (paper: 2)")
     parser.add_argument("--crop-size", type=int, default=PAPER_CROP_SIZE, help="crop side in pixels (paper: 224)")
     parser.add_argument(
@@ -210,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
         fail_line("--workers and --stride must be at least 1")
         return 2
     try:
-        clips = read_inputs(args.inputs)
+        clips = read_input_options(args)
     except (ManifestError, OSError) as error:
         fail_line(str(error))
         return 2
@@ -290,10 +316,10 @@ def run(args: argparse.Namespace) -> int:
             jobs.append({"clip": clip, "want_clip": want_clip, "want_crops": want_crops, "preview_dir": preview_dir,
                          "clip_records": args.clip_records})
 
-    started, frames, parsed = time.monotonic(), 0, 0
+    started, frames, parsed, clamped = time.monotonic(), 0, 0, 0
 
     def consume(result: dict[str, Any]) -> None:
-        nonlocal frames, parsed
+        nonlocal frames, parsed, clamped
         clip = result["clip"]
         if "error" in result:
             fail_line(result["error"])
@@ -303,6 +329,7 @@ def run(args: argparse.Namespace) -> int:
             return
         frames += result["frames"]
         parsed += 1
+        clamped += "clamped" in result
         if "clip_record" in result:
             clip_writer.write(clip.clip_id, [result["clip_record"]])
         if "crop_records" in result and crop_writer is not None and not crop_writer.is_done(clip.clip_id):
@@ -357,7 +384,9 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.monotonic() - started
     print(
         f"signmusketeers parse: {parsed} clips parsed, {frames} frames in {seconds:.1f} s "
-        f"({frames / max(seconds, 1e-9):.1f} frames/s), {len(failed)} failed",
+        f"({frames / max(seconds, 1e-9):.1f} frames/s), {len(failed)} failed"
+        + (f", {clamped} segment{'s' if clamped != 1 else ''} ending past the video's end (cut at its end)"
+           if clamped else ""),
         file=sys.stderr,
     )
     return 1 if failed else 0

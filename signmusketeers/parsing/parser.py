@@ -105,16 +105,18 @@ class FrameParser:
         landmarks: str | os.PathLike | LandmarkSource | None = None,
         start: float | None = None,
         end: float | None = None,
+        fps: float | None = None,
     ) -> ParsedClip:
         """Parse the video at ``path`` (frames in ``[start, end)`` seconds when given).
 
+        ``path`` may also be a folder of numbered frames (PNG/JPEG) played at ``fps`` frames per second.
         ``landmarks``: a precomputed landmark file (``.npz``, SynthSign's layout) or source for this clip, instead
         of the parser's own source. Raises :class:`ParseError` (``path: reason``) for input it cannot parse.
         """
         path = str(path)
         clip_id = clip_id or Path(path).stem
         try:
-            info = probe_video(path)
+            info = probe_video(path, fps=fps)
             source = PrecomputedLandmarks(landmarks) if isinstance(landmarks, (str, os.PathLike)) else landmarks
             return self._parse(path, clip_id, info, source or self.landmark_source, start, end)
         except VideoError as error:
@@ -135,7 +137,8 @@ class FrameParser:
         crops, boxes, provenance, poses, indices, times, frame_landmarks, found_parts = [], [], [], [], [], [], [], []
         waiting: dict[int, np.ndarray] = {}  # frames with a part that has had no box yet, by position
         shape = None
-        for frame in prefetch(read_frames(path, start=start, end=end, stride=self.stride)):
+        frames = read_frames(path, start=start, end=end, stride=self.stride, fps=info.fps)
+        for frame in prefetch(frames):
             if shape is None:
                 shape = frame.image.shape
             elif frame.image.shape != shape:
@@ -155,6 +158,9 @@ class FrameParser:
             if waiting:
                 self._backfill(waiting, crops, boxes, provenance)
         if len(indices) < self.min_frames:
+            if start is not None and info.duration and start >= info.duration:
+                raise ParseError(f"{path}: the segment starts at {start:.3f} s, after the video's end "
+                                 f"({info.duration:.3f} s)")
             raise ParseError(
                 f"{path}: {len(indices)} frame{'s' if len(indices) != 1 else ''} decoded; a clip needs at least "
                 f"{self.min_frames}"

@@ -27,7 +27,11 @@ def render_preview(
     positions = np.unique(np.linspace(0, len(clip) - 1, min(frames, len(clip))).round().astype(int))
     wanted = {int(clip.frame_index[p]): p for p in positions}
     rows = []
-    for frame in read_frames(video):
+    timing = {}
+    if len(clip.timestamps):  # decode only the clip's own segment (seeking to the keyframe before it)
+        margin = 0.5 / clip.fps if clip.fps else 0.0
+        timing = {"start": float(clip.timestamps[0]) - margin, "end": float(clip.timestamps[-1]) + margin}
+    for frame in read_frames(video, fps=clip.fps or None, **timing):
         if frame.index not in wanted:
             continue
         position = wanted[frame.index]

@@ -36,6 +36,7 @@ def crops_from_video(
     timestamps: np.ndarray | None = None,
     video_frames: int = 0,
     whole: np.ndarray | None = None,
+    fps: float | None = None,
 ) -> np.ndarray:
     """Decode ``video`` and cut ``boxes`` out of the frames with decoded index ``frames``.
 
@@ -49,6 +50,10 @@ def crops_from_video(
         video_frames: the frame count the video's header announced at parse time (0 = unknown, not checked).
         whole: optional ``uint8 (T, W, W, 3)`` array, filled in the same pass with each frame whole
             (:func:`whole_frame`: padded to a square, resized to ``W``), for the whole-frame ``global`` stream.
+        fps: the record's frame rate, needed where the source is a folder of frames.
+
+    Decoding starts at the keyframe before the record's first frame (its first timestamp), so a clip cut from a
+    long video costs its own length, not its offset.
 
     Returns:
         ``uint8 (T, 3, crop_size, crop_size, 3)`` RGB crops in the order face, left hand, right hand.
@@ -61,7 +66,7 @@ def crops_from_video(
     if len(frames) and (np.diff(frames) <= 0).any():
         raise SourceVideoError(f"{path}: record's frame indices are not increasing")
     try:
-        info = probe_video(path)
+        info = probe_video(path, fps=fps)
         if (info.height, info.width) != tuple(int(s) for s in size):
             raise SourceVideoError(
                 f"{path}: frames are {info.width}x{info.height}, the clip record was parsed from "
@@ -77,7 +82,10 @@ def crops_from_video(
         half_frame = 0.5 / info.fps if info.fps else None
         found = 0
         if len(frames):
-            for frame in read_frames(path, end=None):
+            start = None
+            if timestamps is not None and len(timestamps):
+                start = float(timestamps[0]) - (half_frame or 0.0)  # the checks below catch a video that differs
+            for frame in read_frames(path, start=start, end=None, fps=fps):
                 position = wanted.get(frame.index)
                 if position is not None:
                     if timestamps is not None and half_frame is not None:
@@ -114,6 +122,7 @@ def record_crops(record: Mapping[str, Any], whole: np.ndarray | None = None) -> 
     """The crops of a boxes-only clip record (fields as written by ``signmusketeers parse --clip-records boxes``);
     ``whole`` as in :func:`crops_from_video`."""
     timestamps = record.get("timestamps")
+    fps = record.get("fps")
     return crops_from_video(
         str(record["video"]),
         np.asarray(record["frames"]),
@@ -123,4 +132,5 @@ def record_crops(record: Mapping[str, Any], whole: np.ndarray | None = None) -> 
         timestamps=None if timestamps is None else np.asarray(timestamps),
         video_frames=int(np.asarray(record.get("video_frames", [0]))[0]),
         whole=whole,
+        fps=None if fps is None else float(np.asarray(fps).reshape(-1)[0]),
     )
