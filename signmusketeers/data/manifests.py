@@ -5,11 +5,15 @@ Accepted inputs (any mix, see :func:`read_inputs`):
 * a single video file (mp4, webm, mov, mkv, avi, gif, ... anything FFmpeg reads);
 * a folder: its ``manifest.jsonl`` if it has one (a SynthSign folder), else every video file under it;
 * a JSON-lines manifest: one object per clip with ``clip_id``, ``video`` and optionally ``start``, ``end``
-  (seconds), ``text``, ``split`` and ``landmarks`` (SynthSign's precomputed landmark file); relative paths are
-  relative to the manifest's folder;
+  (seconds), ``text``, ``split`` and ``landmarks`` (SynthSign's precomputed landmark file, or a ``.pose`` file of
+  the whole video; ``pose`` is accepted as the column's name too); relative paths are relative to the manifest's
+  folder;
 * a CSV/TSV manifest with the same columns, or How2Sign's columns (``VIDEO_NAME``, ``SENTENCE_NAME``,
   ``START_REALIGNED``, ``END_REALIGNED``, ``SENTENCE``): a clip is the video ``SENTENCE_NAME.*`` beside the
   CSV if it exists (How2Sign's pre-cut clips), else ``VIDEO_NAME.*`` between the start and end times.
+
+A clip without a landmark file whose video has a ``.pose`` beside it (``VIDEO.pose``, pose-format's MediaPipe
+Holistic layout, as ``video_to_pose`` writes it) takes its landmarks from there instead of running MediaPipe.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import csv
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
@@ -57,12 +61,20 @@ def read_inputs(inputs: Iterable[str | os.PathLike]) -> list[InputClip]:
             clips.extend(read_manifest(path))
         else:  # a single video; whether it really is one is found out when it is decoded
             clips.append(InputClip(clip_id=path.stem, video=str(path)))
+    # A landmark file beside the video (VIDEO.pose, as pose-format's video_to_pose writes it) replaces MediaPipe.
+    clips = [replace(c, landmarks=pose_beside(c.video)) if c.landmarks is None else c for c in clips]
     seen: dict[str, str] = {}
     for clip in clips:
         if clip.clip_id in seen:
             raise ManifestError(f"{clip.video}: clip id {clip.clip_id!r} is also used by {seen[clip.clip_id]}")
         seen[clip.clip_id] = clip.video
     return clips
+
+
+def pose_beside(video: str) -> str | None:
+    """``VIDEO.pose`` (same folder, same stem) if it exists: the video's landmarks as a pose-format file."""
+    candidate = Path(video).with_suffix(".pose")
+    return str(candidate) if candidate.is_file() else None
 
 
 def _folder(folder: Path) -> list[InputClip]:
@@ -125,7 +137,7 @@ def _our_row(path: Path, number: int, row: dict) -> InputClip:
         split=str(row.get("split") or ""),
         start=_seconds(row.get("start"), path, number, "start"),
         end=_seconds(row.get("end"), path, number, "end"),
-        landmarks=_resolve(path.parent, row.get("landmarks")),
+        landmarks=_resolve(path.parent, row.get("landmarks") or row.get("pose")),
     )
 
 
