@@ -204,3 +204,52 @@ def test_parse_poses_out_writes_what_pose_format_reads_and_parse_reads_back(tmp_
     assert main(["parse", str(manifest), "--out", str(tmp_path / "shards"), "--poses-out", str(poses),
                  "--stride", str(stride), "--crop-size", str(CROP)]) == 0
     assert written.exists()
+
+
+def test_translate_reads_a_pose_beside_the_video_without_mediapipe(tmp_path, monkeypatch, capsys):
+    from signmusketeers.parsing.landmarks import MediaPipeHolistic
+    from tests.translate.test_inference import demo_checkpoint
+
+    def no_mediapipe(*args, **kwargs):
+        raise AssertionError("MediaPipe ran although every clip has a landmark file")
+
+    monkeypatch.setattr(MediaPipeHolistic, "__call__", no_mediapipe)
+    checkpoint = demo_checkpoint(tmp_path)
+    video = write_video(tmp_path / "a.mp4", noise_frames(8, 160, 120), fps=10)
+    shutil.copy(video, tmp_path / "b.mp4")
+    npz = synthetic_landmarks(tmp_path / "a.npz", 8, 160, 120)
+    save(video_to_pose_layout(npz, 160, 120, 10.0), tmp_path / "b.pose")  # the same landmarks, beside b.mp4
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"clip_id": "a", "video": "a.mp4", "landmarks": "a.npz"}) + "\n"
+                        + json.dumps({"clip_id": "b", "video": "b.mp4"}) + "\n")
+    assert main(["translate", str(manifest), "--checkpoint", str(checkpoint), "--json"]) == 0
+    from_npz, from_pose = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert from_pose["text"] == from_npz["text"] and from_pose["frames"] == from_npz["frames"] == 4
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared_data
+def test_real_clip_pose_file_matches_pose_formats_own_holistic_and_parses_the_same(shared_clips, tmp_path):
+    from pose_format.utils.holistic import load_holistic
+
+    from signmusketeers.parsing.video import probe_video, read_frames
+
+    video = shared_clips / "signer_blue_screen.mp4"
+    info = probe_video(video)
+    parser = FrameParser(crop_size=CROP, stride=1)
+    clip = parser.parse_video(video)  # MediaPipe Holistic
+    ours = Pose.read(write_pose_file(tmp_path / "ours.pose", clip.landmarks, info.width, info.height, clip.fps)
+                     .read_bytes())
+    # pose-format's own MediaPipe Holistic run on the same decoded frames: the layout video_to_pose writes
+    theirs = load_holistic([frame.image for frame in read_frames(video)], fps=clip.fps, width=info.width,
+                           height=info.height, additional_holistic_config={"model_complexity": 1}, reuse=False)
+    assert [c.name for c in ours.header.components] == [c.name for c in theirs.header.components]
+    assert [c.points for c in ours.header.components] == [c.points for c in theirs.header.components]
+    np.testing.assert_allclose(np.asarray(ours.body.confidence), np.asarray(theirs.body.confidence), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(ours.body.data.data), np.asarray(theirs.body.data.data, np.float32),
+                               atol=1e-3)
+    # and the file, read back as the clip's landmarks, gives MediaPipe's boxes and pose vector
+    save(theirs, tmp_path / "theirs.pose")
+    again = parser.parse_video(video, landmarks=tmp_path / "theirs.pose")
+    np.testing.assert_allclose(again.boxes, clip.boxes, atol=1e-3)
+    np.testing.assert_allclose(again.pose, clip.pose, atol=1e-5)
