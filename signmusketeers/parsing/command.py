@@ -260,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
     made_by["config"].update(
         crops_per_clip=args.crops_per_clip,
         crop_budget=args.crop_budget,
-        landmarks="the manifest's landmark files where given, else MediaPipe Holistic (model_complexity=1)",
+        landmarks="the manifest's landmark files or VIDEO.pose where given, else MediaPipe Holistic (model_complexity=1)",
     )
     split = {"shard_index": args.shard_index, "num_shards": args.num_shards, "segment_seconds": args.checkpoint_every}
     try:

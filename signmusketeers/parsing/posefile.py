@@ -44,9 +44,7 @@ class PoseFileError(ValueError):
     """A ``.pose`` file that cannot be used; the message is one line: ``path: reason``."""
 
 
-def read_pose_file(path: str | os.PathLike) -> tuple[ClipLandmarks, dict]:
-    """Read a MediaPipe Holistic ``.pose`` file: ``(landmarks, {"width", "height", "fps", "frames"})``."""
-    path = str(path)
+def _read_pose(path: str):
     try:
         from pose_format import Pose
 
@@ -60,29 +58,32 @@ def read_pose_file(path: str | os.PathLike) -> tuple[ClipLandmarks, dict]:
         raise PoseFileError(f"{path}: no such .pose file") from None
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file fails anywhere inside the reader
         raise PoseFileError(f"{path}: not a readable .pose file ({type(error).__name__}: {error})") from None
-    return pose_to_landmarks(pose, path), {
-        "width": int(pose.header.dimensions.width),
-        "height": int(pose.header.dimensions.height),
-        "fps": float(pose.body.fps),
-        "frames": int(pose.body.data.shape[0]),
-    }
+    info = {"width": int(pose.header.dimensions.width), "height": int(pose.header.dimensions.height),
+            "fps": float(pose.body.fps), "frames": int(pose.body.data.shape[0])}
+    return pose, info
 
 
-def pose_to_landmarks(pose, path: str = "<pose>") -> ClipLandmarks:
-    """Our landmarks (pixels, NaN where absent, ``present`` masks, ``depth``) from a ``pose_format.Pose``."""
+def read_pose_file(path: str | os.PathLike) -> tuple[ClipLandmarks, dict]:
+    """Read a MediaPipe Holistic ``.pose`` file: ``(landmarks, {"width", "height", "fps", "frames"})``."""
+    pose, info = _read_pose(str(path))
+    return pose_to_landmarks(pose, str(path)), info
+
+
+def _layout(pose, path: str) -> tuple[np.ndarray, np.ndarray, dict[str, int], int | None]:
+    """Person 0's ``data (T, points, D)`` and ``confidence (T, points)`` of a Holistic ``Pose``, with where each of
+    our parts starts in the points (and the world landmarks, if the file has them); refuses other layouts."""
     offsets, start = {}, 0
     for component in pose.header.components:
         offsets[component.name] = (start, list(component.points))
         start += len(component.points)
-    data = np.asarray(pose.body.data.data if hasattr(pose.body.data, "data") else pose.body.data, dtype=np.float32)
+    data = pose.body.data
+    data = np.asarray(data.data if isinstance(data, np.ma.MaskedArray) else data, dtype=np.float32)
     confidence = np.asarray(pose.body.confidence, dtype=np.float32)
     if data.ndim != 4 or data.shape[2] != start or data.shape[3] < 2:
         raise PoseFileError(f"{path}: body of shape {data.shape} does not match its header ({start} points)")
     if data.shape[1] < 1:
         raise PoseFileError(f"{path}: holds no person")
-    data, confidence = data[:, 0], confidence[:, 0]  # Holistic tracks one person
-    frames = len(data)
-    arrays, present, depth = {}, {}, {}
+    firsts = {}
     for name, part, count in COMPONENTS:
         if name not in offsets:
             found = ", ".join(offsets) or "none"
@@ -90,23 +91,46 @@ def pose_to_landmarks(pose, path: str = "<pose>") -> ClipLandmarks:
         first, names = offsets[name]
         if len(names) < count or (part == "face" and names[:count] != [str(i) for i in range(count)]):
             raise PoseFileError(f"{path}: {name} has {len(names)} points, expected the full {count}-point layout")
+        firsts[part] = first
+    world = offsets[WORLD][0] if WORLD in offsets and len(offsets[WORLD][1]) == 33 and data.shape[-1] > 2 else None
+    return data[:, 0], confidence[:, 0], firsts, world  # Holistic tracks one person
+
+
+def _parts(data: np.ndarray, confidence: np.ndarray, firsts: dict[str, int]):
+    """Our parts (pixels, NaN where absent), presence and z from ``data (T, points, D)``, ``confidence (T, points)``."""
+    frames = len(data)
+    arrays, present, depth = {}, {}, {}
+    for _, part, count in COMPONENTS:
+        first = firsts[part]
         values, conf = data[:, first : first + count], confidence[:, first : first + count]
-        present[part] = (conf > 0).any(axis=1)
-        z = values[..., 2] if values.shape[-1] > 2 else np.zeros(values.shape[:2], np.float32)
-        if part == "pose":
-            xy = np.concatenate([values[..., :2], conf[..., None]], axis=-1)
+        known = conf > 0
+        present[part] = known.any(axis=1)
+        z = values[..., 2].copy() if values.shape[-1] > 2 else np.zeros((frames, count), np.float32)
+        if part == "pose":  # x, y, visibility; a landmark with visibility 0 still has its position
+            points = np.empty((frames, count, 3), np.float32)
+            points[..., :2] = values[..., :2]
+            points[..., 2] = conf
+            points[~present[part]] = np.nan
+            z[~present[part]] = np.nan
         else:  # a found part's points all have confidence 1; a point without one has no position
-            xy = np.where((conf > 0)[..., None], values[..., :2], np.nan)
-        arrays[part] = np.where(present[part][:, None, None], xy, np.nan).astype(np.float32)
-        depth[part] = np.where(present[part][:, None], z, np.nan).astype(np.float32)
+            points = values[..., :2].copy()
+            points[~known] = np.nan
+            z[~known] = np.nan
+        arrays[part], depth[part] = points, z
+    return arrays, present, depth
+
+
+def pose_to_landmarks(pose, path: str = "<pose>") -> ClipLandmarks:
+    """Our landmarks (pixels, NaN where absent, ``present`` masks, ``depth``) from a ``pose_format.Pose``."""
+    data, confidence, firsts, world_first = _layout(pose, path)
+    arrays, present, depth = _parts(data, confidence, firsts)
     world = None
-    if WORLD in offsets and len(offsets[WORLD][1]) == 33 and data.shape[-1] > 2:
-        first = offsets[WORLD][0]
+    if world_first is not None:
         # back to MediaPipe's metres: video_to_pose scales world x/y by the frame size like image points
         scale = np.array([pose.header.dimensions.width or 1, pose.header.dimensions.height or 1, 1], np.float32)
-        world = np.concatenate([data[:, first : first + 33, :3] / scale, confidence[:, first : first + 33, None]],
-                               axis=-1)
-    assert all(len(a) == frames for a in arrays.values())
+        world = np.empty((len(data), 33, 4), np.float32)
+        world[..., :3] = data[:, world_first : world_first + 33, :3] / scale
+        world[..., 3] = confidence[:, world_first : world_first + 33]
     return ClipLandmarks(**arrays, present=present, depth=depth, pose_world=world)
 
 
@@ -120,35 +144,34 @@ def landmarks_to_pose(landmarks: ClipLandmarks, width: int, height: int, fps: fl
     frames = len(landmarks.pose)
     header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(width=int(width), height=int(height), depth=0),
                         components=holistic_components("XYZC", 0))
-    blocks, confidences = [], []
+    data = np.zeros((frames, 1, header.total_points(), 3), np.float32)
+    confidence = np.zeros((frames, 1, header.total_points()), np.float32)
+    start = 0
     for _, part, count in COMPONENTS:
+        block, block_conf = data[:, 0, start : start + count], confidence[:, 0, start : start + count]
         values = np.asarray(getattr(landmarks, part), dtype=np.float32)
-        mask = np.asarray(landmarks.present[part], dtype=bool)
-        xy = values[..., :2]
+        # a point is written where its part was found and it has a position; everything else stays 0, confidence 0
+        known = np.isfinite(values[..., 0]) & np.isfinite(values[..., 1])
+        known &= np.asarray(landmarks.present[part], dtype=bool)[:, None]
+        block[..., :2] = values[..., :2]
         z = landmarks.depth.get(part) if landmarks.depth else None
-        z = np.zeros((frames, count), np.float32) if z is None else np.asarray(z, np.float32)
-        if part == "pose":
-            conf = values[..., 2]
-        else:
-            conf = np.ones((frames, count), np.float32)
-        finite = np.isfinite(xy).all(axis=-1) & mask[:, None]
-        conf = np.where(finite, np.nan_to_num(conf), 0.0)
-        point = np.concatenate([np.where(finite[..., None], xy, 0.0), np.where(finite, np.nan_to_num(z), 0.0)[..., None]],
-                               axis=-1)
-        blocks.append(point)
-        confidences.append(conf)
+        if z is not None:
+            block[..., 2] = z
+        block_conf[...] = values[..., 2] if part == "pose" else 1.0
+        block[~known] = 0.0
+        block_conf[~known] = 0.0
+        np.copyto(block, 0.0, where=np.isnan(block))  # an unknown z (or visibility) is written as 0
+        np.copyto(block_conf, 0.0, where=np.isnan(block_conf))
+        start += count
     if landmarks.pose_world is not None:
         world = np.asarray(landmarks.pose_world, dtype=np.float32)
         known = np.isfinite(world).all(axis=-1)
+        block = data[:, 0, start : start + 33]
         # video_to_pose stores world landmarks (metres) scaled like image points: x × width, y × height
-        scaled = world[..., :3] * np.array([width, height, 1.0], np.float32)
-        blocks.append(np.where(known[..., None], scaled, 0.0))
-        confidences.append(np.where(known, world[..., 3], 0.0))
-    else:
-        blocks.append(np.zeros((frames, 33, 3), np.float32))
-        confidences.append(np.zeros((frames, 33), np.float32))
-    data = np.concatenate(blocks, axis=1)[:, None].astype(np.float32)
-    confidence = np.concatenate(confidences, axis=1)[:, None].astype(np.float32)
+        block[...] = world[..., :3] * np.array([width, height, 1.0], np.float32)
+        confidence[:, 0, start : start + 33] = world[..., 3]
+        block[~known] = 0.0
+        confidence[:, 0, start : start + 33][~known] = 0.0
     return Pose(header, NumPyPoseBody(fps=float(fps), data=data, confidence=confidence))
 
 
@@ -190,7 +213,10 @@ class PoseFileLandmarks:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
-        self.landmarks, self.info = read_pose_file(self.path)
+        pose, self.info = _read_pose(self.path)
+        # Frames are mapped when asked for: a long video's file is read once per clip, only its clip's frames mapped.
+        self._data, self._confidence, self._firsts, self._world = _layout(pose, self.path)
+        self._scale = np.array([self.info["width"] or 1, self.info["height"] or 1, 1], np.float32)
         self.frames = self.info["frames"]
 
     def start_clip(self, path: str, width: int, height: int) -> None:
@@ -209,11 +235,14 @@ class PoseFileLandmarks:
     def __call__(self, image: np.ndarray, frame_index: int) -> FrameLandmarks:
         if frame_index >= self.frames:
             raise PoseFileError(f"{self.path}: holds {self.frames} frames, the video has more")
-        clip = self.landmarks
-        parts = {part: getattr(clip, part)[frame_index].copy() if clip.present[part][frame_index] else None
-                 for part in POINTS}
-        depth = {part: clip.depth[part][frame_index].copy() for part in POINTS if clip.present[part][frame_index]}
-        world = clip.pose_world[frame_index].copy() if clip.pose_world is not None else None
-        if world is not None and not (world[:, 3] > 0).any():
-            world = None
-        return FrameLandmarks(**parts, depth=depth or None, pose_world=world)
+        data = self._data[frame_index : frame_index + 1]
+        confidence = self._confidence[frame_index : frame_index + 1]
+        arrays, present, depth = _parts(data, confidence, self._firsts)
+        parts = {part: arrays[part][0] if present[part][0] else None for part in POINTS}
+        world = None
+        if self._world is not None and (confidence[0, self._world : self._world + 33] > 0).any():
+            world = np.empty((33, 4), np.float32)
+            world[:, :3] = data[0, self._world : self._world + 33, :3] / self._scale
+            world[:, 3] = confidence[0, self._world : self._world + 33]
+        return FrameLandmarks(**parts, depth={part: depth[part][0] for part in POINTS if present[part][0]} or None,
+                              pose_world=world)
