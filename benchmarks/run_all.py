@@ -127,6 +127,20 @@ SUITE = [
         "filling in memory (64 MB, ~400 real feature records, but ~100k of these tiny ones) and writes it out "
         "when full.",
     ),
+    Benchmark(
+        "posefile", ".pose files",
+        ["--repeats", "3", "--frames", "3000"],
+        None,
+        "**Read:** opening a `.pose` (pose-format, MediaPipe Holistic layout) as a clip's landmark source "
+        "(`PoseFileLandmarks`: pose-format's reader and the layout checks; frames are mapped as the parse asks for "
+        "them) against bare `pose_format.Pose.read` of the same 3000-frame file. **Write:** `write_pose_file` "
+        "against the same arrays assembled by hand with numpy and written by `Pose.write`. Goal for both: ≤ 1.5× "
+        "the floor's time. **Parse:** `FrameParser.parse_video(video, landmarks=FILE.pose)` against the bare "
+        "libraries doing the same work: PyAV decoding, pose-format reading and OpenCV cutting the same three 224-px "
+        "crops per frame. Goal: ≥ 0.8× the floor's frames/s. The landmarks are MediaPipe's on a clip of "
+        "`../shared/data/clips` (repeated to 3000 frames for the file benchmarks); the details give that MediaPipe "
+        "parse's speed, for the speed-up a `.pose` brings.",
+    )
 ]
 
 

@@ -151,17 +151,20 @@ def landmarks_to_pose(landmarks: ClipLandmarks, width: int, height: int, fps: fl
         block, block_conf = data[:, 0, start : start + count], confidence[:, 0, start : start + count]
         values = np.asarray(getattr(landmarks, part), dtype=np.float32)
         # a point is written where its part was found and it has a position; everything else stays 0, confidence 0
-        known = np.isfinite(values[..., 0]) & np.isfinite(values[..., 1])
+        known = np.isfinite(values[..., 0])
+        known &= np.isfinite(values[..., 1])
         known &= np.asarray(landmarks.present[part], dtype=bool)[:, None]
+        unknown = ~known
         block[..., :2] = values[..., :2]
         z = landmarks.depth.get(part) if landmarks.depth else None
         if z is not None:
             block[..., 2] = z
+            np.copyto(block[..., 2], 0.0, where=np.isnan(block[..., 2]))  # an unknown z is written as 0
         block_conf[...] = values[..., 2] if part == "pose" else 1.0
-        block[~known] = 0.0
-        block_conf[~known] = 0.0
-        np.copyto(block, 0.0, where=np.isnan(block))  # an unknown z (or visibility) is written as 0
-        np.copyto(block_conf, 0.0, where=np.isnan(block_conf))
+        if part == "pose":
+            np.copyto(block_conf, 0.0, where=np.isnan(block_conf))
+        np.copyto(block, 0.0, where=unknown[..., None])
+        np.copyto(block_conf, 0.0, where=unknown)
         start += count
     if landmarks.pose_world is not None:
         world = np.asarray(landmarks.pose_world, dtype=np.float32)
