@@ -42,7 +42,8 @@ class Hypotheses:
 
 
 def read_hypotheses(path: str | os.PathLike) -> Hypotheses:
-    """Read a JSON-lines hypotheses file; raises :class:`HypothesesError` naming the file and line."""
+    """Read a JSON-lines hypotheses file (``test``/``predict``/demo lines, or ``translate --output`` lines of a
+    manifest, whose translation is ``text``); raises :class:`HypothesesError` naming the file and line."""
     path = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -60,6 +61,8 @@ def read_hypotheses(path: str | os.PathLike) -> Hypotheses:
             raise HypothesesError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
         if not isinstance(row, dict):
             raise HypothesesError(f"{path}: line {number}: expected an object with clip_id, reference, hypothesis")
+        if "hypothesis" not in row and "text" in row:  # `translate --output` lines: the translation is "text"
+            row = {**row, "hypothesis": row["text"]}
         missing = [key for key in ("clip_id", "reference", "hypothesis") if key not in row]
         if missing:
             raise HypothesesError(f"{path}: line {number}: missing {', '.join(missing)}")

@@ -111,6 +111,10 @@ def test_score_command_json_table_and_errors(tmp_path, capsys):
     changed = write(tmp_path / "changed.jsonl", BASELINE, ["another reference"] * len(BASELINE))
     assert main(["score", str(system), "--baseline", str(changed)]) == 2
     assert "has another reference" in capsys.readouterr().err
+    translated = tmp_path / "translated.jsonl"  # `translate manifest --output` lines score as they are
+    translated.write_text("".join(json.dumps({"video": "v.mp4", "text": h, "clip_id": f"c{i}", "reference": r,
+                                              "seconds": {}}) + "\n" for i, (h, r) in enumerate(zip(SYSTEM, REFERENCES))))
+    assert read_hypotheses(translated).hypotheses == SYSTEM
     with pytest.raises(HypothesesError, match="no such file"):
         read_hypotheses(tmp_path / "absent.jsonl")
     # a BLEURT checkpoint that is not there: one line, the other metrics still printed, exit 1
