@@ -37,6 +37,10 @@ COMPONENTS = (
     ("RIGHT_HAND_LANDMARKS", "right_hand", 21),
 )
 WORLD = "POSE_WORLD_LANDMARKS"
+# video_to_pose's Holistic header (component names, points, limbs, colours) as a frameless .pose, so that writing
+# needs neither MediaPipe nor its legacy `solutions` API, which pose-format's own holistic module imports. Made by
+# `write_header_asset()`; tests/parsing/test_posefile.py checks it is byte for byte what pose-format builds.
+HEADER_ASSET = Path(__file__).resolve().parents[1] / "data" / "assets" / "holistic_header.pose"
 FRAME_TOLERANCE = 2  # frames: a container's duration and its decoded frame count may differ by a frame or two
 
 
@@ -139,11 +143,10 @@ def landmarks_to_pose(landmarks: ClipLandmarks, width: int, height: int, fps: fl
     from pose_format import Pose
     from pose_format.numpy import NumPyPoseBody
     from pose_format.pose_header import PoseHeader, PoseHeaderDimensions
-    from pose_format.utils.holistic import holistic_components
 
     frames = len(landmarks.pose)
     header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(width=int(width), height=int(height), depth=0),
-                        components=holistic_components("XYZC", 0))
+                        components=_holistic_components())
     data = np.zeros((frames, 1, header.total_points(), 3), np.float32)
     confidence = np.zeros((frames, 1, header.total_points()), np.float32)
     start = 0
@@ -176,6 +179,35 @@ def landmarks_to_pose(landmarks: ClipLandmarks, width: int, height: int, fps: fl
         block[~known] = 0.0
         confidence[:, 0, start : start + 33][~known] = 0.0
     return Pose(header, NumPyPoseBody(fps=float(fps), data=data, confidence=confidence))
+
+
+_COMPONENTS_CACHE: list = []
+
+
+def _holistic_components() -> list:
+    if not _COMPONENTS_CACHE:
+        from pose_format import Pose
+
+        _COMPONENTS_CACHE.extend(Pose.read(HEADER_ASSET.read_bytes()).header.components)
+    return _COMPONENTS_CACHE
+
+
+def write_header_asset(path: str | os.PathLike = HEADER_ASSET) -> Path:
+    """Write pose-format's Holistic header (``holistic_components("XYZC")``, needs ``mediapipe<0.10.30``) as a
+    frameless ``.pose``: the header :func:`write_pose_file` uses."""
+    from pose_format import Pose
+    from pose_format.numpy import NumPyPoseBody
+    from pose_format.pose_header import PoseHeader, PoseHeaderDimensions
+    from pose_format.utils.holistic import holistic_components
+
+    header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(width=0, height=0, depth=0),
+                        components=holistic_components("XYZC", 0))
+    points = header.total_points()
+    body = NumPyPoseBody(fps=0.0, data=np.zeros((0, 1, points, 3), np.float32),
+                         confidence=np.zeros((0, 1, points), np.float32))
+    with open(path, "wb") as handle:
+        Pose(header, body).write(handle)
+    return Path(path)
 
 
 def write_pose_file(path: str | os.PathLike, landmarks: ClipLandmarks, width: int, height: int, fps: float) -> Path:

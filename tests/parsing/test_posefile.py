@@ -253,3 +253,18 @@ def test_real_clip_pose_file_matches_pose_formats_own_holistic_and_parses_the_sa
     again = parser.parse_video(video, landmarks=tmp_path / "theirs.pose")
     np.testing.assert_allclose(again.boxes, clip.boxes, atol=1e-3)
     np.testing.assert_allclose(again.pose, clip.pose, atol=1e-5)
+
+
+def test_written_header_is_pose_formats_holistic_header_byte_for_byte(tmp_path):
+    from signmusketeers.parsing.posefile import HEADER_ASSET, write_header_asset
+
+    # the packaged header is what pose-format's holistic_components() gives today
+    assert write_header_asset(tmp_path / "header.pose").read_bytes() == HEADER_ASSET.read_bytes()
+    path = write_pose_file(tmp_path / "clip.pose", random_landmarks(), width=160, height=120, fps=10)
+    ours = Pose.read(path.read_bytes())
+    header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(width=160, height=120, depth=0),
+                        components=holistic_components("XYZC", 0))
+    theirs = tmp_path / "theirs.pose"
+    save(Pose(header, NumPyPoseBody(fps=10, data=np.asarray(ours.body.data.data),
+                                    confidence=np.asarray(ours.body.confidence))), theirs)
+    assert path.read_bytes() == theirs.read_bytes()
