@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .boxes import BOX_SCALE, BoxTracker, crop_box
-from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic, PrecomputedLandmarks
+from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic
 from .landmarks import check_region, open_landmark_file, region_pixels
 from .pose import PoseTracker
 from .privacy import anonymise_face
