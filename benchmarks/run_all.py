@@ -131,9 +131,10 @@ SUITE = [
         "posefile", ".pose files",
         ["--repeats", "3", "--frames", "3000"],
         None,
-        "**Read:** opening a `.pose` (pose-format, MediaPipe Holistic layout) as a clip's landmark source "
-        "(`PoseFileLandmarks`: pose-format's reader and the layout checks; frames are mapped as the parse asks for "
-        "them) against bare `pose_format.Pose.read` of the same 3000-frame file. **Write:** `write_pose_file` "
+        "**Read:** every frame of a 3000-frame `.pose` (pose-format, MediaPipe Holistic layout) from the landmark "
+        "source the parse uses (`PoseFileLandmarks`: header and layout checks, frames read in windows of 1024, each "
+        "frame's parts as our landmarks) against pose-format's `Pose.read` of the whole file with each frame's "
+        "found parts sliced out by hand. **Write:** `write_pose_file` "
         "against the same arrays assembled by hand with numpy and written by `Pose.write`. Goal for both: ≤ 1.5× "
         "the floor's time. **Parse:** `FrameParser.parse_video(video, landmarks=FILE.pose)` against the bare "
         "libraries doing the same work: PyAV decoding, pose-format reading and OpenCV cutting the same three 224-px "

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .landmarks import POINTS, ClipLandmarks, FrameLandmarks
+from .landmarks import ClipLandmarks, FrameLandmarks
 
 # (component, our part, points we use) in video_to_pose's order; the world landmarks come last.
 COMPONENTS = (
@@ -42,26 +42,37 @@ WORLD = "POSE_WORLD_LANDMARKS"
 # `write_header_asset()`; tests/parsing/test_posefile.py checks it is byte for byte what pose-format builds.
 HEADER_ASSET = Path(__file__).resolve().parents[1] / "data" / "assets" / "holistic_header.pose"
 FRAME_TOLERANCE = 2  # frames: a container's duration and its decoded frame count may differ by a frame or two
+WINDOW = 1024  # frames of a .pose read at once by a landmark source (about 9 MB of Holistic landmarks)
 
 
 class PoseFileError(ValueError):
     """A ``.pose`` file that cannot be used; the message is one line: ``path: reason``."""
 
 
-def _read_pose(path: str):
+def _read_pose(path: str, header_only: bool = False, start_frame: int | None = None, end_frame: int | None = None):
+    """``(Pose, {"width", "height", "fps", "frames"})``; ``header_only`` reads no landmark values (pose-format's
+    ``EmptyPoseBody``), ``start_frame``/``end_frame`` only those frames (pose-format seeks past the others)."""
     try:
         from pose_format import Pose
+        from pose_format.pose_body import EmptyPoseBody
+        from pose_format.numpy import NumPyPoseBody
 
-        data = Path(path).read_bytes()
-        if not data:
+        if os.path.getsize(path) == 0:
             raise PoseFileError(f"{path}: empty file")
-        pose = Pose.read(data)
+        with open(path, "rb") as handle:
+            if header_only:
+                pose = Pose.read(handle, pose_body=EmptyPoseBody)
+            elif start_frame is not None:
+                pose = Pose.read(handle, pose_body=NumPyPoseBody, start_frame=start_frame, end_frame=end_frame)
+            else:
+                pose = Pose.read(handle.read())
     except PoseFileError:
         raise
     except FileNotFoundError:
         raise PoseFileError(f"{path}: no such .pose file") from None
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file fails anywhere inside the reader
-        raise PoseFileError(f"{path}: not a readable .pose file ({type(error).__name__}: {error})") from None
+        reason = (str(error).strip().splitlines() or [""])[0]
+        raise PoseFileError(f"{path}: not a readable .pose file ({type(error).__name__}: {reason})") from None
     info = {"width": int(pose.header.dimensions.width), "height": int(pose.header.dimensions.height),
             "fps": float(pose.body.fps), "frames": int(pose.body.data.shape[0])}
     return pose, info
@@ -248,11 +259,20 @@ class PoseFileLandmarks:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
-        pose, self.info = _read_pose(self.path)
-        # Frames are mapped when asked for: a long video's file is read once per clip, only its clip's frames mapped.
-        self._data, self._confidence, self._firsts, self._world = _layout(pose, self.path)
+        # Only the header now (and the layout checked); frames are read in windows as the parse asks for them, so a
+        # segment of a long video reads its own frames, not the whole video's file.
+        header, self.info = _read_pose(self.path, header_only=True)
+        _, _, self._firsts, self._world = _layout(header, self.path)
         self._scale = np.array([self.info["width"] or 1, self.info["height"] or 1, 1], np.float32)
         self.frames = self.info["frames"]
+        self._window = (0, 0)
+        self._data = self._confidence = None
+
+    def _read_window(self, frame_index: int) -> None:
+        end = min(frame_index + WINDOW, self.frames)
+        pose, _ = _read_pose(self.path, start_frame=frame_index, end_frame=end)
+        self._data, self._confidence, _, _ = _layout(pose, self.path)
+        self._window = (frame_index, end)
 
     def start_clip(self, path: str, width: int, height: int) -> None:
         info = self.info
@@ -270,14 +290,35 @@ class PoseFileLandmarks:
     def __call__(self, image: np.ndarray, frame_index: int) -> FrameLandmarks:
         if frame_index >= self.frames:
             raise PoseFileError(f"{self.path}: holds {self.frames} frames, the video has more")
-        data = self._data[frame_index : frame_index + 1]
-        confidence = self._confidence[frame_index : frame_index + 1]
-        arrays, present, depth = _parts(data, confidence, self._firsts)
-        parts = {part: arrays[part][0] if present[part][0] else None for part in POINTS}
+        if not self._window[0] <= frame_index < self._window[1]:
+            self._read_window(frame_index)
+        at = frame_index - self._window[0]
+        values, confidence = self._data[at], self._confidence[at]
+        # One frame of _parts' mapping (the same rules), without its whole-clip array work: the parse asks per frame.
+        parts: dict[str, np.ndarray | None] = {}
+        depth: dict[str, np.ndarray] = {}
+        for _, part, count in COMPONENTS:
+            first = self._firsts[part]
+            conf = confidence[first : first + count]
+            known = conf > 0
+            if not known.any():
+                parts[part] = None
+                continue
+            points = values[first : first + count]
+            z = points[:, 2].copy() if points.shape[-1] > 2 else np.zeros(count, np.float32)
+            if part == "pose":
+                xy = np.empty((count, 3), np.float32)
+                xy[:, :2] = points[:, :2]
+                xy[:, 2] = conf
+            else:
+                xy = points[:, :2].copy()
+                if not known.all():
+                    xy[~known] = np.nan
+                    z[~known] = np.nan
+            parts[part], depth[part] = xy, z
         world = None
-        if self._world is not None and (confidence[0, self._world : self._world + 33] > 0).any():
+        if self._world is not None and (confidence[self._world : self._world + 33] > 0).any():
             world = np.empty((33, 4), np.float32)
-            world[:, :3] = data[0, self._world : self._world + 33, :3] / self._scale
-            world[:, 3] = confidence[0, self._world : self._world + 33]
-        return FrameLandmarks(**parts, depth={part: depth[part][0] for part in POINTS if present[part][0]} or None,
-                              pose_world=world)
+            world[:, :3] = values[self._world : self._world + 33, :3] / self._scale
+            world[:, 3] = confidence[self._world : self._world + 33]
+        return FrameLandmarks(**parts, depth=depth or None, pose_world=world)

@@ -17,7 +17,7 @@ from signmusketeers.cli import main
 from signmusketeers.data.manifests import read_inputs
 from signmusketeers.parsing import FrameParser, ParseError
 from signmusketeers.parsing.landmarks import ClipLandmarks
-from signmusketeers.parsing.posefile import PoseFileError, read_pose_file, write_pose_file
+from signmusketeers.parsing.posefile import PoseFileError, PoseFileLandmarks, read_pose_file, write_pose_file
 
 from .media import noise_frames, write_video
 from .test_parser import synthetic_landmarks
@@ -103,6 +103,17 @@ def test_written_pose_is_read_by_pose_format_with_the_same_values(tmp_path):
         np.testing.assert_array_equal(getattr(back, part), getattr(landmarks, part))
         np.testing.assert_array_equal(back.depth[part], landmarks.depth[part])
     np.testing.assert_allclose(back.pose_world, landmarks.pose_world, rtol=1e-6)
+    # the landmark source the parser uses gives each frame the same values, a missing part as None
+    source = PoseFileLandmarks(path)
+    for t in range(5):
+        frame = source(None, t)
+        for part in ("pose", "face", "left_hand", "right_hand"):
+            if not landmarks.present[part][t]:
+                assert getattr(frame, part) is None and part not in (frame.depth or {})
+                continue
+            np.testing.assert_array_equal(getattr(frame, part), getattr(landmarks, part)[t])
+            np.testing.assert_array_equal(frame.depth[part], landmarks.depth[part][t])
+        np.testing.assert_allclose(frame.pose_world, landmarks.pose_world[t], rtol=1e-6)
 
 
 def test_pose_format_draws_a_written_file(tmp_path):
@@ -114,7 +125,10 @@ def test_pose_format_draws_a_written_file(tmp_path):
 
 
 @pytest.mark.parametrize("stride, start", [(1, None), (2, None), (2, 0.25)])
-def test_pose_input_gives_the_boxes_and_pose_of_the_landmarks_it_holds(tmp_path, stride, start):
+def test_pose_input_gives_the_boxes_and_pose_of_the_landmarks_it_holds(tmp_path, monkeypatch, stride, start):
+    import signmusketeers.parsing.posefile as posefile
+
+    monkeypatch.setattr(posefile, "WINDOW", 3)  # frames are read from the file three at a time: windows are crossed
     video = write_video(tmp_path / "clip.mp4", noise_frames(8, 160, 120), fps=10)
     npz = synthetic_landmarks(tmp_path / "clip.npz", 8, 160, 120)
     pose_file = save(video_to_pose_layout(npz, 160, 120, 10.0), tmp_path / "clip.pose")
