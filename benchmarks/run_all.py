@@ -142,6 +142,21 @@ SUITE = [
         "filling in memory (64 MB, ~400 real feature records, but ~100k of these tiny ones) and writes it out "
         "when full.",
     ),
+    Benchmark(
+        "posefile", ".pose files",
+        ["--repeats", "3", "--frames", "3000"],
+        None,
+        "**Read:** every frame of a 3000-frame `.pose` (pose-format, MediaPipe Holistic layout) from the landmark "
+        "source the parse uses (`PoseFileLandmarks`: header and layout checks, frames read in windows of 1024, each "
+        "frame's parts as our landmarks) against pose-format's `Pose.read` of the whole file with each frame's "
+        "found parts sliced out by hand. **Write:** `write_pose_file` "
+        "against the same arrays assembled by hand with numpy and written by `Pose.write`. Goal for both: ≤ 1.5× "
+        "the floor's time. **Parse:** `FrameParser.parse_video(video, landmarks=FILE.pose)` against the bare "
+        "libraries doing the same work: PyAV decoding, pose-format reading and OpenCV cutting the same three 224-px "
+        "crops per frame. Goal: ≥ 0.8× the floor's frames/s. The landmarks are MediaPipe's on a clip of "
+        "`../shared/data/clips` (repeated to 3000 frames for the file benchmarks); the details give that MediaPipe "
+        "parse's speed, for the speed-up a `.pose` brings.",
+    )
 ]
 
 

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("signmusketeers.pretrain.export:register", "export a pre-trained teacher as an encoder (safetensors)"),
     "extract": ("signmusketeers.translate.extract:register", "clip shards → per-clip encoder feature shards"),
     "translate": ("signmusketeers.inference:register", "translate sign-language videos into English"),
+    "score": ("signmusketeers.translate.score:register", "BLEU-1..4, chrF, ROUGE-L (+ BLEURT) with 95% CIs; paired test"),
     "demo": ("signmusketeers.demo:register", "the whole pipeline on SynthSign, on a CPU, with a summary and pictures"),
 }
 

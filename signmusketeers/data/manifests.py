@@ -5,7 +5,8 @@ Accepted inputs (any mix, see :func:`read_inputs`):
 * a single video file (mp4, webm, mov, mkv, avi, gif, ... anything FFmpeg reads);
 * a folder: its ``manifest.jsonl`` if it has one (a SynthSign folder), else every video file under it;
 * a JSON-lines manifest: one object per clip with ``clip_id``, ``video`` and optionally ``start``, ``end``
-  (seconds), ``text``, ``split`` and ``landmarks`` (SynthSign's precomputed landmark file); relative paths are
+  (seconds), ``text``, ``split``, ``fps`` (folders of frames) and ``landmarks`` (SynthSign's precomputed landmark
+  file, or a ``.pose`` file of the whole video; ``pose`` is accepted as the column's name too); relative paths are
   relative to the manifest's folder;
 * a CSV/TSV manifest with the same columns;
 * How2Sign's tab-separated translation files (``VIDEO_ID, VIDEO_NAME, SENTENCE_ID, SENTENCE_NAME,
@@ -25,6 +26,9 @@ Accepted inputs (any mix, see :func:`read_inputs`):
 
 A row whose video cannot be found is kept with a one-line :attr:`InputClip.problem`, which the commands report as
 that clip's failure (the other clips go on).
+
+A clip without a landmark file whose video has a ``.pose`` beside it (``VIDEO.pose``, pose-format's MediaPipe
+Holistic layout, as ``video_to_pose`` writes it) takes its landmarks from there instead of running MediaPipe.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
@@ -101,6 +105,8 @@ def read_inputs(
             clips.extend(read_manifest(path, **options))
         else:  # a single video; whether it really is one is found out when it is decoded
             clips.append(InputClip(clip_id=path.stem, video=str(path)))
+    # A landmark file beside the video (VIDEO.pose, as pose-format's video_to_pose writes it) replaces MediaPipe.
+    clips = [replace(c, landmarks=pose_beside(c.video)) if c.landmarks is None else c for c in clips]
     seen: dict[str, str] = {}
     for clip in clips:
         if clip.clip_id in seen:
@@ -111,6 +117,12 @@ def read_inputs(
 
 def _is_frame_folder(path: Path) -> bool:
     return path.is_dir() and any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
+
+
+def pose_beside(video: str) -> str | None:
+    """``VIDEO.pose`` (same folder, same stem) if it exists: the video's landmarks as a pose-format file."""
+    candidate = Path(video).with_suffix(".pose")
+    return str(candidate) if candidate.is_file() else None
 
 
 def _folder(folder: Path, frame_rate: float | None = None) -> list[InputClip]:
@@ -190,7 +202,7 @@ def _our_row(path: Path, number: int, row: dict, frame_rate: float | None = None
         split=str(row.get("split") or ""),
         start=_seconds(row.get("start"), path, number, "start"),
         end=_seconds(row.get("end"), path, number, "end"),
-        landmarks=_resolve(path.parent, row.get("landmarks")),
+        landmarks=_resolve(path.parent, row.get("landmarks") or row.get("pose")),
         fps=_seconds(row.get("fps"), path, number, "fps", "frames per second") or frame_rate,
     )
 

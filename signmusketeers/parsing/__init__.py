@@ -9,6 +9,7 @@ from .boxes import LANDMARKS, POSE_FALLBACK, PREVIOUS, PROVENANCE_NAMES, SHIFTED
 from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic, PrecomputedLandmarks
 from .parser import FrameParser, ParsedClip, ParseError
 from .pose import normalise_pose
+from .posefile import PoseFileError, PoseFileLandmarks, read_pose_file, write_pose_file
 from .video import VideoError, read_frames
 
 __all__ = [
@@ -24,10 +25,14 @@ __all__ = [
     "PROVENANCE_NAMES",
     "ParseError",
     "ParsedClip",
+    "PoseFileError",
+    "PoseFileLandmarks",
     "PrecomputedLandmarks",
     "SHIFTED",
     "VideoError",
     "crop_box",
     "normalise_pose",
     "read_frames",
+    "read_pose_file",
+    "write_pose_file",
 ]

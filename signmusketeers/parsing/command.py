@@ -96,6 +96,11 @@ def crop_records(clip: ParsedClip, frames_per_clip: int) -> list[dict[str, Any]]
     return records
 
 
+def pose_path(folder: Path, clip_id: str) -> Path:
+    """Where ``--poses-out`` puts a clip's ``.pose`` (clip ids with ``/`` become ``__``, as for previews)."""
+    return Path(folder) / f"{clip_id.replace('/', '__')}.pose"
+
+
 # ------------------------------------------------------------------------------------------ work per clip
 
 _PARSER: FrameParser | None = None
@@ -126,6 +131,11 @@ def parse_one(job: dict[str, Any]) -> dict[str, Any]:
                                                 video_frames=announced)
         if job["want_crops"]:  # possibly none (budget spent): the clip still counts as done for the crop shards
             result["crop_records"] = crop_records(parsed, job["crop_frames"])
+        if job.get("pose_file"):  # the clip's landmarks as a .pose (pose-format), at the rate of the kept frames
+            from .posefile import write_pose_file
+
+            height, width = parsed.size
+            write_pose_file(job["pose_file"], parsed.landmarks, width, height, parsed.fps / _PARSER.stride)
         if job["preview_dir"]:
             from .preview import render_preview, write_preview
 
@@ -215,6 +225,8 @@ def register(parser: argparse.ArgumentParser):
     )  # fmt: skip
     parser.add_argument("--face-privacy", action="store_true", help="grey out all but eyes and mouth, then blur")
     parser.add_argument("--preview", action="store_true", help="write OUT/previews/CLIP.png with the boxes drawn")
+    parser.add_argument("--poses-out", type=Path, metavar="DIR",
+                        help="also write each clip's landmarks as DIR/CLIP.pose (pose-format, MediaPipe Holistic layout)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes, one MediaPipe graph each")
     parser.add_argument(
         "--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
@@ -247,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
         "stride": args.stride,
         "region_of_interest": args.roi,
         "face_privacy": args.face_privacy,
-        "keep_landmarks": False,
+        "keep_landmarks": args.poses_out is not None,  # only --poses-out needs them
     }
     try:
         check_region(args.roi)
@@ -274,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
     made_by["config"].update(
         crops_per_clip=args.crops_per_clip,
         crop_budget=args.crop_budget,
-        landmarks="the manifest's landmark files where given, else MediaPipe Holistic (model_complexity=1)",
+        landmarks="the manifest's landmark files or VIDEO.pose where given, else MediaPipe Holistic (model_complexity=1)",
     )
     split = {"shard_index": args.shard_index, "num_shards": args.num_shards, "segment_seconds": args.checkpoint_every}
     try:
@@ -312,9 +324,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         want_clip = not clip_writer.is_done(clip.clip_id)
         want_crops = crop_writer is not None and not crop_writer.is_done(clip.clip_id)
-        if want_clip or want_crops:
+        pose_file = pose_path(args.poses_out, clip.clip_id) if args.poses_out else None
+        if pose_file is not None and pose_file.exists():
+            pose_file = None
+        if want_clip or want_crops or pose_file:
             jobs.append({"clip": clip, "want_clip": want_clip, "want_crops": want_crops, "preview_dir": preview_dir,
-                         "clip_records": args.clip_records})
+                         "clip_records": args.clip_records, "pose_file": pose_file})
 
     started, frames, parsed, clamped = time.monotonic(), 0, 0, 0
 

@@ -7,7 +7,8 @@ part being ``None`` when it was not found. Left/right are the signer's own hands
 signer's left hand is on the right of a front-facing image).
 
 * :class:`MediaPipeHolistic` — MediaPipe Holistic (legacy ``mp.solutions.holistic``) in video (tracking) mode;
-* :class:`PrecomputedLandmarks` — landmarks stored per clip in an ``.npz`` (SynthSign's files).
+* :class:`PrecomputedLandmarks` — landmarks stored per clip in an ``.npz`` (SynthSign's files);
+* :class:`~signmusketeers.parsing.posefile.PoseFileLandmarks` — a ``.pose`` file (pose-format, MediaPipe Holistic).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class FrameLandmarks:
     face: np.ndarray | None = None  # (468, 2)
     left_hand: np.ndarray | None = None  # (21, 2)
     right_hand: np.ndarray | None = None  # (21, 2)
+    # Where the source has them (MediaPipe, .pose files): each found part's MediaPipe z, (N,) by part, and the pose's
+    # world landmarks (33, 4) x, y, z in metres + visibility. Not used for boxes or pose; kept for .pose output.
+    depth: dict[str, np.ndarray] | None = None
+    pose_world: np.ndarray | None = None
 
 
 @dataclass
@@ -42,10 +47,24 @@ class ClipLandmarks:
     left_hand: np.ndarray  # (T, 21, 2)
     right_hand: np.ndarray  # (T, 21, 2)
     present: dict[str, np.ndarray]
+    depth: dict[str, np.ndarray] | None = None  # part → (T, N) MediaPipe z, NaN where unknown; None: no source had it
+    pose_world: np.ndarray | None = None  # (T, 33, 4) world x, y, z (metres) + visibility, NaN where unknown
 
     @classmethod
     def stack(cls, frames: list[FrameLandmarks]) -> ClipLandmarks:
         arrays, present = {}, {}
+        depth = None
+        if any(frame.depth for frame in frames):
+            depth = {part: np.full((len(frames), POINTS[part]), np.nan, dtype=np.float32) for part in PARTS}
+            for t, frame in enumerate(frames):
+                for part, z in (frame.depth or {}).items():
+                    depth[part][t] = z
+        pose_world = None
+        if any(frame.pose_world is not None for frame in frames):
+            pose_world = np.full((len(frames), 33, 4), np.nan, dtype=np.float32)
+            for t, frame in enumerate(frames):
+                if frame.pose_world is not None:
+                    pose_world[t] = frame.pose_world
         for part in PARTS:
             width = 3 if part == "pose" else 2
             stacked = np.full((len(frames), POINTS[part], width), np.nan, dtype=np.float32)
@@ -56,7 +75,7 @@ class ClipLandmarks:
                     stacked[t] = value
                     mask[t] = True
             arrays[part], present[part] = stacked, mask
-        return cls(**arrays, present=present)
+        return cls(**arrays, present=present, depth=depth, pose_world=pose_world)
 
 
 class LandmarkSource(Protocol):
@@ -148,6 +167,9 @@ class MediaPipeHolistic:
         self._fresh = False
         result = self._holistic().process(np.ascontiguousarray(image))
         h, w = image.shape[:2]
+        found = {"pose": result.pose_landmarks, "face": result.face_landmarks,
+                 "left_hand": result.left_hand_landmarks, "right_hand": result.right_hand_landmarks}
+        world = result.pose_world_landmarks
         return FrameLandmarks(
             pose=_to_pixels(result.pose_landmarks, w, h, x0, y0, True) if result.pose_landmarks else None,
             face=_to_pixels(result.face_landmarks, w, h, x0, y0, False)[:468] if result.face_landmarks else None,
@@ -155,6 +177,10 @@ class MediaPipeHolistic:
             right_hand=(
                 _to_pixels(result.right_hand_landmarks, w, h, x0, y0, False) if result.right_hand_landmarks else None
             ),
+            depth={part: np.asarray([l.z for l in found[part].landmark][: POINTS[part]], dtype=np.float32)
+                   for part in PARTS if found[part]} or None,
+            pose_world=(np.asarray([(l.x, l.y, l.z, l.visibility) for l in world.landmark], dtype=np.float32)
+                        if world else None),
         )
 
     def close(self) -> None:
@@ -202,6 +228,17 @@ class PrecomputedLandmarks:
                 for part in PARTS
             }
         )
+
+
+def open_landmark_file(path: str | os.PathLike) -> LandmarkSource:
+    """The landmark source for a per-clip landmark file: a ``.pose`` file (pose-format, MediaPipe Holistic layout,
+    :class:`~signmusketeers.parsing.posefile.PoseFileLandmarks`) or SynthSign's ``.npz``
+    (:class:`PrecomputedLandmarks`)."""
+    if str(path).lower().endswith(".pose"):
+        from .posefile import PoseFileLandmarks
+
+        return PoseFileLandmarks(path)
+    return PrecomputedLandmarks(path)
 
 
 def check_region(region: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from .boxes import BOX_SCALE, BoxTracker, crop_box
-from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic, PrecomputedLandmarks
-from .landmarks import check_region, region_pixels
+from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic
+from .landmarks import check_region, open_landmark_file, region_pixels
 from .pose import PoseTracker
 from .privacy import anonymise_face
 from .video import VideoError, prefetch, probe_video, read_frames
@@ -110,14 +110,15 @@ class FrameParser:
         """Parse the video at ``path`` (frames in ``[start, end)`` seconds when given).
 
         ``path`` may also be a folder of numbered frames (PNG/JPEG) played at ``fps`` frames per second.
-        ``landmarks``: a precomputed landmark file (``.npz``, SynthSign's layout) or source for this clip, instead
-        of the parser's own source. Raises :class:`ParseError` (``path: reason``) for input it cannot parse.
+        ``landmarks``: a landmark file (a ``.pose`` of the whole video, or SynthSign's ``.npz``) or source for this
+        clip, instead of the parser's own source. Raises :class:`ParseError` (``path: reason``) for input it cannot
+        parse.
         """
         path = str(path)
         clip_id = clip_id or Path(path).stem
         try:
             info = probe_video(path, fps=fps)
-            source = PrecomputedLandmarks(landmarks) if isinstance(landmarks, (str, os.PathLike)) else landmarks
+            source = open_landmark_file(landmarks) if isinstance(landmarks, (str, os.PathLike)) else landmarks
             return self._parse(path, clip_id, info, source or self.landmark_source, start, end)
         except VideoError as error:
             raise ParseError(str(error)) from None

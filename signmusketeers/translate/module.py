@@ -244,7 +244,8 @@ class TranslationModule(LightningModule):
                 for row in rows:
                     handle.write(json.dumps(row) + "\n")
             line = ", ".join(f"BLEU-{n} {scores[f'bleu{n}']:.2f}" for n in (1, 2, 3, 4))
-            rank_zero_info(f"{stage}: {len(rows)} clips, {line}, chrF {scores['chrf']:.2f}\n"
+            rank_zero_info(f"{stage}: {len(rows)} clips, {line}, chrF {scores['chrf']:.2f}, "
+                           f"ROUGE-L {scores['rouge_l']:.2f}\n"
                            f"{scores['signature']}\nhypotheses: {path}")
 
     def _hypotheses_file(self, stage: str) -> Path:
