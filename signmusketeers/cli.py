@@ -158,7 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name in LIGHTNING_COMMANDS:
-        run_lightning(None if from_command_line else argv)
+        from signmusketeers.parsing.privacy import FacePrivacyError
+
+        try:
+            run_lightning(None if from_command_line else argv)
+        except FacePrivacyError as error:  # masked and unmasked faces mixed: one line, not a traceback
+            print(f"signmusketeers {name}: {error}", file=sys.stderr)
+            return 2
         return 0
     if name in COMMANDS:
         return run_pipeline_command(name, rest)

@@ -13,6 +13,10 @@ interrupted run resumes where it stopped and every clip is written exactly once;
 with ``--shard-index/--num-shards`` (or ``torchrun``: ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` are read, one GPU per
 process), and the last one to finish publishes the folders. Encoders run in eval mode without gradients; extraction
 happens once, never per training step.
+
+Face privacy is carried forward: the clip folder's ``made_by.face_privacy`` (masked faces, ``parse``'s default) goes
+into every feature folder's ``manifest.json``, boxes-only records are masked again as ``parse`` masked them, and a
+feature folder already holding features of the other kind is refused in one line.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_clip_crops
+from signmusketeers.parsing.privacy import FacePrivacyError, claim_face_privacy, describe, folder_face_privacy
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
 from signmusketeers.translate.encoders import CropEncoder, EncoderError, export_paths, file_sha256, load_encoder
 
@@ -50,8 +55,10 @@ class DecodedClips(Dataset):
     even be read (a damaged chunk file) comes back with ``"record N"`` (its index) as its ``clip_id``.
     """
 
-    def __init__(self, folder: str | os.PathLike, indices: Sequence[int], skip: set[str]) -> None:
+    def __init__(self, folder: str | os.PathLike, indices: Sequence[int], skip: set[str],
+                 face_privacy: bool | None = None) -> None:
         self.folder, self.indices, self.skip = str(folder), indices, skip
+        self.face_privacy = face_privacy
         self._dataset = None
 
     def __len__(self) -> int:
@@ -78,7 +85,9 @@ class DecodedClips(Dataset):
             if "crops" in record:  # a full clip record: the crops as JPEGs
                 crops = unpack_clip_crops(record)
             elif "video" in record:  # a boxes-only clip record: cut the same crops from the source video again
-                crops = record_crops(record)
+                if self.face_privacy and "face_regions" not in record:
+                    raise ValueError("the folder has masked faces but this boxes-only record has no face regions")
+                crops = record_crops(record)  # masked again with the record's face regions when it has them
             else:
                 raise ValueError("neither JPEG crops nor a source video in the clip record")
             if len(crops) != len(pose):
@@ -182,11 +191,26 @@ def run(args: argparse.Namespace) -> int:
     except (EncoderError, ShardError) as error:
         fail_line(str(error))
         return 2
+    face_privacy = folder_face_privacy(args.clip_shards)
     made_by = {
         "command": "signmusketeers extract " + " ".join(sys.argv[2:]),
         "clip_shards": str(args.clip_shards.resolve()),
         "dtype": args.dtype,
+        "face_privacy": face_privacy,  # read by training: carried into the translation checkpoint
     }
+    for split in SPLITS:
+        existing = folder_face_privacy(args.out / split)
+        if existing != face_privacy and (existing is not None or (args.out / split / "manifest.json").exists()):
+            fail_line(f"{args.out / split}: holds features of {describe(existing)}, {args.clip_shards} has clips of "
+                      f"{describe(face_privacy)}; extract them into another --out")
+            return 2
+    try:
+        for split in SPLITS:
+            if face_privacy is not None:
+                claim_face_privacy(args.out / split, face_privacy)
+    except FacePrivacyError as error:
+        fail_line(str(error))
+        return 2
     for part, path, encoder in (("face", args.face_encoder, face_encoder), ("hand", args.hand_encoder, hand_encoder)):
         weights, _ = export_paths(path)
         made_by[f"{part}_encoder"] = {"path": str(weights.resolve()), "sha256": file_sha256(weights),
@@ -202,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     # WORLD_SIZE and RANK itself and len() is this rank's share only, which split again would skip clips.
     # A range, not a list: constant memory at any corpus size, in this process and in each loader worker.
     indices = range(shard_index, _record_count(args.clip_shards), num_shards)
-    loader = DataLoader(DecodedClips(args.clip_shards, indices, done), batch_size=None, num_workers=args.workers,
+    loader = DataLoader(DecodedClips(args.clip_shards, indices, done, face_privacy), batch_size=None, num_workers=args.workers,
                         collate_fn=_as_is)
     dtype = np.dtype(args.dtype)
     written = failed = skipped = 0
