@@ -6,7 +6,7 @@ FACEMESH_LEFT_EYE / RIGHT_EYE with eyebrows, and LIPS index sets), grown by a ma
 is greyed out entirely.
 
 Whether a shard folder was made with it is recorded in its ``manifest.json`` (``made_by.face_privacy``) and, while
-a resumable run is still writing, in ``.ledger/face-privacy.json``: :func:`claim_face_privacy` refuses to add
+a resumable run is still writing, in ``.ledger/face-privacy``: :func:`claim_face_privacy` refuses to add
 masked records to a folder of unmasked ones or the other way round.
 """
 
@@ -29,7 +29,7 @@ GREY = 128
 REGION_POINTS = np.array(LEFT_EYE + RIGHT_EYE + MOUTH)
 _REGION_SLICES = (slice(0, len(LEFT_EYE)), slice(len(LEFT_EYE), len(LEFT_EYE) + len(RIGHT_EYE)),
                   slice(len(LEFT_EYE) + len(RIGHT_EYE), len(REGION_POINTS)))
-MARKER = "face-privacy.json"
+MARKER = "face-privacy"  # no .json suffix: ledger globs stay untouched
 
 
 class FacePrivacyError(ValueError):
@@ -93,9 +93,9 @@ def folder_face_privacy(folder: str | os.PathLike) -> bool | None:
     except (OSError, ValueError):
         made_by = None
     if isinstance(made_by, dict):
-        if "face_privacy" in made_by:
-            return bool(made_by["face_privacy"])
-        if isinstance(made_by.get("config"), dict) and "face_privacy" in made_by["config"]:
+        if "face_privacy" in made_by:  # None: made from clips that did not record it
+            return None if made_by["face_privacy"] is None else bool(made_by["face_privacy"])
+        if isinstance(made_by.get("config"), dict) and made_by["config"].get("face_privacy") is not None:
             return bool(made_by["config"]["face_privacy"])
     try:
         return bool(json.loads((folder / ".ledger" / MARKER).read_text())["face_privacy"])
