@@ -166,3 +166,23 @@ def test_readers_agree_on_the_same_cue(tmp_path: Path) -> None:
     for suffix in ("vtt", "srt", "json3"):
         kept, _ = select_cues("x", read_captions(tmp_path / f"x.{suffix}"))
         assert kept == [("x.0001", 1.0, 2.5, "Hi & bye")], suffix
+
+
+@pytest.mark.needs_shared_data
+def test_a_captions_manifest_parses_into_one_clip_per_cue(shared_clips: Path, tmp_path: Path) -> None:
+    """Real signing video named as yt-dlp names downloads; its two cues become two clips that parse reads as is."""
+    from signmusketeers.data.shards import open_dataset
+
+    folder = tmp_path / "yt"
+    folder.mkdir()
+    (folder / "Ab-c_D12345.mp4").symlink_to(shared_clips / "signer_blue_screen.mp4")
+    (folder / "Ab-c_D12345.en.vtt").write_text(
+        "WEBVTT\n\n00:00:00.000 --> 00:00:00.400\nFirst sentence.\n\n00:00:00.400 --> 00:00:00.800\nSecond one.\n")
+    manifest = tmp_path / "yt.jsonl"
+    assert _captions(str(folder), "--out", str(manifest), "--split", "train") == 0
+    assert main(["parse", str(manifest), "--out", str(tmp_path / "clips"), "--crop-size", "56"]) == 0
+    records = {r["clip_id"]: r for r in open_dataset(tmp_path / "clips", "clips")}
+    assert sorted(records) == ["Ab-c_D12345.0001", "Ab-c_D12345.0002"]
+    first, second = records["Ab-c_D12345.0001"], records["Ab-c_D12345.0002"]
+    assert first["text"] == "First sentence." and second["split"] == "train"
+    assert first["timestamps"].max() < 0.4 <= second["timestamps"].min() and second["timestamps"].max() < 0.8
