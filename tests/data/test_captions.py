@@ -186,3 +186,21 @@ def test_a_captions_manifest_parses_into_one_clip_per_cue(shared_clips: Path, tm
     first, second = records["Ab-c_D12345.0001"], records["Ab-c_D12345.0002"]
     assert first["text"] == "First sentence." and second["split"] == "train"
     assert first["timestamps"].max() < 0.4 <= second["timestamps"].min() and second["timestamps"].max() < 0.8
+
+
+def test_split_videos_draws_whole_videos_the_same_way_every_time(youtube_folder: Path, tmp_path: Path) -> None:
+    from signmusketeers.data.captions import video_split
+
+    ids = [f"vid{i:05d}" for i in range(4000)]
+    splits = [video_split(i, {"val": 0.1, "test": 0.05}, seed=3) for i in ids]
+    assert abs(splits.count("val") / 4000 - 0.1) < 0.02 and abs(splits.count("test") / 4000 - 0.05) < 0.015
+    assert splits == [video_split(i, {"val": 0.1, "test": 0.05}, seed=3) for i in ids]
+    assert splits != [video_split(i, {"val": 0.1, "test": 0.05}, seed=4) for i in ids]
+    out = tmp_path / "m.jsonl"
+    assert _captions(str(youtube_folder), "--out", str(out), "--split", "train", "--split-videos", "val=0.5") == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    by_video: dict[str, set[str]] = {}
+    for row in rows:
+        by_video.setdefault(row["video"], set()).add(row["split"])
+    assert all(len(s) == 1 for s in by_video.values())  # a video's clips stay together
+    assert set().union(*by_video.values()) <= {"train", "val"}
