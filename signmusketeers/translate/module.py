@@ -329,8 +329,7 @@ class TranslationModule(LightningModule):
         if "tokenizer_files" in checkpoint:
             self.tokenizer = tokenizer_from_files(checkpoint["tokenizer_files"])
         self._encoder_payload = checkpoint.get("encoders") or None
-        if checkpoint.get("face_privacy") is not None:
-            self.face_privacy = bool(checkpoint["face_privacy"])
+        self.adopt_face_privacy(checkpoint.get("face_privacy"), "checkpoint")
         self.step_seeds.load(checkpoint)
 
     def load_weights_from(self, path: str | os.PathLike) -> None:

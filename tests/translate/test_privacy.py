@@ -110,3 +110,12 @@ def test_mixing_masked_and_unmasked_features_is_refused(pipeline, tmp_path, caps
     masked_checkpoint = _train(pipeline["masked"], tmp_path / "b")
     with pytest.raises(FacePrivacyError, match="unmasked faces; the model: masked faces"):
         _train(pipeline["bare"], tmp_path / "c", init_from=str(masked_checkpoint))
+
+
+def test_testing_a_masked_checkpoint_on_unmasked_features_is_refused(pipeline, tmp_path) -> None:
+    checkpoint = _train(pipeline["masked"], tmp_path)
+    module = TranslationModule(t5=TINY_T5, tokenizer="byt5", feature_dim=32, num_beams=1, max_new_tokens=4)
+    data = ClipFeatureDataModule(test=str(pipeline["bare"] / "train"), batch_size=2, num_workers=0)
+    trainer = lightning.Trainer(logger=False, accelerator="cpu", enable_progress_bar=False)
+    with pytest.raises(FacePrivacyError, match="checkpoint: masked faces; the model: unmasked faces"):
+        trainer.test(module, data, ckpt_path=str(checkpoint), weights_only=True)
