@@ -21,6 +21,7 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # arguments and returns the callable ``run(args) -> int`` that executes the command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("signmusketeers.data.synthsign:register", "render SynthSign, the embedded synthetic signing dataset"),
+    "captions": ("signmusketeers.data.captions:register", "videos + caption files (.vtt/.srt/.json3) → a clip manifest"),
     "parse": ("signmusketeers.parsing.command:register", "parse videos into face/hand crops + pose (clip and crop shards)"),
     "export": ("signmusketeers.pretrain.export:register", "export a pre-trained teacher as an encoder (safetensors)"),
     "extract": ("signmusketeers.translate.extract:register", "clip shards → per-clip encoder feature shards"),
@@ -176,7 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name in LIGHTNING_COMMANDS:
-        run_lightning(None if from_command_line else argv)
+        from signmusketeers.parsing.privacy import FacePrivacyError
+
+        try:
+            run_lightning(None if from_command_line else argv)
+        except FacePrivacyError as error:  # masked and unmasked faces mixed: one line, not a traceback
+            print(f"signmusketeers {name}: {error}", file=sys.stderr)
+            return 2
         return 0
     if name in COMMANDS:
         return run_pipeline_command(name, rest)

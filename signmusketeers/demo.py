@@ -131,12 +131,14 @@ class Demo:
                            "--workers", "2", "--preview"])
 
     def parse(self) -> None:
+        # SynthSign's faces are drawn, nobody's likeness, and the demo's figures are measured on whole faces: its
+        # parse keeps them (--no-face-privacy; the checkpoint records it and translate follows).
         self.run("parse", ["parse", str(self.synthsign), "--out", str(self.out / "clips"), "--crops-out",
                            str(self.out / "crops"), "--crop-size", str(CROP_SIZE), "--crops-per-clip",
-                           str(self.size.crops_per_clip), "--workers", "2"])
+                           str(self.size.crops_per_clip), "--workers", "2", "--no-face-privacy"])
         one_clip = self.clip_manifest("preview_clip.jsonl", self.synthsign_rows()[:1])
         self.run("parse preview", ["parse", str(one_clip), "--out", str(self.out / "preview_parse"), "--crop-size",
-                                   str(CROP_SIZE), "--preview"])
+                                   str(CROP_SIZE), "--preview", "--no-face-privacy"])
 
     def pretrain(self, part: str) -> Path:
         folder = self.out / "pretrain" / part

@@ -4,7 +4,8 @@
 the tokenizer and stream choice, and the frozen face/hand encoders stored in it at training time (or given
 explicitly). Each video is parsed by :class:`signmusketeers.parsing.FrameParser` (MediaPipe Holistic, every second
 frame as in training), its crops are encoded with the frozen encoders, and the translation is decoded with beam
-search. Nothing is written to disk.
+search. Nothing is written to disk. Faces are masked (paper §3.2) when the checkpoint says its features were made
+from masked faces, as ``parse`` masks them by default; asking for the other kind is refused in one line.
 
     from signmusketeers.inference import Translator
     result = Translator("best.ckpt").translate("clip.mp4")
@@ -40,6 +41,9 @@ class Translator:
         face_encoder / hand_encoder: encoder exports to use instead of those stored in the checkpoint.
         stride: keep every ``stride``-th frame (2, as the features were extracted for training).
         crop_size: crop side for the default parser; default the encoders' input size.
+        face_privacy: mask faces or not; default what the checkpoint records (unmasked for checkpoints that record
+            nothing). Disagreeing with the checkpoint, or a ``parser`` that disagrees, raises
+            :class:`~signmusketeers.parsing.privacy.FacePrivacyError`.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class Translator:
         hand_encoder: str | os.PathLike | None = None,
         stride: int = PAPER_STRIDE,
         crop_size: int | None = None,
+        face_privacy: bool | None = None,
     ) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.module = TranslationModule.from_checkpoint(checkpoint).to(self.device)
@@ -66,12 +71,21 @@ class Translator:
                 self.encoders[part] = encoder_from_state(spec, stored[part]["state_dict"], str(checkpoint), self.device)
             else:
                 raise EncoderError(f"{checkpoint}: holds no {part} encoder; give --{part}-encoder ENCODER.safetensors")
+        from signmusketeers.parsing.privacy import FacePrivacyError, describe
+
+        trained = self.module.face_privacy
+        if parser is not None and face_privacy is None and hasattr(parser, "face_privacy"):
+            face_privacy = bool(parser.face_privacy)
+        if face_privacy is not None and trained is not None and bool(face_privacy) != trained:
+            raise FacePrivacyError(f"{checkpoint}: trained on {describe(trained)}, asked to translate "
+                                   f"{describe(bool(face_privacy))}; the model sees faces as it was trained")
+        self.face_privacy = bool(trained if trained is not None else face_privacy)
         if parser is None:
             from signmusketeers.parsing import FrameParser
 
             # Crops at the encoders' own input size (224 for ViT-S/14), as clip shards made for them hold.
             size = crop_size or max(encoder.spec.img_size for encoder in self.encoders.values())
-            parser = FrameParser(crop_size=size, stride=stride)
+            parser = FrameParser(crop_size=size, stride=stride, face_privacy=self.face_privacy)
         self.parser = parser
 
     def features(self, crops: torch.Tensor, pose: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -135,6 +149,8 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument("--stride", type=int, default=PAPER_STRIDE, help="use every N-th frame (as in training: 2)")
     parser.add_argument("--crop-size", type=int, default=None,
                         help="crop side in pixels (default: the encoders' input size, 224 for ViT-S/14)")
+    parser.add_argument("--face-privacy", action=argparse.BooleanOptionalAction, default=None,
+                        help="mask faces (default: as the checkpoint records; a mismatch is refused)")
     parser.add_argument("--face-encoder", type=Path, help="face encoder export, instead of the checkpoint's")
     parser.add_argument("--hand-encoder", type=Path, help="hand encoder export, instead of the checkpoint's")
     return run
@@ -150,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         clips = read_input_options(args, "translate")
         translator = Translator(args.checkpoint, args.device, face_encoder=args.face_encoder,
-                                hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size)
+                                hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size,
+                                face_privacy=args.face_privacy)
     except (ManifestError, ValueError) as error:  # EncoderError and bad checkpoints are ValueErrors too
         fail_line(str(error))
         return 2

@@ -214,6 +214,24 @@ class ClipFeatureDataModule(LightningDataModule):
                         if isinstance(made_by.get(f"{part}_encoder"), dict) and "path" in made_by[f"{part}_encoder"]}
         return {}
 
+    @property
+    def face_privacy(self) -> bool | None:
+        """Whether the configured feature folders hold features of masked faces (``made_by.face_privacy`` of their
+        manifests; ``None`` when none records it). Folders that disagree raise
+        :class:`~signmusketeers.parsing.privacy.FacePrivacyError` naming two of them."""
+        from signmusketeers.parsing.privacy import FacePrivacyError, describe, folder_face_privacy
+
+        seen: dict[bool | None, str] = {}
+        for entry in self.folders.values():
+            for folder in [entry] if isinstance(entry, str) else (entry or []):
+                if (Path(folder) / "manifest.json").exists():
+                    seen.setdefault(folder_face_privacy(folder), folder)
+        if len(seen) > 1:
+            (a, folder_a), (b, folder_b) = list(seen.items())[:2]
+            raise FacePrivacyError(f"{folder_a} holds features of {describe(a)}, {folder_b} of {describe(b)}; "
+                                   "train on features of one kind (extract them again from one kind of clip shards)")
+        return next(iter(seen), None)
+
     def collator(self) -> FeatureCollator:
         texts = read_text_manifest(self.hparams.texts) if self.hparams.texts else None
         return FeatureCollator(self.tokenizer, self.hparams.max_frames, self.hparams.max_target_tokens, texts)

@@ -415,7 +415,8 @@ class ShardWriter:
         ledgers = self._ledgers()
         chunks, config, records = [], None, 0
         for name, ledger in ledgers.items():
-            if config is not None and ledger["config"]["data_format"] != config["data_format"]:
+            # a segment of keys without records (a clip with no crop to take) has no config
+            if config is not None and ledger["config"] is not None and ledger["config"]["data_format"] != config["data_format"]:
                 raise ShardError(
                     f"{self.folder}: segment {name} stores fields as {ledger['config']['data_format']}, "
                     f"earlier segments as {config['data_format']}; records must keep one layout"

@@ -3,9 +3,14 @@
 Parses videos into clip shards (per clip: every ``stride``-th frame's three crops, the pose vectors, the box
 provenance, the text; for translation; with ``--clip-records boxes`` the boxes and the source video's path instead
 of the crops, which ``extract`` cuts again from the video) and optionally crop shards (sampled face and hand crops; for
-pre-training), as resumable LitData shard folders (:class:`~signmusketeers.data.shards.ShardWriter`). Inputs that
+pre-training: ``--crops-per-clip`` frames of every clip, or a seeded corpus-wide sample with separate face and hand
+budgets, :mod:`signmusketeers.parsing.sample`), as resumable LitData shard folders (:class:`~signmusketeers.data.shards.ShardWriter`). Inputs that
 cannot be parsed are reported one line each, logged in each output's ``failures.jsonl``, and make the exit code 1
 after everything else is written.
+
+Face crops are masked as in the paper's recipe (§3.2, :mod:`signmusketeers.parsing.privacy`) unless
+``--no-face-privacy``; both folders' ``manifest.json`` record which (``made_by.face_privacy``), and boxes-only clip
+records keep the eye and mouth landmarks with which ``extract`` masks its crops again.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from ..data.shards import LEDGER, ShardError, ShardManifest, ShardWriter, pack_j
 from .boxes import LANDMARKS, PART_NAMES, SHIFTED
 from .landmarks import check_region
 from .parser import FrameParser, ParsedClip, ParseError
+from .privacy import FacePrivacyError, claim_face_privacy
+from .sample import PlanError, load_or_make_plan, pick_crops
 from .video import probe_video
 
 PAPER_STRIDE = 2  # paper §4: translation uses every second frame
@@ -51,6 +58,8 @@ def clip_record(clip: ParsedClip, text: str = "", split: str = "", *, records: s
             raise ValueError("a boxes-only clip record needs its source video path")
         record.update(video=str(Path(video).resolve()), video_frames=np.array([video_frames], dtype=np.int64),
                       crop_size=np.array([clip.crops.shape[2]], dtype=np.int64))
+        if clip.face_regions is not None:  # extract masks the faces it cuts again with these
+            record["face_regions"] = clip.face_regions
     else:
         raise ValueError(f"clip records are one of {CLIP_RECORDS}, got {records!r}")
     return record | {
@@ -67,38 +76,85 @@ def clip_record(clip: ParsedClip, text: str = "", split: str = "", *, records: s
     }
 
 
-def crop_records(clip: ParsedClip, frames_per_clip: int) -> list[dict[str, Any]]:
+def crop_records(clip: ParsedClip, frames_per_clip: int, picks: list[tuple[int, int]] | None = None) -> list[dict[str, Any]]:
     """Crop-shard records for ``frames_per_clip`` evenly spaced frames (the middles of equal segments): the face and both hands (``part`` "face" or
     "hand", ``side`` "face"/"left"/"right"). Only crops whose box came from the part's own landmarks in that frame
     (possibly shifted into the frame) are kept: a fallback box may not hold the hand at all, which would teach the
-    encoder noise."""
-    if frames_per_clip <= 0:
-        return []
-    # The middles of equal segments of the clip: never just its first and last frames, where signers tend to rest.
-    count = min(frames_per_clip, len(clip))
-    positions = np.unique(((np.arange(count) + 0.5) * len(clip) / count).astype(int))
+    encoder noise. ``picks``: the ``(position, part)`` crops of a corpus-wide sample instead
+    (:func:`~signmusketeers.parsing.sample.pick_crops`, which keeps to the same rule)."""
+    if picks is None:
+        if frames_per_clip <= 0:
+            return []
+        # The middles of equal segments of the clip: never just its first and last frames, where signers tend to rest.
+        count = min(frames_per_clip, len(clip))
+        positions = np.unique(((np.arange(count) + 0.5) * len(clip) / count).astype(int))
+        picks = [(int(position), part) for position in positions for part in range(len(PART_NAMES))
+                 if clip.found[position, part] and clip.provenance[position, part] in (LANDMARKS, SHIFTED)]
     records = []
-    for position in positions:
-        for part, side in enumerate(PART_NAMES):
-            if not clip.found[position, part] or clip.provenance[position, part] not in (LANDMARKS, SHIFTED):
-                continue
-            data, _ = pack_jpegs([clip.crops[position, part]])
-            records.append(
-                {
-                    "image": data,
-                    "part": "face" if side == "face" else "hand",
-                    "side": side,
-                    "clip_id": clip.clip_id,
-                    "frame": np.array([clip.frame_index[position]], dtype=np.int64),
-                    "provenance": clip.provenance[position, part : part + 1].copy(),
-                }
-            )
+    for position, part in picks:
+        side = PART_NAMES[part]
+        data, _ = pack_jpegs([clip.crops[position, part]])
+        records.append(
+            {
+                "image": data,
+                "part": "face" if side == "face" else "hand",
+                "side": side,
+                "clip_id": clip.clip_id,
+                "frame": np.array([clip.frame_index[position]], dtype=np.int64),
+                "provenance": clip.provenance[position, part : part + 1].copy(),
+            }
+        )
     return records
 
 
 def pose_path(folder: Path, clip_id: str) -> Path:
     """Where ``--poses-out`` puts a clip's ``.pose`` (clip ids with ``/`` become ``__``, as for previews)."""
     return Path(folder) / f"{clip_id.replace('/', '__')}.pose"
+class SampleTally:
+    """Crops of the corpus-wide sample written per clip, kept beside the crop shards' ledgers
+    (``.ledger/sample-SHARD.jsonl``) so that the totals cover every job and every resumed run."""
+
+    def __init__(self, folder: Path, shard_index: int) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LEDGER / f"sample-{shard_index:05d}.jsonl"
+
+    def add(self, clip_id: str, records: list[dict[str, Any]]) -> None:
+        faces = sum(r["part"] == "face" for r in records)
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"clip_id": clip_id, "face": faces, "hand": len(records) - faces}) + "\n")
+
+    def counts(self, done: set[str]) -> dict[str, tuple[int, int]]:
+        """Per clip (face, hand) crops, for the clips the shard ledgers hold (a line of a clip whose segment was lost
+        to an interruption is left out; its rerun writes it again)."""
+        counts = {}
+        for path in sorted((self.folder / LEDGER).glob("sample-*.jsonl")):
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by an interruption
+                if row.get("clip_id") in done:
+                    counts[row["clip_id"]] = (int(row["face"]), int(row["hand"]))
+        return counts
+
+    def report(self, plan, writer: ShardWriter, manifest: ShardManifest | None) -> None:
+        done = {key for ledger in writer._ledgers().values() for key in ledger["keys"]}
+        counts = self.counts(done)
+        faces, hands = sum(f for f, _ in counts.values()), sum(h for _, h in counts.values())
+        face_clips, hand_clips = sum(f > 0 for f, _ in counts.values()), sum(h > 0 for _, h in counts.values())
+        short = [sum(max(0, plan.quota(c)[i] - counts[c][i]) for c in counts) for i in (0, 1)]
+        pending = sum(1 for c in plan.quotas if c not in done)
+        scope = "crop sample" if manifest is not None else "crop sample so far"
+        print(f"signmusketeers parse: {scope}: {faces} face crops from {face_clips} clips, {hands} hand crops from "
+              f"{hand_clips} clips (budgets {plan.budgets['face']}/{plan.budgets['hand']}; short by {short[0]} face "
+              f"and {short[1]} hand crops in clips with fewer detected candidates than their quota; "
+              f"{pending} sampled clips not written{' (failed)' if manifest is not None and pending else ''})",
+              file=sys.stderr)
+        if manifest is not None:
+            manifest.made_by["sample"] = {"face_crops": faces, "face_clips": face_clips, "hand_crops": hands,
+                                          "hand_clips": hand_clips, "short": {"face": short[0], "hand": short[1]},
+                                          "clips_not_written": pending}
+            manifest.write(self.folder)
 
 
 # ------------------------------------------------------------------------------------------ work per clip
@@ -129,8 +185,11 @@ def parse_one(job: dict[str, Any]) -> dict[str, Any]:
             announced = info.frames if records == "boxes" else 0
             result["clip_record"] = clip_record(parsed, clip.text, clip.split, records=records, video=clip.video,
                                                 video_frames=announced)
-        if job["want_crops"]:  # possibly none (budget spent): the clip still counts as done for the crop shards
-            result["crop_records"] = crop_records(parsed, job["crop_frames"])
+        if job["want_crops"]:  # possibly none (no part detected): the clip still counts as done for the crop shards
+            quota = job.get("quota")
+            picks = None if quota is None else pick_crops(clip.clip_id, parsed.found, parsed.provenance, *quota,
+                                                           seed=job["crop_seed"])
+            result["crop_records"] = crop_records(parsed, job["crop_frames"], picks)
         if job.get("pose_file"):  # the clip's landmarks as a .pose (pose-format), at the rate of the kept frames
             from .posefile import write_pose_file
 
@@ -214,16 +273,22 @@ def register(parser: argparse.ArgumentParser):
         help="full: JPEG crops of every kept frame (extract needs only the shards); boxes: boxes, pose and the source "
              "video's path, no crops (extract decodes the source videos again, which must then still be there)",
     )  # fmt: skip
-    parser.add_argument("--crops-per-clip", type=int, default=16, help="frames per clip sampled for crop shards")
-    parser.add_argument(
-        "--crop-budget", type=int, default=None,
-        help="stop adding to crop shards after about this many sampled frames in total (paper: 1M crops per encoder)"
-    )
+    parser.add_argument("--crops-per-clip", type=int, default=None,
+                        help="frames of every clip for crop shards (16; without --face-crops/--hand-crops)")
+    parser.add_argument("--face-crops", type=int, default=None, metavar="N",
+                        help="face crops of a seeded random sample over the whole corpus (paper: 1000000)")
+    parser.add_argument("--hand-crops", type=int, default=None, metavar="N",
+                        help="hand crops (left and right together) of that sample, a budget of their own (paper: 1000000)")
+    parser.add_argument("--crop-seed", type=int, default=0, help="seed of the corpus-wide crop sample")
+    parser.add_argument("--crop-budget", type=int, default=None, metavar="N",
+                        help="the same as --face-crops N --hand-crops N")
     parser.add_argument(
         "--roi", type=_region, default=None, metavar="X0,Y0,X1,Y1",
         help="region of interest holding the signer, as fractions of the frame (e.g. 0,0,0.5,1 = left half)",
     )  # fmt: skip
-    parser.add_argument("--face-privacy", action="store_true", help="grey out all but eyes and mouth, then blur")
+    parser.add_argument("--face-privacy", action=argparse.BooleanOptionalAction, default=True,
+                        help="grey out all but the eyes and mouth of face crops, then blur, as in the paper (default); "
+                             "--no-face-privacy keeps whole faces")
     parser.add_argument("--preview", action="store_true", help="write OUT/previews/CLIP.png with the boxes drawn")
     parser.add_argument("--poses-out", type=Path, metavar="DIR",
                         help="also write each clip's landmarks as DIR/CLIP.pose (pose-format, MediaPipe Holistic layout)")
@@ -252,7 +317,23 @@ def run(args: argparse.Namespace) -> int:
     except (ManifestError, OSError) as error:
         fail_line(str(error))
         return 2
-    clips = sorted(clips, key=lambda c: c.clip_id)[args.shard_index :: args.num_shards]
+    corpus = sorted(clips, key=lambda c: c.clip_id)  # every job's clips: the crop sample is planned over all of them
+    clips = corpus[args.shard_index :: args.num_shards]
+    if args.crop_budget is not None:
+        args.face_crops = args.crop_budget if args.face_crops is None else args.face_crops
+        args.hand_crops = args.crop_budget if args.hand_crops is None else args.hand_crops
+    sampled = args.face_crops is not None or args.hand_crops is not None
+    if sampled and args.crops_per_clip is not None:
+        fail_line("--crops-per-clip takes frames of every clip; --face-crops/--hand-crops sample the corpus: give one")
+        return 2
+    if sampled and args.crops_out is None:
+        fail_line("--face-crops/--hand-crops sample crops for --crops-out; give the crop shard folder")
+        return 2
+    if sampled and min(args.face_crops or 0, args.hand_crops or 0) < 0:
+        fail_line("--face-crops and --hand-crops must not be negative")
+        return 2
+    if args.crops_per_clip is None:
+        args.crops_per_clip = 16
 
     parser_kwargs = {
         "crop_size": args.crop_size,
@@ -269,11 +350,6 @@ def run(args: argparse.Namespace) -> int:
     if args.crops_out is not None and args.crops_out.resolve() == args.out.resolve():
         fail_line(f"{args.out}: --out and --crops-out must be different folders")
         return 2
-    if args.clip_records == "boxes" and args.face_privacy:
-        # The face landmarks that place the privacy mask are not kept; extraction could only cut the bare face.
-        fail_line("--face-privacy needs --clip-records full (boxes-only records are cropped again from the "
-                  "unmasked source video at extract time)")
-        return 2
     existing = _existing_clip_records(args.out)
     if existing is not None and existing != args.clip_records:
         fail_line(f"{args.out}: holds {existing} clip records, cannot add --clip-records {args.clip_records} "
@@ -282,13 +358,35 @@ def run(args: argparse.Namespace) -> int:
     arguments = {key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
                  for key, value in vars(args).items()}  # fmt: skip
     made_by = {"command": "signmusketeers parse", "arguments": arguments, "config": {**parser_kwargs},
-               "clip_records": args.clip_records}  # read by extract and by people: which kind of clip record
+               "clip_records": args.clip_records,  # read by extract and by people: which kind of clip record
+               "face_privacy": bool(args.face_privacy)}  # read by extract: carried into features and checkpoints
     made_by["config"].update(
-        crops_per_clip=args.crops_per_clip,
-        crop_budget=args.crop_budget,
+        crops_per_clip=None if sampled else args.crops_per_clip,
+        crop_sample={"face_crops": args.face_crops or 0, "hand_crops": args.hand_crops or 0, "seed": args.crop_seed,
+                     "plan": "crop_plan.json"} if sampled else None,
         landmarks="the manifest's landmark files or VIDEO.pose where given, else MediaPipe Holistic (model_complexity=1)",
     )
     split = {"shard_index": args.shard_index, "num_shards": args.num_shards, "segment_seconds": args.checkpoint_every}
+    try:
+        for folder in (args.out, args.crops_out):
+            if folder is not None:
+                claim_face_privacy(folder, args.face_privacy)
+    except FacePrivacyError as error:
+        fail_line(str(error))
+        return 2
+    plan = None
+    if sampled:
+        try:
+            plan, made = load_or_make_plan(args.crops_out, corpus, args.face_crops or 0, args.hand_crops or 0,
+                                           args.crop_seed, args.stride)
+        except PlanError as error:
+            fail_line(str(error))
+            return 2
+        totals = plan.totals()
+        print(f"signmusketeers parse: crop sample {'planned' if made else 'plan read'}: {totals['face']} face and "
+              f"{totals['hand']} hand crops over {len(plan.quotas)} of {len(corpus)} clips "
+              f"({sum(plan.candidates.values())} candidate frames; {args.crops_out / 'crop_plan.json'})",
+              file=sys.stderr)
     try:
         clip_writer = ShardWriter(args.out, "clips", made_by, **split)
         crop_writer = ShardWriter(args.crops_out, "crops", made_by, **split) if args.crops_out else None
@@ -310,12 +408,7 @@ def run(args: argparse.Namespace) -> int:
         fail_line(f"{clip.video}: failed in an earlier run (see failures.jsonl; delete its line to retry)")
 
     def crop_frames() -> int:
-        if crop_writer is None:
-            return 0
-        if args.crop_budget is None:
-            return args.crops_per_clip
-        faces_written = crop_writer.records // 3  # about one face and two hands per sampled frame
-        return max(0, min(args.crops_per_clip, args.crop_budget - faces_written))
+        return 0 if crop_writer is None or plan is not None else args.crops_per_clip
 
     jobs = []
     failed_before = {clip.clip_id for clip in failed}
@@ -324,14 +417,19 @@ def run(args: argparse.Namespace) -> int:
             continue
         want_clip = not clip_writer.is_done(clip.clip_id)
         want_crops = crop_writer is not None and not crop_writer.is_done(clip.clip_id)
+        quota = plan.quota(clip.clip_id) if plan is not None else None
+        if quota is not None and not any(quota):
+            want_crops = False  # not in the sample: no crop shard key at all
         pose_file = pose_path(args.poses_out, clip.clip_id) if args.poses_out else None
         if pose_file is not None and pose_file.exists():
             pose_file = None
         if want_clip or want_crops or pose_file:
             jobs.append({"clip": clip, "want_clip": want_clip, "want_crops": want_crops, "preview_dir": preview_dir,
-                         "clip_records": args.clip_records, "pose_file": pose_file})
+                         "clip_records": args.clip_records, "quota": quota, "crop_seed": args.crop_seed,
+                         "pose_file": pose_file})
 
     started, frames, parsed, clamped = time.monotonic(), 0, 0, 0
+    tally = SampleTally(args.crops_out, args.shard_index) if plan is not None else None
 
     def consume(result: dict[str, Any]) -> None:
         nonlocal frames, parsed, clamped
@@ -349,6 +447,8 @@ def run(args: argparse.Namespace) -> int:
             clip_writer.write(clip.clip_id, [result["clip_record"]])
         if "crop_records" in result and crop_writer is not None and not crop_writer.is_done(clip.clip_id):
             crop_writer.write(clip.clip_id, result["crop_records"])
+            if plan is not None:
+                tally.add(clip.clip_id, result["crop_records"])
 
     def with_crop_frames(job: dict[str, Any]) -> dict[str, Any]:
         return {**job, "crop_frames": crop_frames() if job["want_crops"] else 0}
@@ -396,6 +496,8 @@ def run(args: argparse.Namespace) -> int:
         manifest = writer.finish()
         state = f"{manifest.records} records" if manifest else "waiting for the other --shard-index jobs"
         print(f"signmusketeers parse: {writer.folder}: {state}", file=sys.stderr)
+        if writer is crop_writer and tally is not None:
+            tally.report(plan, writer, manifest)
     seconds = time.monotonic() - started
     print(
         f"signmusketeers parse: {parsed} clips parsed, {frames} frames in {seconds:.1f} s "

@@ -12,7 +12,7 @@ from .boxes import BOX_SCALE, BoxTracker, crop_box
 from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic
 from .landmarks import check_region, open_landmark_file, region_pixels
 from .pose import PoseTracker
-from .privacy import anonymise_face
+from .privacy import face_regions, mask_face_crop
 from .video import VideoError, prefetch, probe_video, read_frames
 
 
@@ -34,6 +34,8 @@ class ParsedClip:
         found: ``bool (T, 3)``: the part's own landmarks were found in that frame (a box shifted into the frame
             may come from landmarks or from the pose fallback; this tells which).
         landmarks: the per-frame landmarks in pixels (kept unless the parser was told not to).
+        face_regions: ``int16 (T, 92, 2)`` the eye and mouth points that placed the face-privacy mask, in face-crop
+            pixels (:func:`~signmusketeers.parsing.privacy.face_regions`); only when the parser masks faces.
     """
 
     crops: np.ndarray
@@ -47,6 +49,7 @@ class ParsedClip:
     clip_id: str
     found: np.ndarray | None = None
     landmarks: ClipLandmarks | None = None
+    face_regions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame_index)
@@ -63,7 +66,8 @@ class FrameParser:
             built lazily so the parser can be sent to worker processes.
         region_of_interest: ``(x0, y0, x1, y1)`` fractions of the frame holding the signer: MediaPipe only sees it
             and boxes stay in it (for videos with more than one person).
-        face_privacy: grey out all but the eyes and mouth of face crops, then blur (off by default).
+        face_privacy: grey out all but the eyes and mouth of face crops, then blur (paper §3.2; off by default
+            here, on by default in ``signmusketeers parse``).
         min_frames: clips with fewer kept frames are refused (a single image is not a signing clip).
         keep_landmarks: keep the stacked landmarks in :attr:`ParsedClip.landmarks`.
 
@@ -136,6 +140,7 @@ class FrameParser:
             bounds = region_pixels(self.region_of_interest, info.width, info.height)
         boxes_state, pose_state = BoxTracker(bounds, self.box_scale), PoseTracker()
         crops, boxes, provenance, poses, indices, times, frame_landmarks, found_parts = [], [], [], [], [], [], [], []
+        regions = []  # eye and mouth points per frame, when faces are masked
         waiting: dict[int, np.ndarray] = {}  # frames with a part that has had no box yet, by position
         shape = None
         frames = read_frames(path, start=start, end=end, stride=self.stride, fps=info.fps)
@@ -146,7 +151,8 @@ class FrameParser:
                 raise ParseError(f"{path}: frame size changes from {shape[1]}x{shape[0]} mid-stream")
             found = source(frame.image, frame.index)
             frame_boxes, frame_provenance = boxes_state.update(found)
-            crops.append(self._crops(frame.image, frame_boxes, found))
+            regions.append(face_regions(found.face, frame_boxes[0], size) if self.face_privacy else None)
+            crops.append(self._crops(frame.image, frame_boxes, regions[-1]))
             if not np.isfinite(frame_boxes).all():
                 waiting[len(crops) - 1] = frame.image
             boxes.append(frame_boxes)
@@ -181,19 +187,13 @@ class FrameParser:
             clip_id=clip_id,
             found=np.asarray(found_parts, dtype=bool),
             landmarks=ClipLandmarks.stack(frame_landmarks) if self.keep_landmarks else None,
+            face_regions=np.stack(regions) if self.face_privacy else None,
         )
 
-    def _crops(self, image: np.ndarray, boxes: np.ndarray, found: FrameLandmarks) -> np.ndarray:
+    def _crops(self, image: np.ndarray, boxes: np.ndarray, regions: np.ndarray | None) -> np.ndarray:
         crops = np.stack([crop_box(image, box, self.crop_size) for box in boxes])
         if self.face_privacy:
-            points = None
-            if found.face is not None and np.isfinite(boxes[0]).all():
-                x0, y0, x1, y1 = boxes[0]
-                scale = self.crop_size / max(x1 - x0, y1 - y0)
-                # the crop is the box padded to a square about its centre, then scaled
-                offset = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) - max(x1 - x0, y1 - y0) / 2
-                points = (found.face[:, :2] - offset) * scale
-            crops[0] = anonymise_face(crops[0], points)
+            crops[0] = mask_face_crop(crops[0], regions)
         return crops
 
     def _backfill(self, waiting: dict[int, np.ndarray], crops, boxes, provenance) -> None:
@@ -204,6 +204,8 @@ class FrameParser:
             for part in np.flatnonzero(missing & np.isfinite(latest).all(axis=1)):
                 boxes[position][part] = latest[part]
                 crops[position][part] = crop_box(waiting[position], latest[part], self.crop_size)
+                if part == 0 and self.face_privacy:  # a frame with no face of its own: greyed out entirely
+                    crops[position][part] = mask_face_crop(crops[position][part], None)
             if np.isfinite(boxes[position]).all():
                 del waiting[position]
 

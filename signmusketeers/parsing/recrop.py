@@ -7,6 +7,10 @@ did (:func:`~signmusketeers.parsing.video.read_frames`) and cuts each box with t
 :func:`~signmusketeers.parsing.boxes.crop_box` (pad to a square, bicubic resize), so the crops equal the parser's
 in-memory crops bit for bit; full records hold those crops after a JPEG (quality 95) round trip.
 
+Records of a parse that masked faces (``parse`` does by default) also hold ``face_regions``, the eye and mouth
+points of every kept frame in face-crop pixels, with which the face crops are masked again exactly as the parser masked them
+(:func:`~signmusketeers.parsing.privacy.mask_face_crop`).
+
 The video must be the one that was parsed: a missing file, another frame size, a frame count or frame times that
 differ from the record raise :class:`SourceVideoError` with one line naming the file (never a silently shifted clip).
 """
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .boxes import crop_box
+from .privacy import mask_face_crop
 from .video import VideoError, probe_video, read_frames
 
 
@@ -37,6 +42,7 @@ def crops_from_video(
     video_frames: int = 0,
     whole: np.ndarray | None = None,
     fps: float | None = None,
+    face_regions: np.ndarray | None = None,
 ) -> np.ndarray:
     """Decode ``video`` and cut ``boxes`` out of the frames with decoded index ``frames``.
 
@@ -51,6 +57,9 @@ def crops_from_video(
         whole: optional ``uint8 (T, W, W, 3)`` array, filled in the same pass with each frame whole
             (:func:`whole_frame`: padded to a square, resized to ``W``), for the whole-frame ``global`` stream.
         fps: the record's frame rate, needed where the source is a folder of frames.
+        face_regions: ``int16 (T, 92, 2)`` eye and mouth points per frame in face-crop pixels when the parse masked
+            faces (:func:`~signmusketeers.parsing.privacy.face_regions`); the face crops are then masked the same way.
+            ``None``: faces are left as they are.
 
     Decoding starts at the keyframe before the record's first frame (its first timestamp), so a clip cut from a
     long video costs its own length, not its offset.
@@ -63,6 +72,10 @@ def crops_from_video(
     boxes = np.asarray(boxes, dtype=np.float32)
     if frames.ndim != 1 or boxes.shape != (len(frames), 3, 4):
         raise SourceVideoError(f"{path}: record has {frames.shape} frame indices and {boxes.shape} boxes")
+    if face_regions is not None:
+        face_regions = np.asarray(face_regions, dtype=np.int16)
+        if face_regions.shape[0] != len(frames):
+            raise SourceVideoError(f"{path}: record has face regions for {face_regions.shape[0]} of {len(frames)} frames")
     if len(frames) and (np.diff(frames) <= 0).any():
         raise SourceVideoError(f"{path}: record's frame indices are not increasing")
     try:
@@ -98,6 +111,8 @@ def crops_from_video(
                     crops[position] = [crop_box(frame.image, box, crop_size) for box in boxes[position]]
                     if whole is not None:
                         whole[position] = whole_frame(frame.image, whole.shape[1])
+                    if face_regions is not None:
+                        crops[position, 0] = mask_face_crop(crops[position, 0], face_regions[position])
                     found += 1
                     if found == len(frames):
                         break  # no need to decode the rest of the file
@@ -133,4 +148,5 @@ def record_crops(record: Mapping[str, Any], whole: np.ndarray | None = None) -> 
         video_frames=int(np.asarray(record.get("video_frames", [0]))[0]),
         whole=whole,
         fps=None if fps is None else float(np.asarray(fps).reshape(-1)[0]),
+        face_regions=record.get("face_regions"),
     )

@@ -19,6 +19,10 @@ padded (black, centred) to a square and resized to that encoder's input size
 (:func:`~signmusketeers.parsing.recrop.whole_frame`), stored as ``global`` ``(T, D)`` beside the crop features. Full
 clip records hold only the crops, so the whole frames come from the source videos of boxes-only records (decoded in
 the same pass as their crops); a folder of full records is refused in one line.
+
+Face privacy is carried forward: the clip folder's ``made_by.face_privacy`` (masked faces, ``parse``'s default) goes
+into every feature folder's ``manifest.json``, boxes-only records are masked again as ``parse`` masked them, and a
+feature folder already holding features of the other kind is refused in one line.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_clip_crops
 from signmusketeers.data.shards import LEDGER, ShardManifest
+from signmusketeers.parsing.privacy import FacePrivacyError, claim_face_privacy, describe, folder_face_privacy
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
 from signmusketeers.translate.encoders import CropEncoder, EncoderError, export_paths, file_sha256, load_encoder
 
@@ -61,9 +66,10 @@ class DecodedClips(Dataset):
     """
 
     def __init__(self, folder: str | os.PathLike, indices: Sequence[int], skip: set[str],
-                 whole_frame_size: int = 0) -> None:
+                 whole_frame_size: int = 0, face_privacy: bool | None = None) -> None:
         self.folder, self.indices, self.skip = str(folder), indices, skip
         self.whole_frame_size = whole_frame_size
+        self.face_privacy = face_privacy
         self._dataset = None
 
     def __len__(self) -> int:
@@ -96,7 +102,9 @@ class DecodedClips(Dataset):
             if "crops" in record:  # a full clip record: the crops as JPEGs
                 crops = unpack_clip_crops(record)
             elif "video" in record:  # a boxes-only clip record: cut the same crops from the source video again
-                crops = record_crops(record, whole=whole)
+                if self.face_privacy and "face_regions" not in record:
+                    raise ValueError("the folder has masked faces but this boxes-only record has no face regions")
+                crops = record_crops(record, whole=whole)  # masked again with the record's face regions if any
             else:
                 raise ValueError("neither JPEG crops nor a source video in the clip record")
             if len(crops) != len(pose):
@@ -256,11 +264,26 @@ def run(args: argparse.Namespace) -> int:
             fail_line(f"{args.out / split}: an earlier run wrote features {had} the global stream; resume it the "
                       "same way (--global-encoder) or write to another --out")
             return 2
+    face_privacy = folder_face_privacy(args.clip_shards)
     made_by = {
         "command": "signmusketeers extract " + " ".join(sys.argv[2:]),
         "clip_shards": str(args.clip_shards.resolve()),
         "dtype": args.dtype,
+        "face_privacy": face_privacy,  # read by training: carried into the translation checkpoint
     }
+    for split in SPLITS:
+        existing = folder_face_privacy(args.out / split)
+        if existing != face_privacy and (existing is not None or (args.out / split / "manifest.json").exists()):
+            fail_line(f"{args.out / split}: holds features of {describe(existing)}, {args.clip_shards} has clips of "
+                      f"{describe(face_privacy)}; extract them into another --out")
+            return 2
+    try:
+        for split in SPLITS:
+            if face_privacy is not None:
+                claim_face_privacy(args.out / split, face_privacy)
+    except FacePrivacyError as error:
+        fail_line(str(error))
+        return 2
     encoders = [("face", args.face_encoder, face_encoder), ("hand", args.hand_encoder, hand_encoder)]
     if global_encoder is not None:
         encoders.append(("global", args.global_encoder, global_encoder))
@@ -280,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     # A range, not a list: constant memory at any corpus size, in this process and in each loader worker.
     indices = range(shard_index, _record_count(args.clip_shards), num_shards)
     whole_size = global_encoder.spec.img_size if global_encoder is not None else 0
-    loader = DataLoader(DecodedClips(args.clip_shards, indices, done, whole_size), batch_size=None,
+    loader = DataLoader(DecodedClips(args.clip_shards, indices, done, whole_size, face_privacy), batch_size=None,
                         num_workers=args.workers, collate_fn=_as_is)
     dtype = np.dtype(args.dtype)
     written = failed = skipped = 0

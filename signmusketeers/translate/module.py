@@ -97,6 +97,9 @@ class TranslationModule(LightningModule):
             ``signmusketeers translate`` can run from one file. ``None``: taken from the feature shards' manifest.
         hypotheses_path: where ``test``/``predict`` write JSON lines ``{clip_id, reference, hypothesis}``
             (default: ``<log dir>/hypotheses-<stage>.jsonl``).
+        face_privacy: whether the face features come from masked faces (paper §3.2); ``None``: taken from the
+            feature shards' manifests. Stored in checkpoints: ``signmusketeers translate`` masks faces accordingly.
+            Features of the other kind (or an ``init_from`` checkpoint of the other kind) are refused.
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class TranslationModule(LightningModule):
         face_encoder: str | None = None,
         hand_encoder: str | None = None,
         hypotheses_path: str | None = None,
+        face_privacy: bool | None = None,
     ) -> None:
         super().__init__()
         # Run-specific paths are not hyper-parameters: LightningCLI re-applies a checkpoint's hyper-parameters over
@@ -139,6 +143,7 @@ class TranslationModule(LightningModule):
         self.fusion = StreamFusion(streams, self.t5.config.d_model, input_dims, projected_dims, fusion_dropout)
         self.streams = tuple(streams)
         self.encoder_paths = {"face": face_encoder, "hand": hand_encoder}
+        self.face_privacy = face_privacy
         self._encoder_payload: dict[str, Any] | None = None
         self._outputs: list[dict[str, str]] = []
         self.step_seeds = StepSeeds()  # the run seed is set in on_train_start, or from the checkpoint
@@ -292,6 +297,20 @@ class TranslationModule(LightningModule):
         for part in ("face", "hand"):
             if self.encoder_paths.get(part) is None and found.get(part):
                 self.encoder_paths[part] = found[part]
+        self.adopt_face_privacy(getattr(datamodule, "face_privacy", None), "feature shards")
+
+    def adopt_face_privacy(self, value: bool | None, source: str) -> None:
+        """Take ``value`` (whether faces were masked) from ``source`` if not known yet; refuse a mismatch in one line."""
+        from signmusketeers.parsing.privacy import FacePrivacyError, describe
+
+        if value is None:
+            return
+        if self.face_privacy is None:
+            self.face_privacy = bool(value)
+            self.hparams["face_privacy"] = self.face_privacy
+        elif bool(value) != self.face_privacy:
+            raise FacePrivacyError(f"{source}: {describe(bool(value))}; the model: {describe(self.face_privacy)} "
+                                   "(face_privacy); masked and unmasked faces do not mix")
 
     def encoder_payload(self) -> dict[str, Any]:
         """``{"face"|"hand": {"spec": export JSON, "state_dict": tensors}}`` for the known encoder exports."""
@@ -314,12 +333,14 @@ class TranslationModule(LightningModule):
         checkpoint["t5_config"] = self.t5.config.to_dict()
         checkpoint["tokenizer_files"] = tokenizer_to_files(self.tokenizer)
         checkpoint["encoders"] = self.encoder_payload()
+        checkpoint["face_privacy"] = self.face_privacy  # read by signmusketeers translate
         self.step_seeds.save(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "tokenizer_files" in checkpoint:
             self.tokenizer = tokenizer_from_files(checkpoint["tokenizer_files"])
         self._encoder_payload = checkpoint.get("encoders") or None
+        self.adopt_face_privacy(checkpoint.get("face_privacy"), "checkpoint")
         self.step_seeds.load(checkpoint)
 
     def load_weights_from(self, path: str | os.PathLike) -> None:
@@ -327,6 +348,8 @@ class TranslationModule(LightningModule):
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
             self.load_state_dict(checkpoint["state_dict"], strict=True)
+            # fine-tuning (YT→H2S) goes on with faces masked as in the first stage
+            self.adopt_face_privacy(checkpoint.get("face_privacy"), f"init_from {path}")
         except FileNotFoundError:
             raise ValueError(f"{path}: no such checkpoint") from None
         except (RuntimeError, KeyError, pickle.UnpicklingError) as error:

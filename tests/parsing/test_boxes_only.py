@@ -72,7 +72,9 @@ def test_boxes_only_records_hold_everything_but_the_crops(synth: Path, tmp_path:
         data, offsets = pack_jpegs(list(crops.reshape(-1, CROP, CROP, 3)))
         np.testing.assert_array_equal(data, full[clip_id]["crops"])
         np.testing.assert_array_equal(offsets, full[clip_id]["offsets"])
-    assert chunk_bytes(tmp_path / "boxes") * 10 < chunk_bytes(tmp_path / "full")
+    # masked faces (the default): boxes-only records keep the eye and mouth points, 368 B per frame, which weigh
+    # more beside 32-px test crops than beside the 224-px crops of real use
+    assert chunk_bytes(tmp_path / "boxes") * 5 < chunk_bytes(tmp_path / "full")
 
 
 def test_segments_and_strides_select_the_same_frames_as_the_parser(synth: Path, tmp_path: Path) -> None:
@@ -83,7 +85,8 @@ def test_segments_and_strides_select_the_same_frames_as_the_parser(synth: Path, 
     manifest.write_text(json.dumps(row) + "\n")
     assert parse(manifest, tmp_path / "boxes", "boxes", "--stride", "3") == 0
     (record,) = records_by_id(tmp_path / "boxes").values()
-    parser = FrameParser(crop_size=CROP, stride=3, landmark_source=PrecomputedLandmarks(synth / "clip001.npz"))
+    parser = FrameParser(crop_size=CROP, stride=3, landmark_source=PrecomputedLandmarks(synth / "clip001.npz"),
+                         face_privacy=True)  # parse masks faces by default
     parsed = parser.parse_video(synth / "clip001.mp4", start=0.1, end=0.65)
     assert list(record["frames"]) == list(parsed.frame_index) == [1, 4]
     np.testing.assert_array_equal(record_crops(record), parsed.crops)
@@ -134,10 +137,31 @@ def test_a_different_source_video_is_refused_naming_the_file(synth: Path, tmp_pa
             record_crops(record)
 
 
-def test_face_privacy_needs_full_records_and_kinds_do_not_mix(synth: Path, tmp_path: Path, capsys) -> None:
-    assert parse(synth, tmp_path / "boxes", "boxes", "--face-privacy") == 2
-    assert "--face-privacy needs --clip-records full" in capsys.readouterr().err
+def test_masked_boxes_only_records_are_masked_again_by_extract(synth: Path, tmp_path: Path) -> None:
+    """Boxes-only + face privacy: the eye and mouth points travel in the record and the recropped faces are the
+    parser's masked faces; without privacy they are the bare faces."""
+    assert parse(synth, tmp_path / "masked", "boxes") == 0
+    assert parse(synth, tmp_path / "bare", "boxes", "--no-face-privacy") == 0
+    masked, bare = records_by_id(tmp_path / "masked")["clip001"], records_by_id(tmp_path / "bare")["clip001"]
+    assert masked["face_regions"].shape == (4, 92, 2) and "face_regions" not in bare
+    landmarks = PrecomputedLandmarks(synth / "clip001.npz")
+    for record, private in ((masked, True), (bare, False)):
+        parsed = FrameParser(crop_size=CROP, stride=2, landmark_source=landmarks,
+                             face_privacy=private).parse_video(synth / "clip001.mp4")
+        np.testing.assert_array_equal(record_crops(record), parsed.crops)
+    masked_faces, bare_faces = record_crops(masked)[:, 0], record_crops(bare)[:, 0]
+    assert np.abs(masked_faces.astype(int) - bare_faces.astype(int)).mean() > 5  # the mask changed the faces
+    np.testing.assert_array_equal(record_crops(masked)[:, 1:], record_crops(bare)[:, 1:])  # hands untouched
+    for folder, private in (("masked", True), ("bare", False)):
+        assert json.loads((tmp_path / folder / "manifest.json").read_text())["made_by"]["face_privacy"] is private
+
+
+def test_record_kinds_and_privacy_kinds_do_not_mix(synth: Path, tmp_path: Path, capsys) -> None:
     assert parse(synth, tmp_path / "boxes", "boxes") == 0
+    capsys.readouterr()
+    assert parse(synth, tmp_path / "boxes", "boxes", "--no-face-privacy") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds masked faces, cannot add unmasked faces" in err[0]
     capsys.readouterr()
     assert parse(synth, tmp_path / "boxes", "full") == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -175,7 +199,8 @@ def test_real_clip_boxes_only_features_equal_the_full_records(tmp_path: Path) ->
     assert main(["parse", str(manifest), "--out", str(tmp_path / "boxes"), "--clip-records", "boxes"]) == 0
     (boxes_record,) = records_by_id(tmp_path / "boxes").values()
 
-    parser = FrameParser(stride=2)  # the same parse in memory: its crops never went through JPEG
+    # the same parse in memory (faces masked, parse's default): its crops never went through JPEG
+    parser = FrameParser(stride=2, face_privacy=True)
     parsed = parser.parse_video(BLUE_SCREEN, clip_id="blue", start=SEGMENT[0], end=SEGMENT[1])
     parser.close()
     np.testing.assert_array_equal(boxes_record["boxes"], parsed.boxes)  # MediaPipe is deterministic on CPU
@@ -190,8 +215,9 @@ def test_real_clip_boxes_only_features_equal_the_full_records(tmp_path: Path) ->
     jpeg_error = np.abs(unpack_clip_crops(full_record).astype(int) - exact.astype(int))
     assert jpeg_error.mean() < 2.0, jpeg_error.mean()
 
-    # bytes per clip: the JPEG crops are nearly all of a full record
-    assert chunk_bytes(tmp_path / "boxes") * 50 < chunk_bytes(tmp_path / "full")
+    # bytes per clip: the JPEG crops are nearly all of a full record (measured with masked faces: 520 B against
+    # 25.6 KB per frame; the boxes-only record holds the mask's eye and mouth points, the blurred face compresses well)
+    assert chunk_bytes(tmp_path / "boxes") * 40 < chunk_bytes(tmp_path / "full")
 
     face, hand = tiny_encoders(tmp_path, 56)  # the encoders resize the 224-px crops to their own 56 px
     features = {}

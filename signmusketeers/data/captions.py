@@ -1,0 +1,410 @@
+"""``signmusketeers captions INPUT... --out MANIFEST.jsonl``: videos + their caption files → a clip manifest.
+
+Corpora released as lists of YouTube ids (YouTube-ASL, YouTube-SL-25) come to the user as downloaded videos and
+English caption files of the same stem: ``ID.mp4`` beside ``ID.en.vtt`` (yt-dlp's names), ``ID.srt`` or
+``ID.en.json3``. Every caption cue becomes one clip of the manifest (the columns of
+:mod:`signmusketeers.data.manifests`: ``clip_id, video, start, end, text, split``) that ``signmusketeers parse``
+reads as any other manifest.
+
+Reading (which library does what):
+
+* WebVTT (``.vtt``): ``webvtt-py`` reads the cues (header, ``NOTE`` blocks, cue settings such as
+  ``align:start position:0%``, inline ``<c>``/timestamp/voice tags, which it strips). YouTube's automatic captions
+  roll: each cue repeats the line before it under the new one, and 10 ms cues repeat what is already shown. In a
+  file with inline timestamp tags (the mark of that style), lines already shown by the cue before are removed
+  (``rolling repeat`` when nothing new is left).
+* SubRip (``.srt``): ``srt`` reads the cues (index lines, comma decimals, CRLF); the file is decoded as UTF-8 with
+  a byte-order mark allowed. Formatting tags (``<i>``, ``{\\an8}``) are removed.
+* YouTube ``json3``: read here (plain JSON): ``events`` with ``tStartMs``, ``dDurationMs`` and ``segs[].utf8``;
+  events without ``segs`` (window definitions) and newline-only append events are layout, not cues; an append event
+  with words extends the cue before it.
+
+Text: HTML entities are decoded, whitespace collapsed, sound tags in square brackets (``[Music]``, ``[Applause]``)
+and music notes removed. Filters, each counted by reason and every dropped cue listed in ``MANIFEST.dropped.jsonl``:
+
+* ``empty``: no text at all; ``non-speech``: only sound tags or music notes (``[Music]``, ``♪♪``);
+* ``rolling repeat``: an automatic-caption cue that only repeats lines already shown;
+* ``too short`` / ``too long``: shorter than ``--min-seconds`` (0.2) or longer than ``--max-seconds`` (60); these
+  bounds are ours (a fifth of a second holds no sign; a minute is well past one caption's sentence);
+* ``too many characters``: more than ``--max-chars`` (300) characters, ours as well (past T5's 128 target tokens);
+* ``overlap``: with ``--overlap trim`` (default) a cue that starts before the previous kept one ends cuts that one's
+  end to its own start (rolling captions overlap by design), and a cue left too short by the cut is dropped under
+  this reason; ``--overlap drop`` drops a cue that overlaps the previous kept one; ``--overlap keep`` keeps both.
+
+Clip ids are ``VIDEOID.NNNN`` with ``NNNN`` the cue's position in its caption file (1-based, before filtering), so
+they stay the same when filters change. Unreadable caption files, videos without captions and captions without a
+video are named one line each; the command writes everything else and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import os
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .manifests import VIDEO_SUFFIXES
+
+CAPTION_SUFFIXES = (".vtt", ".srt", ".json3")
+MIN_SECONDS = 0.2
+MAX_SECONDS = 60.0
+MAX_CHARS = 300
+OVERLAP_POLICIES = ("trim", "drop", "keep")
+# A caption file is VIDEO[.LANG].EXT; LANG as YouTube/yt-dlp write it: en, en-US, en-orig, pt-BR, ...
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*$")
+_SOUND_TAG = re.compile(r"\[[^\]]*\]")
+_MUSIC = re.compile(r"[♪♫♬♩]")
+_MARKUP = re.compile(r"<[^>]*>|\{\\[^}]*\}")
+_TIMESTAMP_TAG = re.compile(r"<\d{2}:\d{2}(?::\d{2})?\.\d{3}>")
+
+
+class CaptionError(ValueError):
+    """A caption file that cannot be read; the message is one line: ``path: reason``."""
+
+
+@dataclass
+class Cue:
+    """One caption cue: its 1-based position in the file, start and end in seconds, text as read."""
+
+    number: int
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Dropped:
+    """A cue left out of the manifest and why."""
+
+    clip_id: str
+    reason: str
+    start: float
+    end: float
+    text: str
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+def clean_text(text: str) -> str:
+    """Caption text as a sentence: markup and sound tags removed, entities decoded, whitespace collapsed."""
+    text = html.unescape(_MARKUP.sub("", text))
+    text = _MUSIC.sub(" ", _SOUND_TAG.sub(" ", text))
+    return " ".join(text.split())
+
+
+def _is_sound_only(text: str) -> bool:
+    stripped = _MUSIC.sub("", _SOUND_TAG.sub("", html.unescape(_MARKUP.sub("", text))))
+    return not stripped.strip() and bool(text.strip())
+
+
+def read_vtt(path: str | os.PathLike) -> list[Cue]:
+    """Cues of a WebVTT file (webvtt-py), with YouTube's rolling repeats removed (module doc)."""
+    import webvtt
+    from webvtt.errors import MalformedFileError
+
+    try:
+        captions = webvtt.read(str(path))
+    except MalformedFileError as error:
+        raise CaptionError(f"{path}: not a WebVTT file ({error})") from None
+    except UnicodeDecodeError as error:
+        raise CaptionError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    rolling = any(_TIMESTAMP_TAG.search(c.raw_text) for c in captions)
+    cues, shown = [], []
+    for number, caption in enumerate(captions, start=1):
+        lines = [line for line in caption.text.splitlines() if line.strip()]
+        if rolling:
+            # The lines at the top of a rolling cue are the ones the cue before ended with.
+            while lines and shown and lines[0].strip() in shown:
+                lines.pop(0)
+            shown = [line.strip() for line in caption.text.splitlines() if line.strip()] or shown
+        cues.append(Cue(number, caption.start_time.in_milliseconds() / 1000, caption.end_time.in_milliseconds() / 1000,
+                        "\n".join(lines) if lines or not rolling else "\0rolling"))
+    return cues
+
+
+def read_srt(path: str | os.PathLike) -> list[Cue]:
+    """Cues of a SubRip file (``srt``); a UTF-8 byte-order mark and CRLF line ends are fine."""
+    import srt
+
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+        subtitles = list(srt.parse(text))
+    except UnicodeDecodeError as error:
+        raise CaptionError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except srt.SRTParseError as error:
+        raise CaptionError(f"{path}: not a SubRip file ({str(error).splitlines()[0][:120]})") from None
+    if not subtitles and text.strip():
+        raise CaptionError(f"{path}: not a SubRip file (no cues found)")
+    return [Cue(number, s.start.total_seconds(), s.end.total_seconds(), s.content)
+            for number, s in enumerate(subtitles, start=1)]
+
+
+def read_json3(path: str | os.PathLike) -> list[Cue]:
+    """Cues of a YouTube ``json3`` caption file (module doc)."""
+    try:
+        payload = json.loads(Path(path).read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise CaptionError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise CaptionError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    events = payload.get("events") if isinstance(payload, dict) else None
+    if not isinstance(events, list):
+        raise CaptionError(f"{path}: not a json3 caption file (no 'events' list)")
+    cues: list[Cue] = []
+    for number, event in enumerate(events, start=1):
+        if not isinstance(event, dict) or not isinstance(event.get("segs"), list):
+            continue  # a window or style definition
+        try:
+            start = int(event["tStartMs"]) / 1000
+            end = start + int(event.get("dDurationMs", 0)) / 1000
+            text = "".join(str(seg.get("utf8", "")) for seg in event["segs"] if isinstance(seg, dict))
+        except (KeyError, TypeError, ValueError):
+            raise CaptionError(f"{path}: event {number} has no valid tStartMs/dDurationMs") from None
+        if event.get("aAppend"):
+            if text.strip() and cues:  # words appended to the cue on screen
+                cues[-1].text += text
+                cues[-1].end = max(cues[-1].end, end)
+            continue  # a newline-only append is layout
+        cues.append(Cue(len(cues) + 1, start, end, text))
+    return cues
+
+
+READERS = {".vtt": read_vtt, ".srt": read_srt, ".json3": read_json3}
+
+
+def read_captions(path: str | os.PathLike) -> list[Cue]:
+    """Cues of a ``.vtt``, ``.srt`` or ``.json3`` file; raises :class:`CaptionError` (one line) if unreadable."""
+    path = Path(path)
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise CaptionError(f"{path}: not a caption file ({', '.join(CAPTION_SUFFIXES)})")
+    try:
+        return reader(path)
+    except OSError as error:
+        raise CaptionError(f"{path}: cannot be read ({error.strerror or error})") from None
+
+
+# ------------------------------------------------------------------------------------------------ filtering
+
+
+def select_cues(
+    video_id: str,
+    cues: Sequence[Cue],
+    *,
+    min_seconds: float = MIN_SECONDS,
+    max_seconds: float = MAX_SECONDS,
+    max_chars: int = MAX_CHARS,
+    overlap: str = "trim",
+) -> tuple[list[tuple[str, float, float, str]], list[Dropped]]:
+    """Kept ``(clip_id, start, end, text)`` and dropped cues of one video (filters of the module doc)."""
+    if overlap not in OVERLAP_POLICIES:
+        raise ValueError(f"overlap policy is one of {OVERLAP_POLICIES}, got {overlap!r}")
+    kept: list[list] = []
+    dropped: list[Dropped] = []
+
+    def drop(cue: Cue, clip_id: str, reason: str, text: str) -> None:
+        dropped.append(Dropped(clip_id, reason, round(cue.start, 3), round(cue.end, 3), text))
+
+    for cue in sorted(cues, key=lambda c: (c.start, c.number)):
+        clip_id = f"{video_id}.{cue.number:04d}"
+        if cue.text == "\0rolling":
+            drop(cue, clip_id, "rolling repeat", "")
+            continue
+        text = clean_text(cue.text)
+        if not text:
+            drop(cue, clip_id, "non-speech" if _is_sound_only(cue.text) else "empty", cue.text.strip())
+            continue
+        if len(text) > max_chars:
+            drop(cue, clip_id, "too many characters", text)
+            continue
+        start, end = cue.start, cue.end
+        if kept and start < kept[-1][2] and overlap == "drop":
+            drop(cue, clip_id, "overlap", text)
+            continue
+        if end - start < min_seconds:
+            drop(cue, clip_id, "too short", text)
+            continue
+        if end - start > max_seconds:
+            drop(cue, clip_id, "too long", text)
+            continue
+        if kept and start < kept[-1][2] and overlap == "trim":
+            previous = kept[-1]
+            previous[2] = start
+            if previous[2] - previous[1] < min_seconds:
+                kept.pop()
+                dropped.append(Dropped(previous[0], "overlap", round(previous[1], 3), round(previous[4], 3),
+                                       previous[3]))
+        kept.append([clip_id, start, end, text, end])  # the last item: the cue's own end, before any trim
+    return [(c, round(s, 3), round(e, 3), t) for c, s, e, t, _ in kept], dropped
+
+
+# ------------------------------------------------------------------------------------------------ pairing
+
+
+def caption_stem(path: Path, lang: str) -> tuple[str, int] | None:
+    """``(video stem, preference)`` of a caption file named ``STEM[.LANG].EXT``, or None for another language.
+
+    Preference (lower is better): the exact language tag, no tag, then regional/other variants of ``lang``.
+    """
+    stem = path.name[: -len(path.suffix)]
+    head, dot, tag = stem.rpartition(".")
+    if dot and _LANGUAGE.match(tag):
+        if tag.lower() == lang.lower():
+            return head, 0
+        if tag.lower().startswith(lang.lower() + "-") or tag.lower().startswith(lang.lower() + "_"):
+            return head, 2
+        return None
+    return stem, 1
+
+
+def _files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    files = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise CaptionError(f"{path}: no such file or folder")
+    return files
+
+
+def pair_videos(files: Sequence[Path], lang: str = "en") -> tuple[dict[Path, list[Path]], list[Path]]:
+    """``{video: caption files (best first)}`` for videos and caption files of the same stem in the same folder,
+    and the caption files with no video."""
+    videos = {(p.parent, p.stem): p for p in files if p.suffix.lower() in VIDEO_SUFFIXES}
+    pairs: dict[Path, list[tuple[int, str, Path]]] = {video: [] for video in videos.values()}
+    orphans = []
+    format_order = {suffix: rank for rank, suffix in enumerate(CAPTION_SUFFIXES)}
+    for path in files:
+        if path.suffix.lower() not in CAPTION_SUFFIXES:
+            continue
+        named = caption_stem(path, lang)
+        if named is None:
+            continue  # another language's captions
+        video = videos.get((path.parent, named[0]))
+        if video is None:
+            orphans.append(path)
+        else:
+            pairs[video].append((named[1], format_order[path.suffix.lower()], path))
+    return {video: [p for *_, p in sorted(found)] for video, found in sorted(pairs.items())}, orphans
+
+
+def video_split(video_id: str, fractions: dict[str, float], seed: int) -> str:
+    """A split name drawn for a whole video from a hash of (seed, id): the same on every machine and run."""
+    draw = int.from_bytes(hashlib.sha256(f"{seed}:{video_id}".encode()).digest()[:8], "big") / 2**64
+    for name, fraction in fractions.items():
+        if draw < fraction:
+            return name
+        draw -= fraction
+    return ""
+
+
+# ------------------------------------------------------------------------------------------------ command
+
+
+def _fractions(text: str) -> dict[str, float]:
+    fractions = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            fractions[name.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=FRACTION[,NAME=FRACTION...]") from None
+    if not all(fractions) or any(v < 0 for v in fractions.values()) or sum(fractions.values()) > 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: names must be given and fractions must be ≥ 0, summing to ≤ 1")
+    return fractions
+
+
+def register(parser: argparse.ArgumentParser):
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="folders (searched recursively) or files: videos "
+                        "and their caption files VIDEO[.LANG].vtt|.srt|.json3")
+    parser.add_argument("--out", required=True, type=Path, help="the clip manifest to write (.jsonl)")
+    parser.add_argument("--lang", default="en", help="caption language tag to take from VIDEO.LANG.EXT names (en)")
+    parser.add_argument("--split", default="", help="split name for every clip (train, val, test; default none)")
+    parser.add_argument("--split-videos", type=_fractions, default=None, metavar="NAME=F[,NAME=F]",
+                        help="draw whole videos into splits, e.g. val=0.05,test=0.05 (the rest: --split)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --split-videos")
+    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS, help="drop shorter cues (0.2)")
+    parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS, help="drop longer cues (60)")
+    parser.add_argument("--max-chars", type=int, default=MAX_CHARS, help="drop cues with longer text (300)")
+    parser.add_argument("--overlap", choices=OVERLAP_POLICIES, default="trim",
+                        help="a cue starting before the previous ends: trim the previous (default), drop it, keep both")
+    return run
+
+
+def run(args: argparse.Namespace) -> int:
+    def line(text: str) -> None:
+        print(f"signmusketeers captions: {text}", file=sys.stderr)
+
+    if args.out.suffix.lower() != ".jsonl":
+        line(f"{args.out}: the manifest is written as JSON lines; name it .jsonl")
+        return 2
+    try:
+        files = _files(args.inputs)
+    except CaptionError as error:
+        line(str(error))
+        return 2
+    pairs, orphans = pair_videos(files, args.lang)
+    if not pairs and not orphans:
+        line(f"no videos ({', '.join(VIDEO_SUFFIXES)}) found in {', '.join(map(str, args.inputs))}")
+        return 2
+    problems = 0
+    for path in orphans:
+        line(f"{path}: caption file without a video of the same stem (left out)")
+        problems += 1
+    reasons: Counter[str] = Counter()
+    rows, dropped_rows, cue_count, used = [], [], 0, 0
+    base = args.out.parent.resolve()
+    for video, captions in pairs.items():
+        if not captions:
+            line(f"{video}: no {args.lang} caption file ({video.stem}[.{args.lang}]"
+                 f"{'|'.join(CAPTION_SUFFIXES)}) beside it (left out)")
+            problems += 1
+            continue
+        if len(captions) > 1:
+            line(f"{video}: several caption files, using {captions[0].name} (not {', '.join(p.name for p in captions[1:])})")
+        try:
+            cues = read_captions(captions[0])
+        except CaptionError as error:
+            line(str(error))
+            problems += 1
+            continue
+        used += 1
+        cue_count += len(cues)
+        video_id = video.stem
+        kept, dropped = select_cues(video_id, cues, min_seconds=args.min_seconds, max_seconds=args.max_seconds,
+                                    max_chars=args.max_chars, overlap=args.overlap)
+        split = args.split
+        if args.split_videos:
+            split = video_split(video_id, args.split_videos, args.seed) or args.split
+        relative = os.path.relpath(video.resolve(), base)
+        for clip_id, start, end, text in kept:
+            rows.append({"clip_id": clip_id, "video": relative, "start": start, "end": end, "text": text,
+                         "split": split})
+        for item in dropped:
+            reasons[item.reason] += 1
+            dropped_rows.append({"clip_id": item.clip_id, "reason": item.reason, "start": item.start,
+                                 "end": item.end, "text": item.text, "captions": str(captions[0])})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    dropped_path = args.out.with_suffix(".dropped.jsonl")
+    for path, items in ((args.out, rows), (dropped_path, dropped_rows)):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in items))
+        tmp.replace(path)
+    splits = Counter(row["split"] or "no split" for row in rows)
+    dropped_text = ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items())) or "none"
+    line(f"{len(pairs)} videos, {used} caption files read, {cue_count} cues: {len(rows)} clips kept "
+         f"({', '.join(f'{name} {count}' for name, count in sorted(splits.items())) or 'none'}); dropped: "
+         f"{dropped_text} (listed in {dropped_path}); {problems} problem{'s' if problems != 1 else ''}")
+    line(f"wrote {args.out}")
+    return 1 if problems else 0
