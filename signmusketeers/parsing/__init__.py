@@ -7,6 +7,7 @@ provenance of every box.
 
 from .boxes import LANDMARKS, POSE_FALLBACK, PREVIOUS, PROVENANCE_NAMES, SHIFTED, BoxTracker, crop_box
 from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic, PrecomputedLandmarks
+from .landmarks import MediaPipeTasksHolistic, write_holistic_task
 from .parser import FrameParser, ParsedClip, ParseError
 from .pose import normalise_pose
 from .video import VideoError, read_frames
@@ -19,6 +20,7 @@ __all__ = [
     "LANDMARKS",
     "LandmarkSource",
     "MediaPipeHolistic",
+    "MediaPipeTasksHolistic",
     "POSE_FALLBACK",
     "PREVIOUS",
     "PROVENANCE_NAMES",
@@ -30,4 +32,5 @@ __all__ = [
     "crop_box",
     "normalise_pose",
     "read_frames",
+    "write_holistic_task",
 ]
