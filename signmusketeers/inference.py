@@ -51,6 +51,8 @@ class Translator:
         stride: keep every ``stride``-th frame (2, as the features were extracted for training).
         crop_size: crop side for the default parser; default the encoders' input size.
         batch_frames: frames parsed and encoded at a time (memory holds only their crops, plus the features).
+        landmarks_model: a MediaPipe Tasks ``HolisticLandmarker`` ``.task`` file for the default parser, instead of
+            the Holistic models bundled with mediapipe 0.10.21 (needed where only mediapipe >= 1.2 installs).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class Translator:
         stride: int = PAPER_STRIDE,
         crop_size: int | None = None,
         batch_frames: int = BATCH_FRAMES,
+        landmarks_model: str | os.PathLike | None = None,
     ) -> None:
         if batch_frames < 1:
             raise ValueError(f"batch_frames must be at least 1, got {batch_frames}")
@@ -87,7 +90,12 @@ class Translator:
 
             # Crops at the encoders' own input size (224 for ViT-S/14), as clip shards made for them hold.
             size = crop_size or max(encoder.spec.img_size for encoder in self.encoders.values())
-            parser = FrameParser(crop_size=size, stride=stride)
+            source = None
+            if landmarks_model is not None:
+                from signmusketeers.parsing import MediaPipeTasksHolistic
+
+                source = MediaPipeTasksHolistic(landmarks_model)
+            parser = FrameParser(crop_size=size, stride=stride, landmark_source=source)
         self.parser = parser
 
     def encode_crops(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -286,6 +294,9 @@ def register(parser: argparse.ArgumentParser):
                         help="crop side in pixels (default: the encoders' input size, 224 for ViT-S/14)")
     parser.add_argument("--face-encoder", type=Path, help="face encoder export, instead of the checkpoint's")
     parser.add_argument("--hand-encoder", type=Path, help="hand encoder export, instead of the checkpoint's")
+    parser.add_argument("--landmarks-model", type=Path, metavar="FILE.task",
+                        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
+                             "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)")
     parser.add_argument("--srt", type=Path, help="long video: write timed subtitles of its segments (SubRip) here")
     parser.add_argument("--vtt", type=Path, help="long video: write timed subtitles of its segments (WebVTT) here")
     parser.add_argument(
@@ -319,7 +330,8 @@ def run(args: argparse.Namespace) -> int:
         if (args.srt or args.vtt) and len(clips) != 1:
             raise ValueError(f"--srt/--vtt write the subtitles of one video; {len(clips)} inputs given")
         translator = Translator(args.checkpoint, args.device, face_encoder=args.face_encoder,
-                                hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size)
+                                hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size,
+                                landmarks_model=args.landmarks_model)
     except (ManifestError, ValueError) as error:  # EncoderError and bad checkpoints are ValueErrors too
         fail_line(str(error))
         return 2

@@ -208,7 +208,7 @@ def test_translator_streams_a_few_frames_at_a_time(tmp_path):
 
 
 def write_three_minute_talk(clips: Path, path: Path, pause: float = 4.0, minutes: float = 3.0):
-    """The real clips one after the other, each after a pause (its own first frame held still), for ``minutes``;
+    """The real clips one after the other, each after a pause (the frame before it held still), for ``minutes``;
     returns the video and the [start, end) seconds of every clip in it. 480 × 360 at 25 fps."""
     import av
     import cv2
@@ -239,11 +239,12 @@ def write_three_minute_talk(clips: Path, path: Path, pause: float = 4.0, minutes
                 container.mux(packet)
             count += 1
 
-        number = 0
+        number, held = 0, sources[0][0]
         while count < minutes * 60 * fps:
             frames = sources[number % 2]
-            for _ in range(int(pause * fps)):
-                put(frames[0])
+            for _ in range(int(pause * fps)):  # the signer freezes as the last clip ended: no cut before the signing
+                put(held)
+            held = frames[-1]
             spans.append((count / fps, (count + len(frames)) / fps))
             for image in frames:
                 put(image)
@@ -259,7 +260,8 @@ def test_three_minutes_of_real_signing_become_subtitles_covering_the_signing(sha
     """MediaPipe on a 3-minute video of the real clips between still pauses: one subtitle per clip, in order."""
     from tests.translate.test_inference import demo_checkpoint
 
-    video, spans, duration = write_three_minute_talk(shared_clips, tmp_path / "talk.mp4")
+    pause = 4.0
+    video, spans, duration = write_three_minute_talk(shared_clips, tmp_path / "talk.mp4", pause=pause)
     assert duration >= 180 and len(spans) >= 14
     srt = tmp_path / "talk.srt"
     assert main(["translate", str(video), "--checkpoint", str(demo_checkpoint(tmp_path)), "--srt", str(srt),
@@ -271,6 +273,7 @@ def test_three_minutes_of_real_signing_become_subtitles_covering_the_signing(sha
     for a, b in spans:
         # the blue-screen clip rests its hands for ~0.2 s at the start and 0.5 s at the end
         assert covered(segments, a + 0.3, b - 0.6) > 0.9, (a, b, [(s.start, s.end) for s in segments])
-        assert covered(segments, a - 3.5, a - 0.5) == 0  # the still pause before it
+        # the still pause before it, past the previous segment's padding and motion window
+        assert covered(segments, a - pause + 1.0, a - 0.8) == 0, (a, [(s.start, s.end) for s in segments])
     times = srt_times(srt.read_text())
     assert times == sorted(times) and len(times) == len([s for s in segments if s.text.strip()])

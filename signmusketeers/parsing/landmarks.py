@@ -265,9 +265,9 @@ class MediaPipeTasksHolistic:
         self.min_tracking_confidence = min_tracking_confidence
         self._landmarker = None
         self._timestamp = 0
+        self._check_version()  # refuse now, not at the first frame of every clip
 
-    def _create(self):
-        os.environ.setdefault("GLOG_minloglevel", "2")
+    def _check_version(self) -> None:
         import mediapipe as mp
 
         version = getattr(mp, "__version__", "0")
@@ -277,6 +277,10 @@ class MediaPipeTasksHolistic:
                 "whose Python HolisticLandmarker aborts the process when a hand is not found); with this mediapipe "
                 "use the bundled models (MediaPipeHolistic, the default)"
             )
+
+    def _create(self):
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        self._check_version()
         from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.HolisticLandmarkerOptions(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signmusketeers.parsing import FrameParser, MediaPipeTasksHolistic, ParseError, write_holistic_task
+from signmusketeers.parsing import FrameParser, MediaPipeTasksHolistic, write_holistic_task
 from signmusketeers.parsing.landmarks import HOLISTIC_TASK_MODELS, _version_tuple
 
 from .media import portrait, write_video
@@ -46,11 +46,15 @@ def test_a_task_file_is_assembled_from_the_bundled_models(task_file):
 
 
 @pytest.mark.skipif(TASKS_READY, reason="mediapipe >= 1.2 runs the Tasks source")
-def test_old_mediapipe_is_refused_with_the_reason(task_file, tmp_path):
-    parser = FrameParser(crop_size=32, landmark_source=MediaPipeTasksHolistic(task_file))
+def test_old_mediapipe_is_refused_with_the_reason(task_file, tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"needs mediapipe >= 1\.2 \(installed: 0\.10"):
+        MediaPipeTasksHolistic(task_file)
+    from signmusketeers.cli import main
+
     video = write_video(tmp_path / "p.mp4", [portrait(160, 188)] * 2, fps=10)
-    with pytest.raises(ParseError, match=r"needs mediapipe >= 1\.2 \(installed: 0\.10"):
-        parser.parse_video(video)
+    assert main(["parse", str(video), "--out", str(tmp_path / "clips"), "--landmarks-model", str(task_file)]) == 2
+    assert "holistic_landmarker.task: the MediaPipe Tasks HolisticLandmarker needs mediapipe >= 1.2" in \
+        capsys.readouterr().err
 
 
 def test_a_missing_model_file_is_named(tmp_path):
