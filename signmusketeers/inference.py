@@ -350,10 +350,12 @@ def run(args: argparse.Namespace) -> int:
                     from signmusketeers.subtitles import Segment, write_subtitles
 
                     parts = [Segment(**part) for part in result["segments"]]
+                    cues = sum(1 for part in parts if part.text.strip())  # a segment translated to nothing has no cue
                     for target in (args.srt, args.vtt):
                         if target is not None:
                             write_subtitles(target, parts)
-                            print(f"signmusketeers translate: {target}: {len(parts)} subtitles", file=sys.stderr)
+                            print(f"signmusketeers translate: {target}: {cues} subtitles of {len(parts)} segments",
+                                  file=sys.stderr)
             except (ValueError, OSError) as error:  # ParseError is a ValueError naming the file
                 message = str(error)
                 fail_line(message if clip.video in message else f"{clip.video}: {message}")
