@@ -80,3 +80,12 @@ def test_tasks_landmarks_on_real_signing(task_file, shared_clips):
         other = np.linalg.norm(getattr(marks, side)[both, 0] - marks.pose[both, 16 if wrist == 15 else 15, :2], axis=1)
         assert np.median(distance) < 25 and np.median(distance) < np.median(other)
     assert clip.found[:, 0].mean() > 0.9 and np.isin(clip.provenance[:, 0], (0, 3)).mean() > 0.9  # face landmarks
+
+
+@pytest.mark.skipif(BUNDLED, reason="this mediapipe bundles the Holistic models")
+def test_without_bundled_models_the_default_source_asks_for_a_model_file(tmp_path):
+    from signmusketeers.parsing import ParseError
+
+    video = write_video(tmp_path / "p.mp4", [portrait(160, 188)] * 2, fps=10)
+    with pytest.raises(ParseError, match=r"p\.mp4: mediapipe 1\.\d+\.\d+ has no bundled Holistic models.*\.task"):
+        FrameParser(crop_size=32).parse_video(video)
