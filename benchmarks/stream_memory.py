@@ -8,7 +8,8 @@ did before it streamed, costs 3 × 224 × 224 × 3 bytes ≈ 450 KB per kept fra
 ≈ 3.2 GiB for the 10-minute one; the last row measures that whole-clip path (``FrameParser.parse_video``, then the
 encoders) on the 1-minute video for comparison.
 
-What is real and what is not, to stay under ~90 s on a 2-core CPU:
+What is real and what is not, to take minutes rather than an hour on a 2-core CPU (about 4.5 minutes in all on
+shared, loaded cores: 2.6 of them for the 10-minute video's 7500 kept frames):
 
 * **real:** PyAV decoding of an H.264 video (25 fps), the box tracking and the three 224-px crops per kept frame
   (bicubic upscaling of small boxes: the same arrays a real video gives), the 14-d pose vectors, the encoders'

@@ -277,3 +277,12 @@ def test_three_minutes_of_real_signing_become_subtitles_covering_the_signing(sha
         assert covered(segments, a - pause + 1.0, a - 0.8) == 0, (a, [(s.start, s.end) for s in segments])
     times = srt_times(srt.read_text())
     assert times == sorted(times) and len(times) == len([s for s in segments if s.text.strip()])
+
+
+def test_feature_buffer_grows_and_keeps_every_row():
+    from signmusketeers.inference import _Buffer
+
+    buffer, rows = _Buffer(2), [torch.randn(n, 4).half() for n in (1, 3, 5, 2)]
+    for batch in rows:
+        buffer.append(batch)
+    assert torch.equal(buffer.values(), torch.cat(rows)) and buffer.data.shape[0] >= 11

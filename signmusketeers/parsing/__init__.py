@@ -8,7 +8,7 @@ provenance of every box.
 from .boxes import LANDMARKS, POSE_FALLBACK, PREVIOUS, PROVENANCE_NAMES, SHIFTED, BoxTracker, crop_box
 from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic, PrecomputedLandmarks
 from .landmarks import MediaPipeTasksHolistic, write_holistic_task
-from .parser import FrameParser, ParsedClip, ParseError
+from .parser import FrameParser, ParsedClip, ParsedFrame, ParseError
 from .pose import normalise_pose
 from .video import VideoError, read_frames
 
@@ -26,6 +26,7 @@ __all__ = [
     "PROVENANCE_NAMES",
     "ParseError",
     "ParsedClip",
+    "ParsedFrame",
     "PrecomputedLandmarks",
     "SHIFTED",
     "VideoError",
