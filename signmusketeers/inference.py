@@ -374,10 +374,10 @@ def run(args: argparse.Namespace) -> int:
                     result = translator.translate(clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks,
                                                   start=clip.start, end=clip.end, segments=segments, on_frames=advance)
                 if "segments" in result:
-                    from signmusketeers.subtitles import Segment, write_subtitles
+                    from signmusketeers.subtitles import Segment, cue_text, write_subtitles
 
                     parts = [Segment(**part) for part in result["segments"]]
-                    cues = sum(1 for part in parts if part.text.strip())  # a segment translated to nothing has no cue
+                    cues = sum(1 for part in parts if cue_text(part.text))  # a segment translated to nothing has none
                     for target in (args.srt, args.vtt):
                         if target is not None:
                             write_subtitles(target, parts)

@@ -21,6 +21,7 @@ the landmarks cannot tell whether someone signs there — fall back to a **slidi
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -174,21 +175,28 @@ def _timestamp(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}{separator}{rest % 1000:03d}"
 
 
+def cue_text(text: str) -> str:
+    """A translation as one subtitle line: control characters dropped, whitespace (newlines too: a blank line ends
+    a cue) collapsed to single spaces."""
+    return " ".join("".join(" " if ch in "\n\r\t" else ch for ch in text
+                            if ch in "\n\r\t" or unicodedata.category(ch) != "Cc").split())
+
+
 def to_srt(segments: list[Segment]) -> str:
     """SubRip text: numbered cues ``HH:MM:SS,mmm --> HH:MM:SS,mmm``; segments without text are left out."""
-    cues = [s for s in segments if s.text.strip()]
+    cues = [(s, cue_text(s.text)) for s in segments if cue_text(s.text)]
     return "".join(
-        f"{number}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text.strip()}\n\n"
-        for number, s in enumerate(cues, 1)
+        f"{number}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{text}\n\n"
+        for number, (s, text) in enumerate(cues, 1)
     )
 
 
 def to_vtt(segments: list[Segment]) -> str:
     """WebVTT text (``WEBVTT`` header, ``HH:MM:SS.mmm`` times); segments without text are left out."""
-    cues = [s for s in segments if s.text.strip()]
+    cues = [(s, cue_text(s.text)) for s in segments if cue_text(s.text)]
     # "-->" may not appear in a WebVTT cue payload
-    body = "".join(f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text.strip().replace('-->', '->')}\n\n"
-                   for s in cues)
+    body = "".join(f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{text.replace('-->', '->')}\n\n"
+                   for s, text in cues)
     return "WEBVTT\n\n" + body
 
 
