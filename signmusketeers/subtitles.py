@@ -92,7 +92,6 @@ def signing_frames(pose: np.ndarray, times: np.ndarray, pose_found: np.ndarray,
         speed[1:] = np.maximum(speed[1:], step)
         speed[:-1] = np.maximum(speed[:-1], step)
     fast = speed > options.motion_threshold
-    moving = np.zeros(len(pose), dtype=bool)
     half = options.motion_window / 2
     lo = np.searchsorted(times, times - half, side="left")
     hi = np.searchsorted(times, times + half, side="right")

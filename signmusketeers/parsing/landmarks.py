@@ -293,10 +293,11 @@ class MediaPipeTasksHolistic:
             min_hand_landmarks_confidence=self.min_tracking_confidence,
         )
         try:
-            return vision.HolisticLandmarker.create_from_options(options)
+            landmarker = vision.HolisticLandmarker.create_from_options(options)
         except (RuntimeError, ValueError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ValueError(f"{self.model}: not a usable HolisticLandmarker model ({reason})") from None
+        return landmarker
 
     def start_clip(self, path: str, width: int, height: int) -> None:
         # Video mode needs increasing timestamps and keeps tracking state: a fresh landmarker per clip.
@@ -333,6 +334,11 @@ class MediaPipeTasksHolistic:
             left_hand=pixels(result.left_hand_landmarks),
             right_hand=pixels(result.right_hand_landmarks),
         )
+
+    def finish_clip(self) -> None:
+        """Close the clip's landmarker (the parser calls this after a clip's last frame): mediapipe 1.2's landmarker
+        cannot be closed once the interpreter is shutting down, and complains at exit when it is still open."""
+        self.close()
 
     def close(self) -> None:
         if self._landmarker is not None:

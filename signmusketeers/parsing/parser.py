@@ -215,6 +215,14 @@ class FrameParser:
         )
 
     def _stream(self, path, info, source: LandmarkSource, start, end, max_pending: int | None) -> Iterator[ParsedFrame]:
+        try:
+            yield from self._frames(path, info, source, start, end, max_pending)
+        finally:
+            finish = getattr(source, "finish_clip", None)  # optional: a source that frees per-clip resources
+            if finish is not None:
+                finish()
+
+    def _frames(self, path, info, source: LandmarkSource, start, end, max_pending: int | None) -> Iterator[ParsedFrame]:
         """Decode → landmarks → boxes → crops, one frame at a time; frames wait (in order) only for backfilling."""
         source.start_clip(path, info.width, info.height)
         bounds = (0, 0, info.width, info.height)
