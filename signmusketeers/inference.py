@@ -4,30 +4,41 @@
 the tokenizer and stream choice, and the frozen face/hand encoders stored in it at training time (or given
 explicitly). Each video is parsed by :class:`signmusketeers.parsing.FrameParser` (MediaPipe Holistic, every second
 frame as in training), its crops are encoded with the frozen encoders, and the translation is decoded with beam
-search. Nothing is written to disk. Faces are masked (paper §3.2) when the checkpoint says its features were made
-from masked faces, as ``parse`` masks them by default; asking for the other kind is refused in one line.
+search. Parsing and encoding stream: a few frames' crops at a time, keeping only the features, so memory stays flat
+for videos of any length. A long video can be split into sentence-sized segments, each translated on its own and
+written as SRT/WebVTT subtitles (:mod:`signmusketeers.subtitles`). Nothing is written to disk but the subtitles
+asked for. Faces are masked (paper §3.2) when the checkpoint says its features were made from masked faces, as
+``parse`` masks them by default; asking for the other kind is refused in one line.
 
     from signmusketeers.inference import Translator
     result = Translator("best.ckpt").translate("clip.mp4")
     result["text"], result["seconds"]  # {"parse": s, "encode": s, "generate": s}
+    long = Translator("best.ckpt").translate("talk.mp4", segments=SegmentOptions())
+    long["segments"]  # [{"first", "last", "start", "end", "method", "text"}, ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from signmusketeers.translate.encoders import CropEncoder, EncoderError, EncoderSpec, encoder_from_state, load_encoder
+from signmusketeers.subtitles import SegmentOptions
 from signmusketeers.translate.module import TranslationModule
 
 PAPER_STRIDE = 2  # §4: the translator sees every second frame
+BATCH_FRAMES = 32  # frames parsed and encoded at a time: their crops are all a translation holds (~14 MB at 224 px)
 
 
 class Translator:
@@ -44,6 +55,9 @@ class Translator:
         face_privacy: mask faces or not; default what the checkpoint records (unmasked for checkpoints that record
             nothing). Disagreeing with the checkpoint, or a ``parser`` that disagrees, raises
             :class:`~signmusketeers.parsing.privacy.FacePrivacyError`.
+        batch_frames: frames parsed and encoded at a time (memory holds only their crops, plus the features).
+        landmarks_model: a MediaPipe Tasks ``HolisticLandmarker`` ``.task`` file for the default parser, instead of
+            the Holistic models bundled with mediapipe 0.10.21 (needed where only mediapipe >= 1.2 installs).
     """
 
     def __init__(
@@ -56,7 +70,13 @@ class Translator:
         stride: int = PAPER_STRIDE,
         crop_size: int | None = None,
         face_privacy: bool | None = None,
+        batch_frames: int = BATCH_FRAMES,
+        landmarks_model: str | os.PathLike | None = None,
     ) -> None:
+        if batch_frames < 1:
+            raise ValueError(f"batch_frames must be at least 1, got {batch_frames}")
+        self.batch_frames = batch_frames
+        self.stride = stride
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.module = TranslationModule.from_checkpoint(checkpoint).to(self.device)
         if "global" in self.module.streams:
@@ -85,19 +105,111 @@ class Translator:
 
             # Crops at the encoders' own input size (224 for ViT-S/14), as clip shards made for them hold.
             size = crop_size or max(encoder.spec.img_size for encoder in self.encoders.values())
-            parser = FrameParser(crop_size=size, stride=stride, face_privacy=self.face_privacy)
+            source = None
+            if landmarks_model is not None:
+                from signmusketeers.parsing import MediaPipeTasksHolistic
+
+                source = MediaPipeTasksHolistic(landmarks_model)
+            parser = FrameParser(crop_size=size, stride=stride, landmark_source=source, face_privacy=self.face_privacy)
         self.parser = parser
 
-    def features(self, crops: torch.Tensor, pose: torch.Tensor) -> dict[str, torch.Tensor]:
-        """A one-clip batch from crops ``uint8 (T, 3, S, S, 3)`` and pose ``(T, 14)``."""
+    def encode_crops(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``uint8 (N, 3, S, S, 3)`` crops → ``{"face", "left", "right"}`` features ``float16 (N, D)`` on the CPU."""
         frames = crops.shape[0]
         hands = self.encoders["hand"](crops[:, 1:3].reshape(frames * 2, *crops.shape[2:])).reshape(frames, 2, -1)
         # Features are cached as float16 for training; round the same way so inference sees what training saw.
         streams = {"face": self.encoders["face"](crops[:, 0]), "left": hands[:, 0], "right": hands[:, 1]}
-        batch = {name: value.half().float()[None] for name, value in streams.items()}
+        return {name: value.half().cpu() for name, value in streams.items()}
+
+    def features(self, crops: torch.Tensor, pose: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A one-clip batch from crops ``uint8 (T, 3, S, S, 3)`` and pose ``(T, 14)``."""
+        return self._batch(self.encode_crops(crops), pose)
+
+    def _batch(self, streams: dict[str, torch.Tensor], pose: torch.Tensor) -> dict[str, torch.Tensor]:
+        frames = pose.shape[0]
+        batch = {name: value.float().to(self.device)[None] for name, value in streams.items()}
         batch["pose"] = pose.float().to(self.device)[None]
         batch["attention_mask"] = torch.ones(1, frames, dtype=torch.long, device=self.device)
         return batch
+
+    def encode(
+        self,
+        video: str | os.PathLike,
+        *,
+        on_frames: Callable[[int], None] | None = None,
+        **options: Any,
+    ) -> EncodedVideo:
+        """Parse and encode ``video`` in batches of :attr:`batch_frames` frames, keeping only the features.
+
+        Memory stays flat in the video's length: a few frames' crops at a time, then ``3 × T × D`` float16
+        features and ``T × 14`` pose (about 2.3 KB per kept frame at D = 384, instead of 450 KB of 224-px crops).
+        ``options`` (clip_id, landmarks, start, end, fps) go to the parser; ``on_frames(n)`` is called after each batch
+        of ``n`` frames (a progress bar). A parser without ``iter_frames`` (only ``parse_video``) is parsed whole.
+        """
+        seconds = {"parse": 0.0, "encode": 0.0}
+        # One growing buffer per stream, sized from the container's frame count: features kept batch by batch as
+        # small tensors would pin the heap between the crops' large temporaries, and glibc's heap then grows by
+        # ~80 KB per frame (measured) though nothing is held.
+        expected = estimated_frames(video, self.stride, options.get("start"), options.get("end"),
+                                    options.get("fps")) or 1024
+        buffers: dict[str, _Buffer] = {name: _Buffer(expected) for name in ("face", "left", "right", "pose")}
+        times, found = [], []
+        fps = 0.0
+
+        def add(crops: np.ndarray, pose: np.ndarray) -> None:
+            begin = time.perf_counter()
+            # Face privacy, where a checkpoint asks for it, belongs to the parser's crops: they reach this point
+            # already masked, the same crops training saw.
+            for name, value in self.encode_crops(torch.from_numpy(crops)).items():
+                buffers[name].append(value)
+            buffers["pose"].append(torch.from_numpy(np.asarray(pose, dtype=np.float32)))
+            seconds["encode"] += time.perf_counter() - begin
+            if on_frames is not None:
+                on_frames(len(crops))
+
+        begin = time.perf_counter()
+        if hasattr(self.parser, "iter_frames"):
+            fps = probe_fps(video, options.get("fps"))
+            batch: list = []
+            for frame in self.parser.iter_frames(video, **{k: v for k, v in options.items() if k != "clip_id"}):
+                batch.append(frame)
+                times.append(frame.time)
+                found.append(frame.pose_found)
+                if len(batch) == self.batch_frames:
+                    seconds["parse"] += time.perf_counter() - begin
+                    add(np.stack([f.crops for f in batch]), np.stack([f.pose for f in batch]))
+                    batch, begin = [], time.perf_counter()
+            seconds["parse"] += time.perf_counter() - begin
+            if batch:
+                add(np.stack([f.crops for f in batch]), np.stack([f.pose for f in batch]))
+            minimum = getattr(self.parser, "min_frames", 1)
+            if len(times) < minimum:
+                raise ValueError(f"{video}: {len(times)} frame{'s' if len(times) != 1 else ''} decoded; a clip needs "
+                                 f"at least {minimum}")
+        else:
+            clip = self.parser.parse_video(video, **options)
+            seconds["parse"] += time.perf_counter() - begin
+            frames = clip.crops.shape[0]
+            fps = float(getattr(clip, "fps", 0.0) or 0.0)
+            times = list(getattr(clip, "timestamps", np.arange(frames) * self.stride / (fps or 1.0)))
+            found = list(getattr(clip, "landmarks", None).present["pose"] if getattr(clip, "landmarks", None)
+                         is not None else np.ones(frames, dtype=bool))
+            for first in range(0, frames, self.batch_frames):
+                add(clip.crops[first:first + self.batch_frames], clip.pose[first:first + self.batch_frames])
+        return EncodedVideo(
+            streams={name: buffers[name].values() for name in ("face", "left", "right")},
+            pose=buffers["pose"].values(),
+            times=np.asarray(times, dtype=np.float64),
+            pose_found=np.asarray(found, dtype=bool),
+            frame_duration=self.stride / fps if fps else float(np.median(np.diff(times))) if len(times) > 1 else 0.0,
+            seconds=seconds,
+        )
+
+    def generate(self, encoded: EncodedVideo, first: int = 0, last: int | None = None) -> str:
+        """The translation of kept frames ``[first, last)`` of an encoded video."""
+        last = len(encoded) if last is None else last
+        streams = {name: value[first:last] for name, value in encoded.streams.items()}
+        return self.module.generate(self._batch(streams, encoded.pose[first:last]))[0]
 
     def translate(
         self,
@@ -108,29 +220,110 @@ class Translator:
         start: float | None = None,
         end: float | None = None,
         fps: float | None = None,
+        segments: SegmentOptions | None = None,
+        on_frames: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """``{"video", "text", "frames", "seconds": {"parse", "encode", "generate"}}`` for one video.
 
         ``landmarks`` (a precomputed landmark file, e.g. SynthSign's), ``start``/``end`` (seconds) and ``clip_id``
         are passed to the parser as a manifest row would give them; ``fps`` is the frame rate of a folder of frames.
+        With ``segments`` (a long video), the video is split into sentence-sized segments
+        (:mod:`signmusketeers.subtitles`), each translated on its own; the result then also has
+        ``"segments": [{"first", "last", "start", "end", "method", "text"}]`` (times in seconds of the video) and
+        ``"text"`` joins their texts. ``on_frames(n)``: progress, as for :meth:`encode`.
         """
-        seconds = {}
-        begin = time.perf_counter()
         options = {key: value for key, value in
                    (("clip_id", clip_id), ("landmarks", landmarks), ("start", start), ("end", end), ("fps", fps))
                    if value is not None}
-        clip = self.parser.parse_video(video, **options)
-        seconds["parse"] = time.perf_counter() - begin
-
+        encoded = self.encode(video, on_frames=on_frames, **options)
+        seconds = dict(encoded.seconds)
         begin = time.perf_counter()
-        batch = self.features(torch.from_numpy(clip.crops), torch.from_numpy(clip.pose))
-        seconds["encode"] = time.perf_counter() - begin
+        result: dict[str, Any] = {"video": str(video)}
+        if segments is None:
+            result["text"] = self.generate(encoded)
+        else:
+            from signmusketeers.subtitles import segment_frames
 
-        begin = time.perf_counter()
-        text = self.module.generate(batch)[0]
+            parts = segment_frames(encoded.pose.numpy(), encoded.times, encoded.pose_found, encoded.frame_duration,
+                                   segments)
+            parts = [replace(part, text=self.generate(encoded, part.first, part.last)) for part in parts]
+            result["text"] = " ".join(part.text for part in parts if part.text)
+            result["segments"] = [part.to_json() for part in parts]
         seconds["generate"] = time.perf_counter() - begin
-        return {"video": str(video), "text": text, "frames": int(clip.crops.shape[0]),
-                "seconds": {k: round(v, 4) for k, v in seconds.items()}}
+        result["frames"] = len(encoded)
+        result["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
+        return result
+
+
+class _Buffer:
+    """Rows appended batch by batch into one tensor that grows by half its size when full."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.length, self.data = max(int(capacity), 1), 0, None
+
+    def append(self, rows: torch.Tensor) -> None:
+        needed = self.length + rows.shape[0]
+        if self.data is None or needed > self.data.shape[0]:
+            capacity = max(needed, self.capacity if self.data is None else self.data.shape[0] * 3 // 2)
+            grown = torch.empty((capacity, *rows.shape[1:]), dtype=rows.dtype)
+            if self.data is not None:
+                grown[: self.length] = self.data[: self.length]
+            self.data = grown
+        self.data[self.length : needed] = rows
+        self.length = needed
+
+    def values(self) -> torch.Tensor:
+        if self.data is None:
+            return torch.zeros(0)
+        return self.data[: self.length].clone()  # a tight copy: the spare capacity is freed
+
+
+@dataclass
+class EncodedVideo:
+    """A video's encoder features (``streams``: face/left/right ``float16 (T, D)``, CPU), pose ``(T, 14)``, the
+    times (s) of its kept frames, whether their pose was found, the seconds one kept frame stands for, and the
+    seconds spent parsing and encoding."""
+
+    streams: dict[str, torch.Tensor]
+    pose: torch.Tensor
+    times: np.ndarray
+    pose_found: np.ndarray
+    frame_duration: float
+    seconds: dict[str, float]
+
+    def __len__(self) -> int:
+        return int(self.pose.shape[0])
+
+
+def probe_fps(video: str | os.PathLike, fps: float | None = None) -> float:
+    """The stream's average frame rate (``fps`` for a folder of frames), 0 when unknown or unreadable (the parser
+    then reports the problem)."""
+    from signmusketeers.parsing.video import VideoError, probe_video
+
+    try:
+        return probe_video(video, fps=fps).fps
+    except VideoError:
+        return 0.0
+
+
+def estimated_frames(video: str | os.PathLike, stride: int, start: float | None = None,
+                     end: float | None = None, fps: float | None = None) -> int | None:
+    """About how many frames ``translate`` keeps from ``video`` (for a progress bar); None when unknown."""
+    from signmusketeers.parsing.video import VideoError, probe_video
+
+    try:
+        info = probe_video(video, fps=fps)
+    except (VideoError, OSError):
+        return None
+    frames = info.frames
+    if info.fps and (start is not None or end is not None):
+        duration = frames / info.fps if frames else None
+        if end is not None:
+            duration = end if duration is None else min(duration, end)
+        if duration is None:
+            return None
+        frames = int((duration - (start or 0.0)) * info.fps)
+    return -(-frames // stride) if frames > 0 else None
 
 
 def register(parser: argparse.ArgumentParser):
@@ -153,6 +346,21 @@ def register(parser: argparse.ArgumentParser):
                         help="mask faces (default: as the checkpoint records; a mismatch is refused)")
     parser.add_argument("--face-encoder", type=Path, help="face encoder export, instead of the checkpoint's")
     parser.add_argument("--hand-encoder", type=Path, help="hand encoder export, instead of the checkpoint's")
+    parser.add_argument("--landmarks-model", type=Path, metavar="FILE.task",
+                        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
+                             "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)")
+    parser.add_argument("--srt", type=Path, help="long video: write timed subtitles of its segments (SubRip) here")
+    parser.add_argument("--vtt", type=Path, help="long video: write timed subtitles of its segments (WebVTT) here")
+    parser.add_argument(
+        "--segment", choices=("activity", "window"), default=None,
+        help="translate sentence-sized segments instead of the whole video: 'activity' (hands up and moving, by the "
+             "landmarks; sliding windows where no pose is found) or 'window' (fixed windows); default 'activity' "
+             "with --srt/--vtt, else none; --json then lists the segments with their times",
+    )  # fmt: skip
+    parser.add_argument("--max-segment", type=float, default=SegmentOptions.max_length, metavar="SECONDS",
+                        help="cut longer signing stretches into equal parts (default %(default)s)")
+    parser.add_argument("--window", type=float, default=SegmentOptions.window, metavar="SECONDS",
+                        help="sliding-window length where the landmarks cannot tell (default %(default)s)")
     return run
 
 
@@ -164,10 +372,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"signmusketeers translate: {text}", file=sys.stderr)
 
     try:
+        segments = None
+        if args.segment or args.srt or args.vtt:
+            segments = SegmentOptions(method=args.segment or "activity", max_length=args.max_segment,
+                                      window=args.window, min_length=min(SegmentOptions.min_length, args.max_segment))
+        for target, suffix in ((args.srt, ".srt"), (args.vtt, ".vtt")):
+            if target is not None and target.suffix.lower() != suffix:
+                raise ValueError(f"{target}: a {suffix[1:].upper()} file must end in {suffix}")
         clips = read_input_options(args, "translate")
+        if (args.srt or args.vtt) and len(clips) != 1:
+            raise ValueError(f"--srt/--vtt write the subtitles of one video; {len(clips)} inputs given")
         translator = Translator(args.checkpoint, args.device, face_encoder=args.face_encoder,
                                 hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size,
-                                face_privacy=args.face_privacy)
+                                face_privacy=args.face_privacy, landmarks_model=args.landmarks_model)
     except (ManifestError, ValueError) as error:  # EncoderError and bad checkpoints are ValueErrors too
         fail_line(str(error))
         return 2
@@ -184,8 +401,21 @@ def run(args: argparse.Namespace) -> int:
                 continue
             try:
                 options = {"fps": clip.fps} if clip.fps else {}  # folders of frames only
-                result = translator.translate(clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks,
-                                              start=clip.start, end=clip.end, **options)
+                expected = estimated_frames(clip.video, args.stride, clip.start, clip.end, clip.fps)
+                with _progress(clip.video, expected) as advance:
+                    result = translator.translate(clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks,
+                                                  start=clip.start, end=clip.end, segments=segments,
+                                                  on_frames=advance, **options)
+                if "segments" in result:
+                    from signmusketeers.subtitles import Segment, cue_text, write_subtitles
+
+                    parts = [Segment(**part) for part in result["segments"]]
+                    cues = sum(1 for part in parts if cue_text(part.text))  # a segment translated to nothing has none
+                    for target in (args.srt, args.vtt):
+                        if target is not None:
+                            write_subtitles(target, parts)
+                            print(f"signmusketeers translate: {target}: {cues} subtitles of {len(parts)} segments",
+                                  file=sys.stderr)
             except (ValueError, OSError) as error:  # ParseError is a ValueError naming the file
                 message = str(error)
                 fail_line(message if clip.video in message else f"{clip.video}: {message}")
@@ -201,7 +431,12 @@ def run(args: argparse.Namespace) -> int:
                 print(line, flush=True)
             else:
                 timing = ", ".join(f"{stage} {s:.2f}s" for stage, s in result["seconds"].items())
-                print(f"{clip.video}: {result['text']}", flush=True)
+                if "segments" in result:
+                    print(f"{clip.video}:", flush=True)
+                    for part in result["segments"]:
+                        print(f"  [{part['start']:8.2f} - {part['end']:8.2f}] {part['text']}", flush=True)
+                else:
+                    print(f"{clip.video}: {result['text']}", flush=True)
                 if result.get("reference"):
                     print(f"  reference: {result['reference']}", flush=True)
                 print(f"  ({result['frames']} frames; {timing})", file=sys.stderr)
@@ -209,3 +444,16 @@ def run(args: argparse.Namespace) -> int:
         if output is not None:
             output.close()
     return 1 if failures else 0
+
+
+@contextlib.contextmanager
+def _progress(video: str, total: int | None):
+    """A rich progress bar over the frames of one video (on stderr, when it is a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    columns = (TextColumn(f"translate {Path(video).name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("frames", total=total)
+        yield lambda frames: progress.advance(task, frames)

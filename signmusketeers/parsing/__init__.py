@@ -7,7 +7,8 @@ provenance of every box.
 
 from .boxes import LANDMARKS, POSE_FALLBACK, PREVIOUS, PROVENANCE_NAMES, SHIFTED, BoxTracker, crop_box
 from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic, PrecomputedLandmarks
-from .parser import FrameParser, ParsedClip, ParseError
+from .landmarks import MediaPipeTasksHolistic, write_holistic_task
+from .parser import FrameParser, ParsedClip, ParsedFrame, ParseError
 from .pose import normalise_pose
 from .posefile import PoseFileError, PoseFileLandmarks, read_pose_file, write_pose_file
 from .video import VideoError, read_frames
@@ -20,6 +21,7 @@ __all__ = [
     "LANDMARKS",
     "LandmarkSource",
     "MediaPipeHolistic",
+    "MediaPipeTasksHolistic",
     "POSE_FALLBACK",
     "PREVIOUS",
     "PROVENANCE_NAMES",
@@ -27,6 +29,7 @@ __all__ = [
     "ParsedClip",
     "PoseFileError",
     "PoseFileLandmarks",
+    "ParsedFrame",
     "PrecomputedLandmarks",
     "SHIFTED",
     "VideoError",
@@ -35,4 +38,5 @@ __all__ = [
     "read_frames",
     "read_pose_file",
     "write_pose_file",
+    "write_holistic_task",
 ]

@@ -286,6 +286,9 @@ def register(parser: argparse.ArgumentParser):
         "--roi", type=_region, default=None, metavar="X0,Y0,X1,Y1",
         help="region of interest holding the signer, as fractions of the frame (e.g. 0,0,0.5,1 = left half)",
     )  # fmt: skip
+    parser.add_argument("--landmarks-model", type=Path, metavar="FILE.task",
+                        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
+                             "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)")
     parser.add_argument("--face-privacy", action=argparse.BooleanOptionalAction, default=True,
                         help="grey out all but the eyes and mouth of face crops, then blur, as in the paper (default); "
                              "--no-face-privacy keeps whole faces")
@@ -366,6 +369,15 @@ def run(args: argparse.Namespace) -> int:
                      "plan": "crop_plan.json"} if sampled else None,
         landmarks="the manifest's landmark files or VIDEO.pose where given, else MediaPipe Holistic (model_complexity=1)",
     )
+    if args.landmarks_model is not None:  # after made_by: the source object is not JSON, its path is
+        from .landmarks import MediaPipeTasksHolistic
+
+        made_by["config"]["landmarks"] = f"MediaPipe Tasks HolisticLandmarker ({args.landmarks_model.resolve()})"
+        try:
+            parser_kwargs["landmark_source"] = MediaPipeTasksHolistic(args.landmarks_model, region_of_interest=args.roi)
+        except ValueError as error:
+            fail_line(str(error))
+            return 2
     split = {"shard_index": args.shard_index, "num_shards": args.num_shards, "segment_seconds": args.checkpoint_every}
     try:
         for folder in (args.out, args.crops_out):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +55,34 @@ class ParsedClip:
 
     def __len__(self) -> int:
         return len(self.frame_index)
+
+
+DEFAULT_MAX_PENDING = 64  # frames :meth:`FrameParser.iter_frames` holds at most while waiting for a first box
+
+
+@dataclass
+class ParsedFrame:
+    """One kept frame of :meth:`FrameParser.iter_frames`: the per-frame slices of a :class:`ParsedClip`.
+
+    Attributes:
+        crops: ``uint8 (3, S, S, 3)`` face, left, right; boxes: ``float32 (3, 4)``; provenance: ``uint8 (3,)``;
+        pose: ``float32 (14,)``; index: decoded frame index; time: seconds; found: whether the face, left and right
+        hand landmarks were found; pose_found: whether the pose landmarks were; shape: ``(H, W, 3)`` of the frame;
+        landmarks: the frame's landmarks (empty unless the parser keeps them); face_regions: ``int16 (92, 2)`` eye
+        and mouth points of the face-privacy mask in face-crop pixels (only when the parser masks faces).
+    """
+
+    crops: np.ndarray
+    boxes: np.ndarray
+    provenance: np.ndarray
+    pose: np.ndarray
+    index: int
+    time: float
+    found: tuple[bool, bool, bool]
+    pose_found: bool
+    shape: tuple[int, ...]
+    landmarks: FrameLandmarks
+    face_regions: np.ndarray | None = None
 
 
 class FrameParser:
@@ -132,16 +162,89 @@ class FrameParser:
             message = str(error)
             raise ParseError(message if message.startswith(path) else f"{path}: {message}") from None
 
+    def iter_frames(
+        self,
+        path: str | os.PathLike,
+        *,
+        landmarks: str | os.PathLike | LandmarkSource | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        fps: float | None = None,
+        max_pending: int | None = DEFAULT_MAX_PENDING,
+    ) -> Iterator[ParsedFrame]:
+        """Parse ``path`` frame by frame, holding only a few frames at a time (bounded memory for any length).
+
+        Frames come in order with the same crops, boxes, provenance and pose as :meth:`parse_video` gives, except
+        that a frame before a part's first box waits for that box (it is filled with it, as in ``parse_video``) for
+        at most ``max_pending`` frames (``None``: no limit); past that it goes out with that part's box NaN and its
+        crop black. Raises :class:`ParseError` (``path: reason``) for input it cannot parse, including a video in
+        which no person is ever found. ``fps``: the frame rate of a folder of frames.
+        """
+        path = str(path)
+        try:
+            info = probe_video(path, fps=fps)
+            source = open_landmark_file(landmarks) if isinstance(landmarks, (str, os.PathLike)) else landmarks
+            person = False
+            for frame in self._stream(path, info, source or self.landmark_source, start, end, max_pending):
+                person = person or bool(np.isfinite(frame.boxes[0]).all())
+                yield frame
+            if not person:
+                raise ParseError(f"{path}: no person found in any of its frames")
+        except VideoError as error:
+            raise ParseError(str(error)) from None
+        except ParseError:
+            raise
+        except ValueError as error:
+            message = str(error)
+            raise ParseError(message if message.startswith(path) else f"{path}: {message}") from None
+
     def _parse(self, path, clip_id, info, source: LandmarkSource, start, end) -> ParsedClip:
         size = self.crop_size
+        frames = list(self._stream(path, info, source, start, end, max_pending=None))
+        if len(frames) < self.min_frames:
+            if start is not None and info.duration and start >= info.duration:
+                raise ParseError(f"{path}: the segment starts at {start:.3f} s, after the video's end "
+                                 f"({info.duration:.3f} s)")
+            raise ParseError(
+                f"{path}: {len(frames)} frame{'s' if len(frames) != 1 else ''} decoded; a clip needs at least "
+                f"{self.min_frames}"
+            )
+        boxes = np.stack([frame.boxes for frame in frames]).astype(np.float32)
+        if not np.isfinite(boxes[:, 0]).any():
+            raise ParseError(f"{path}: no person found in any of its {len(frames)} frames")
+        shape = frames[0].shape
+        return ParsedClip(
+            crops=np.stack([frame.crops for frame in frames]).reshape(len(frames), 3, size, size, 3),
+            boxes=boxes,
+            provenance=np.stack([frame.provenance for frame in frames]).astype(np.uint8),
+            pose=np.stack([frame.pose for frame in frames]).astype(np.float32),
+            frame_index=np.asarray([frame.index for frame in frames], dtype=np.int64),
+            timestamps=np.asarray([frame.time for frame in frames], dtype=np.float64),
+            fps=float(info.fps),
+            size=(int(shape[0]), int(shape[1])),
+            clip_id=clip_id,
+            found=np.asarray([frame.found for frame in frames], dtype=bool),
+            landmarks=ClipLandmarks.stack([frame.landmarks for frame in frames]) if self.keep_landmarks else None,
+            face_regions=np.stack([frame.face_regions for frame in frames]) if self.face_privacy else None,
+        )
+
+    def _stream(self, path, info, source: LandmarkSource, start, end, max_pending: int | None) -> Iterator[ParsedFrame]:
+        try:
+            yield from self._frames(path, info, source, start, end, max_pending)
+        finally:
+            finish = getattr(source, "finish_clip", None)  # optional: a source that frees per-clip resources
+            if finish is not None:
+                finish()
+
+    def _frames(self, path, info, source: LandmarkSource, start, end, max_pending: int | None) -> Iterator[ParsedFrame]:
+        """Decode → landmarks → boxes → crops, one frame at a time; frames wait (in order) only for backfilling."""
         source.start_clip(path, info.width, info.height)
         bounds = (0, 0, info.width, info.height)
         if self.region_of_interest is not None:
             bounds = region_pixels(self.region_of_interest, info.width, info.height)
         boxes_state, pose_state = BoxTracker(bounds, self.box_scale), PoseTracker()
-        crops, boxes, provenance, poses, indices, times, frame_landmarks, found_parts = [], [], [], [], [], [], [], []
-        regions = []  # eye and mouth points per frame, when faces are masked
-        waiting: dict[int, np.ndarray] = {}  # frames with a part that has had no box yet, by position
+        pending: deque[ParsedFrame] = deque()  # parsed, not yet given out: the oldest waits for a part's first box
+        waiting: dict[int, np.ndarray] = {}  # images of pending frames with a part that has had no box yet, by id
         shape = None
         frames = read_frames(path, start=start, end=end, stride=self.stride, fps=info.fps)
         for frame in prefetch(frames):
@@ -151,44 +254,30 @@ class FrameParser:
                 raise ParseError(f"{path}: frame size changes from {shape[1]}x{shape[0]} mid-stream")
             found = source(frame.image, frame.index)
             frame_boxes, frame_provenance = boxes_state.update(found)
-            regions.append(face_regions(found.face, frame_boxes[0], size) if self.face_privacy else None)
-            crops.append(self._crops(frame.image, frame_boxes, regions[-1]))
-            if not np.isfinite(frame_boxes).all():
-                waiting[len(crops) - 1] = frame.image
-            boxes.append(frame_boxes)
-            provenance.append(frame_provenance)
-            found_parts.append((found.face is not None, found.left_hand is not None, found.right_hand is not None))
-            poses.append(pose_state.update(found.pose))
-            indices.append(frame.index)
-            times.append(frame.time)
-            frame_landmarks.append(found if self.keep_landmarks else FrameLandmarks())
-            if waiting:
-                self._backfill(waiting, crops, boxes, provenance)
-        if len(indices) < self.min_frames:
-            if start is not None and info.duration and start >= info.duration:
-                raise ParseError(f"{path}: the segment starts at {start:.3f} s, after the video's end "
-                                 f"({info.duration:.3f} s)")
-            raise ParseError(
-                f"{path}: {len(indices)} frame{'s' if len(indices) != 1 else ''} decoded; a clip needs at least "
-                f"{self.min_frames}"
+            regions = face_regions(found.face, frame_boxes[0], self.crop_size) if self.face_privacy else None
+            parsed = ParsedFrame(
+                crops=self._crops(frame.image, frame_boxes, regions),
+                boxes=frame_boxes,
+                provenance=frame_provenance,
+                pose=pose_state.update(found.pose),
+                index=frame.index,
+                time=frame.time,
+                found=(found.face is not None, found.left_hand is not None, found.right_hand is not None),
+                pose_found=found.pose is not None,
+                shape=shape,
+                landmarks=found if self.keep_landmarks else FrameLandmarks(),
+                face_regions=regions,
             )
-        boxes = np.stack(boxes).astype(np.float32)
-        if not np.isfinite(boxes[:, 0]).any():
-            raise ParseError(f"{path}: no person found in any of its {len(indices)} frames")
-        return ParsedClip(
-            crops=np.stack(crops).reshape(len(indices), 3, size, size, 3),
-            boxes=boxes,
-            provenance=np.stack(provenance).astype(np.uint8),
-            pose=np.stack(poses).astype(np.float32),
-            frame_index=np.asarray(indices, dtype=np.int64),
-            timestamps=np.asarray(times, dtype=np.float64),
-            fps=float(info.fps),
-            size=(int(shape[0]), int(shape[1])),
-            clip_id=clip_id,
-            found=np.asarray(found_parts, dtype=bool),
-            landmarks=ClipLandmarks.stack(frame_landmarks) if self.keep_landmarks else None,
-            face_regions=np.stack(regions) if self.face_privacy else None,
-        )
+            pending.append(parsed)
+            if not np.isfinite(frame_boxes).all():
+                waiting[id(parsed)] = frame.image
+            if waiting:
+                self._backfill(waiting, pending, frame_boxes)
+            while pending and (id(pending[0]) not in waiting or (max_pending is not None and len(pending) > max_pending)):
+                waiting.pop(id(pending[0]), None)
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
 
     def _crops(self, image: np.ndarray, boxes: np.ndarray, regions: np.ndarray | None) -> np.ndarray:
         crops = np.stack([crop_box(image, box, self.crop_size) for box in boxes])
@@ -196,18 +285,20 @@ class FrameParser:
             crops[0] = mask_face_crop(crops[0], regions)
         return crops
 
-    def _backfill(self, waiting: dict[int, np.ndarray], crops, boxes, provenance) -> None:
+    def _backfill(self, waiting: dict[int, np.ndarray], pending: deque[ParsedFrame], latest: np.ndarray) -> None:
         """Frames before a part's first box take that first box (provenance: previous box)."""
-        latest = boxes[-1]
-        for position in list(waiting):
-            missing = ~np.isfinite(boxes[position]).all(axis=1)
+        for frame in pending:
+            image = waiting.get(id(frame))
+            if image is None:
+                continue
+            missing = ~np.isfinite(frame.boxes).all(axis=1)
             for part in np.flatnonzero(missing & np.isfinite(latest).all(axis=1)):
-                boxes[position][part] = latest[part]
-                crops[position][part] = crop_box(waiting[position], latest[part], self.crop_size)
+                frame.boxes[part] = latest[part]
+                frame.crops[part] = crop_box(image, latest[part], self.crop_size)
                 if part == 0 and self.face_privacy:  # a frame with no face of its own: greyed out entirely
-                    crops[position][part] = mask_face_crop(crops[position][part], None)
-            if np.isfinite(boxes[position]).all():
-                del waiting[position]
+                    frame.crops[part] = mask_face_crop(frame.crops[part], None)
+            if np.isfinite(frame.boxes).all():
+                del waiting[id(frame)]
 
     def close(self) -> None:
         close = getattr(self.landmark_source, "close", None)
