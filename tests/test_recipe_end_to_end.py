@@ -47,7 +47,7 @@ FACE_CROPS = HAND_CROPS = 12  # the recipe's 1M/1M budgets, scaled down
 
 # Size options appended to each README command (argparse and LightningCLI: the last value given wins).
 CPU = ["--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.strategy", "auto",
-       "--trainer.enable_progress_bar", "false", "--trainer.log_every_n_steps", "1"]
+       "--trainer.enable_progress_bar", "false"]
 TINY_VIT = {"img_size": 56, "patch_size": 14, "reg_tokens": 4, "init_values": 1.0e-5, "embed_dim": DIM,
             "depth": DEPTH, "num_heads": 2}
 PRETRAIN = CPU + [
@@ -78,7 +78,7 @@ def size_options(command: str, t5: Path) -> list[str]:
         (r"signmusketeers parse How2Sign/", ["--crop-size", "56", "--workers", "1"]),
         (r"signmusketeers fit --config configs/pretrain/(face|hand)\.yaml ", PRETRAIN),
         (r"signmusketeers export ", []),
-        (r"signmusketeers extract ", ["--workers", "1", "--no-progress"]),
+        (r"signmusketeers extract ", ["--workers", "1"]),
         (r"signmusketeers (fit|test) --config configs/translate/", translate_sizes(t5)),
         (r"signmusketeers translate ", []),
     ]
