@@ -268,6 +268,7 @@ def test_the_readme_recipe_runs_as_written(workdir: Path, capsys) -> None:
         assert (workdir / callback["best_model_path"]).resolve() == best  # relative to where the run started
         assert f"{float(callback['best_model_score']):.2f}" == bleu
         assert state["face_privacy"] is True  # parse masks faces by default; carried to the checkpoint
+    assert "in eval mode at the start of training" not in log  # the T5 folder's dropout acts during fit
     hypotheses = next((workdir / "runs/yt_to_h2s").rglob("hypotheses-test.jsonl"))
     tested = [json.loads(line) for line in hypotheses.read_text().splitlines()]
     assert sorted(r["reference"] for r in tested) == sorted(H2S_ROWS["test"])
