@@ -140,8 +140,8 @@ def how2sign_folder(root: Path, frames) -> None:
         encode(videos / f"{video}-1-rgb_front.mp4", frames[40 * number:], 25 * len(sentences), gop=50)
         text = root / "How2Sign" / "sentence_level" / split / "text" / "en" / "raw_text" / "re_aligned"
         text.mkdir(parents=True)
-        rows = [f"{video}\t{video}-1-rgb_front\t{video}_{i}\t{video}_{i}-1-rgb_front\t{i + 0.1:.2f}\t{i + 0.8:.2f}\t{s}\n"
-                for i, s in enumerate(sentences)]
+        rows = [f"{video}\t{video}-1-rgb_front\t{video}_{i}\t{video}_{i}-1-rgb_front\t"  # one second per sentence
+                f"{i + 0.1:.2f}\t{i + 0.8:.2f}\t{sentence}\n" for i, sentence in enumerate(sentences)]
         (text / f"how2sign_realigned_{split}.csv").write_text(header + "".join(rows))
 
 
