@@ -115,6 +115,42 @@ def _skip_init_from(model: Any) -> None:
         init_args["init_from"] = None
 
 
+def link_best_checkpoint(trainer: Any) -> str | None:
+    """After ``fit``: point ``<default_root_dir>/best.ckpt`` at the best checkpoint of the run, or return None.
+
+    The best file's name holds its step and score (``step4500-bleu14.30.ckpt``) inside a ``version_N`` folder, so no
+    command can name it before the run; ``best.ckpt`` is the stable name the next stage is given
+    (``configs/translate/yt_to_h2s.yaml``'s ``init_from: runs/yt/best.ckpt``, ``test --ckpt_path``, ``translate``).
+    Only a ``ModelCheckpoint`` with a ``monitor`` has a best file; a relative symbolic link keeps one copy of the
+    weights (a copy where links cannot be made). Written by the global-zero process only.
+    """
+    import shutil
+    from pathlib import Path
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    if not trainer.is_global_zero:
+        return None
+    for callback in trainer.checkpoint_callbacks:
+        best = getattr(callback, "best_model_path", "") if isinstance(callback, ModelCheckpoint) else ""
+        if best and callback.monitor and os.path.isfile(best):
+            break
+    else:
+        return None
+    link = Path(trainer.default_root_dir) / "best.ckpt"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    temporary = link.with_name(f".best.ckpt.{os.getpid()}")
+    try:  # made beside it, then renamed over the old link: a reader never sees a missing best.ckpt
+        temporary.symlink_to(os.path.relpath(os.path.abspath(best), os.path.abspath(link.parent)))
+    except OSError:
+        shutil.copyfile(best, temporary)
+    os.replace(temporary, link)
+    score = callback.best_model_score
+    shown = f" ({callback.monitor} {float(score):.2f})" if score is not None else ""
+    print(f"signmusketeers fit: best checkpoint {best}{shown}; {link} points at it", file=sys.stderr)
+    return str(link)
+
+
 def run_lightning(argv: Sequence[str] | None = None) -> None:
     """LightningCLI with the model and datamodule chosen by ``class_path`` in the config.
 
@@ -151,6 +187,9 @@ def run_lightning(argv: Sequence[str] | None = None) -> None:
                     print(f"signmusketeers {subcommand}: model.init_from {init_from}: no such checkpoint (name the "
                           "run to start from: --model.init_from PATH)", file=sys.stderr)
                     sys.exit(2)
+
+        def after_fit(self) -> None:
+            link_best_checkpoint(self.trainer)
 
         def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any):
             parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)

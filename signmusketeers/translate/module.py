@@ -58,7 +58,9 @@ def build_t5(t5: str | Mapping[str, Any], tokenizer, dropout: float | None = Non
     overrides = {} if dropout is None else {"dropout_rate": float(dropout)}
     if isinstance(t5, str):
         try:
-            return T5ForConditionalGeneration.from_pretrained(t5, **overrides)
+            # from_pretrained returns the model in eval mode and Lightning keeps each submodule's mode, so without
+            # .train() the T5's dropout (t5_dropout, SSVP-SLT's 0.3) would never act during fit
+            return T5ForConditionalGeneration.from_pretrained(t5, **overrides).train()
         except OSError as error:
             raise ValueError(
                 f"{t5}: cannot load T5 weights ({str(error).splitlines()[0]}); give a local folder or a config dict"
