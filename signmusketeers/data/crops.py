@@ -12,11 +12,17 @@ a run killed mid-epoch and resumed from its last checkpoint sees exactly the vie
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import logging
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from litdata import StreamingDataset
@@ -25,6 +31,7 @@ from litdata.streaming.sampler import ChunkedIndex
 from ..seeding import derive_seed
 
 PARTS = ("face", "hand")
+log = logging.getLogger(__name__)
 
 
 class CropRecordTransform:
@@ -59,14 +66,67 @@ class SeededCropDataset(StreamingDataset):
     def __init__(self, folder: str, record_transform: CropRecordTransform, base_seed: int, **kwargs: Any) -> None:
         super().__init__(folder, seed=base_seed, **kwargs)
         self.record_transform, self.base_seed = record_transform, base_seed
-        self.views = True  # False: raw records (skipping to a resumed position without decoding)
 
     def __getitem__(self, index: Any) -> Any:
         record = super().__getitem__(index)
-        if self.views and isinstance(index, (int, ChunkedIndex)):
+        if isinstance(index, (int, ChunkedIndex)):
             global_index = index.index if isinstance(index, ChunkedIndex) else index
             return self.record_transform(record, derive_seed(self.base_seed, self.current_epoch, global_index))
-        return record  # slices, keys, skipped records: raw
+        return record  # slices, keys: raw
+
+
+PART_INDEX = "part_index.npz"
+PART_CODES = {"face": 0, "hand": 1}  # in a part index; any other value: a record of neither part
+
+
+def _index_key(folder: Path) -> str:
+    """A digest of the folder's LitData chunk table: a part index is valid for exactly that record order."""
+    index = json.loads((folder / "index.json").read_text())
+    table = [(chunk["filename"], int(chunk["chunk_size"])) for chunk in index["chunks"]]
+    return hashlib.sha1(json.dumps(table).encode()).hexdigest()
+
+
+def write_part_index(folder: str | Path, parts: np.ndarray) -> Path:
+    """Save the part of every record of a finished crop folder (``parts[i]``: :data:`PART_CODES` of global index
+    ``i``), keyed to its ``index.json``; :class:`ShardWriter` writes it when it publishes a crop folder."""
+    folder = Path(folder)
+    path = folder / PART_INDEX
+    tmp = folder / f".{PART_INDEX}.{os.getpid()}.tmp.npz"
+    np.savez(tmp, parts=np.asarray(parts, dtype=np.uint8), index_key=np.asarray([_index_key(folder)]))
+    tmp.replace(path)
+    return path
+
+
+def read_part_index(folder: str | Path) -> np.ndarray:
+    """The part code (:data:`PART_CODES`) of every record of a crop folder, by global index, without reading the
+    records: from ``part_index.npz`` when it matches the folder's ``index.json``. A folder without one (written
+    by other tools or older versions) is read once, records' ``part`` field only, and the index is saved beside it
+    when the folder is writable."""
+    folder = Path(folder)
+    path = folder / PART_INDEX
+    if path.exists():
+        with np.load(path) as saved:
+            if str(saved["index_key"][0]) == _index_key(folder):
+                return saved["parts"]
+    log.warning("%s: no part index for this folder yet; reading every record's part once", folder)
+    dataset = StreamingDataset(str(folder.resolve()), shuffle=False)
+    parts = np.fromiter((PART_CODES.get(str(dataset[i]["part"]), 255) for i in range(len(dataset))), np.uint8,
+                        count=len(dataset))
+    try:
+        write_part_index(folder, parts)
+    except OSError as error:  # a read-only folder: the next run reads the parts again
+        log.warning("%s: could not save %s (%s)", folder, PART_INDEX, error)
+    return parts
+
+
+@dataclass(frozen=True)
+class StreamPosition:
+    """Where a reader of a part stream continues: pass ``epoch`` (1-based), its ``chunk``-th chunk (position in
+    the reader's chunk list), after ``offset`` crops of the part in that chunk."""
+
+    epoch: int
+    chunk: int
+    offset: int
 
 
 class EndlessPartStream(torch.utils.data.IterableDataset):
@@ -76,37 +136,100 @@ class EndlessPartStream(torch.utils.data.IterableDataset):
     different steps and hang DDP; an endless stream (DINOv2's infinite sampler) has no epoch end, and the run's
     length is the trainer's ``max_steps``. Each pass reshuffles (LitData's ``set_epoch``).
 
-    Resume: with ``batches_done`` set (by :class:`CropShardDataModule` from the restored step), each reader first
-    skips the crops of its batches among the first ``batches_done`` (a DataLoader takes batches from its W workers
-    in turn, so worker w made batches w, w + W, ...). Skipped records are read but not decoded or augmented.
+    The order is LitData's: the chunks LitData assigns this reader (rank × loader worker) in a pass, each chunk's
+    records in LitData's seeded permutation, keeping the records of ``part``. Which record has which part comes
+    from the folder's part index (:func:`read_part_index`), so records of the other part are never read.
+
+    Resume: with ``batches_done`` set (by :class:`CropShardDataModule` from the restored step), each reader starts
+    after the crops of its batches among the first ``batches_done`` (a DataLoader takes batches from its W workers
+    in turn, so worker w made batches w, w + W, ...; see :meth:`_reader` for a restart after any step). That position is computed (:meth:`position`): whole passes
+    and chunks are counted in the part index, and only the chunk it falls in is permuted; nothing is read.
     """
 
-    def __init__(self, dataset: SeededCropDataset, batch_size: int = 1) -> None:
+    def __init__(self, dataset: SeededCropDataset, batch_size: int = 1, part_index: np.ndarray | None = None
+                 ) -> None:
         self.dataset, self.batch_size = dataset, batch_size
         self.batches_done = 0
+        self._part_index = part_index
 
-    def _crops_to_skip(self) -> int:
+    @property
+    def part(self) -> str:
+        return self.dataset.record_transform.part
+
+    def _in_part(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._part_index is None:
+            self._part_index = read_part_index(self.dataset.record_transform.folder)
+        mask = self._part_index == PART_CODES[self.part]
+        return mask, np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+
+    def _reader(self) -> tuple[int, int]:
+        """(loader workers, the worker whose share this one reads). A resumed DataLoader takes its first batch from
+        worker 0, but the next batch of the straight run is worker ``batches_done % W``'s: worker w therefore reads
+        the share (and continues the batches) of worker ``(w + batches_done) % W``."""
         info = torch.utils.data.get_worker_info()
         workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        return workers, (worker + self.batches_done) % workers
+
+    def _crops_to_skip(self) -> int:
+        workers, worker = self._reader()
         return len(range(worker, self.batches_done, workers)) * self.batch_size
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        transform = self.dataset.record_transform
-        skip = self._crops_to_skip()
-        self.dataset.views = skip == 0
+    def _plan(self, epoch: int) -> list[tuple[int, int, int]]:
+        """This reader's ``(chunk index, first, end)`` global-index ranges for pass ``epoch``, as LitData assigns
+        them (``iter`` on a StreamingDataset plans the pass; it reads nothing)."""
+        from litdata.utilities.env import _WorkerEnv
+
+        dataset = self.dataset
+        dataset._forced_worker_env = _WorkerEnv(*self._reader())  # LitData's hook for a reader's identity
+        dataset.set_epoch(epoch)
+        iter(dataset)
+        return [(int(chunk), int(interval[1]), int(interval[2]))
+                for chunk, interval in zip(dataset.worker_chunks, dataset.worker_intervals)]
+
+    def _order(self, epoch: int, chunk: int, first: int, end: int, mask: np.ndarray) -> np.ndarray:
+        """The global indices of ``part`` in one chunk range, in LitData's seeded order for ``epoch``."""
+        dataset = self.dataset
+        order = np.asarray(dataset.shuffler(np.arange(first, end), len(dataset.cache.get_chunk_intervals()), epoch,
+                                            chunk), dtype=np.int64)
+        return order[mask[order]]
+
+    def position(self, skip: int) -> StreamPosition:
+        """The position after this reader's first ``skip`` crops of the part, computed from the part index."""
+        mask, cumulative = self._in_part()
         for epoch in itertools.count(1):
-            self.dataset.set_epoch(epoch)
-            found = False
-            for item in self.dataset:  # views (None for crops of the other part), or raw records while skipping
-                if skip:
-                    if item["part"] == transform.part:
-                        found, skip = True, skip - 1
-                        self.dataset.views = skip == 0
-                elif item is not None:
-                    found = True
-                    yield item
-            if not found:
-                raise ValueError(f"{transform.folder}: no {transform.part} crops in this reader's share of the folder")
+            plan = self._plan(epoch)
+            counts = [int(cumulative[end] - cumulative[first]) for _, first, end in plan]
+            if sum(counts) == 0:
+                raise ValueError(f"{self.dataset.record_transform.folder}: no {self.part} crops in this reader's "
+                                 "share of the folder")
+            if skip >= sum(counts):
+                skip -= sum(counts)
+                continue
+            for chunk, count in enumerate(counts):
+                if skip < count:
+                    return StreamPosition(epoch, chunk, skip)
+                skip -= count
+        raise AssertionError("unreachable")
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        mask, _ = self._in_part()
+        start = self.position(self._crops_to_skip())
+        dataset = self.dataset
+        for epoch in itertools.count(start.epoch):
+            plan = self._plan(epoch)
+            first_chunk = start.chunk if epoch == start.epoch else 0
+            for position in range(first_chunk, len(plan)):
+                chunk, first, end = plan[position]
+                order = self._order(epoch, chunk, first, end, mask)
+                if epoch == start.epoch and position == start.chunk:
+                    order = order[start.offset:]
+                for n, index in enumerate(order.tolist()):
+                    yield dataset[ChunkedIndex(
+                        index=index, chunk_index=chunk, chunk_size=end - first,
+                        # LitData prefetches a reader's remaining chunks from its first read of a pass
+                        chunk_indexes=[c for c, _, _ in plan[position:]] if n == 0 else None,
+                        is_last_index=position == len(plan) - 1 and n == len(order) - 1,
+                    )]
 
 
 class CropShardDataModule(LightningDataModule):
@@ -118,8 +241,8 @@ class CropShardDataModule(LightningDataModule):
     that does not fill a batch on every rank (fewer than N × ``batch_size`` crops) is left out of that epoch, a
     different set each epoch when shuffling (``tests/data/test_exactly_once.py``). ``part="face"`` or ``"hand"``
     picks that part out of a mixed folder (what ``signmusketeers parse --crops-out`` writes) as an endless stream
-    (:class:`EndlessPartStream`), so set the trainer's ``max_steps``; a resumed run skips the crops of the steps
-    done (reading, not decoding them). ``seed`` seeds the shuffling
+    (:class:`EndlessPartStream`), so set the trainer's ``max_steps``; a resumed run computes where each reader
+    continues from the folder's part index (no record of the steps done is read again). ``seed`` seeds the shuffling
     and every crop's augmentation (with the epoch and the crop's index). Crop sizes and scales default to Table 7.
     """
 
@@ -159,7 +282,8 @@ class CropShardDataModule(LightningDataModule):
                                       drop_last=True)
         if len(streaming) < hp.batch_size:
             raise ValueError(f"{self.train_dir}: {len(streaming)} crops, fewer than one batch of {hp.batch_size}")
-        self.dataset = EndlessPartStream(streaming, hp.batch_size) if hp.part else streaming
+        self.dataset = (EndlessPartStream(streaming, hp.batch_size, read_part_index(self.train_dir)) if hp.part
+                        else streaming)
 
     def train_dataloader(self):
         from litdata import StreamingDataLoader
