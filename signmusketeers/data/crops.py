@@ -55,6 +55,43 @@ class CropRecordTransform:
         return self.augmentation(image, seed)
 
 
+class CropRecordForDevice:
+    """A crop record → ``{"image": uint8 (3, H, W), "params": its views' random parameters}`` for the on-device
+    augmentation (:class:`signmusketeers.pretrain.augment.DeviceMultiCrop`); with ``decode=False`` the JPEG bytes
+    travel instead of the image (``"jpeg"``), to be decoded on the device. Same ``part`` filter as
+    :class:`CropRecordTransform`."""
+
+    def __init__(self, folder: str, part: str | None = None, n_local: int = 8,
+                 global_scale: tuple[float, float] = (0.5, 1.0), local_scale: tuple[float, float] = (0.25, 0.5),
+                 decode: bool = True) -> None:
+        self.folder, self.part, self.decode = folder, part, decode
+        self.n_local, self.global_scale, self.local_scale = n_local, tuple(global_scale), tuple(local_scale)
+
+    def __call__(self, record: dict[str, Any], seed: int | None = None) -> dict[str, Any] | None:
+        from ..pretrain.augment import draw_view_params
+        from .shards import decode_jpeg
+
+        if self.part is not None and record["part"] != self.part:
+            return None
+        buffer = np.frombuffer(record["image"], dtype=np.uint8)
+        try:
+            if self.decode:
+                image = torch.from_numpy(decode_jpeg(buffer)).permute(2, 0, 1).contiguous()
+                height, width = image.shape[1:]
+            else:
+                import io
+
+                from PIL import Image
+
+                width, height = Image.open(io.BytesIO(buffer.tobytes())).size  # the header only
+        except (ValueError, OSError) as error:
+            raise ValueError(f"{self.folder}: crop {record['clip_id']}/{record['frame']}: {error}") from None
+        seed = seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+        params = draw_view_params(seed, height, width, self.n_local, self.global_scale, self.local_scale)
+        return {"image": image, "params": params} if self.decode else {"jpeg": torch.from_numpy(buffer.copy()),
+                                                                       "params": params}
+
+
 class SeededCropDataset(StreamingDataset):
     """A LitData ``StreamingDataset`` of crop records whose ``record_transform(record, seed)`` gets a seed made of
     (``base_seed``, the epoch, the record's global index) (:func:`signmusketeers.seeding.derive_seed`).
@@ -244,6 +281,13 @@ class CropShardDataModule(LightningDataModule):
     (:class:`EndlessPartStream`), so set the trainer's ``max_steps``; a resumed run computes where each reader
     continues from the folder's part index (no record of the steps done is read again). ``seed`` seeds the shuffling
     and every crop's augmentation (with the epoch and the crop's index). Crop sizes and scales default to Table 7.
+
+    ``augment_on="device"`` builds the views on the training device instead of in the loader workers: workers
+    decode the JPEGs and draw each crop's random parameters from its seed, and the batch is augmented after the
+    transfer (:meth:`on_after_batch_transfer`, :class:`signmusketeers.pretrain.augment.DeviceMultiCrop`), so a GPU
+    needs a few CPU cores rather than dozens; with ``decode_on_device`` the JPEG bytes travel too and are decoded
+    there (``torchvision.io.decode_jpeg``, batched nvJPEG on CUDA). The model sees the same batch layout either way;
+    resume stays exact (parameters follow each crop's seed). The CPU path (default) is the one to use on CPUs.
     """
 
     def __init__(
@@ -259,24 +303,36 @@ class CropShardDataModule(LightningDataModule):
         local_crops_scale: tuple[float, float] = (0.25, 0.5),
         shuffle: bool = True,
         seed: int = 0,
+        augment_on: str = "cpu",
+        decode_on_device: bool = False,
     ) -> None:
         super().__init__()
         if part is not None and part not in PARTS:
             raise ValueError(f"part must be one of {PARTS} or None, got {part!r}")
+        if augment_on not in ("cpu", "device"):
+            raise ValueError(f"augment_on must be 'cpu' or 'device', got {augment_on!r}")
+        if decode_on_device and augment_on != "device":
+            raise ValueError("decode_on_device needs augment_on='device'")
         self.save_hyperparameters()
         self.train_dir = str(Path(train_dir).expanduser())
         self.batch_size = batch_size
         self.dataset = None
+        self.device_augmentation = None
 
     def setup(self, stage: str | None = None) -> None:
-        from ..pretrain.augment import MultiCropAugmentation
+        from ..pretrain.augment import DeviceMultiCrop, MultiCropAugmentation
         from .shards import check_dataset_folder
 
         hp = self.hparams
-        transform = CropRecordTransform(self.train_dir, MultiCropAugmentation(
-            hp.global_crops_size, hp.local_crops_size, hp.n_local_crops,
-            tuple(hp.global_crops_scale), tuple(hp.local_crops_scale),
-        ), hp.part)
+        if hp.augment_on == "device":
+            transform = CropRecordForDevice(self.train_dir, hp.part, hp.n_local_crops, hp.global_crops_scale,
+                                            hp.local_crops_scale, decode=not hp.decode_on_device)
+            self.device_augmentation = DeviceMultiCrop(hp.global_crops_size, hp.local_crops_size, hp.n_local_crops)
+        else:
+            transform = CropRecordTransform(self.train_dir, MultiCropAugmentation(
+                hp.global_crops_size, hp.local_crops_size, hp.n_local_crops,
+                tuple(hp.global_crops_scale), tuple(hp.local_crops_scale),
+            ), hp.part)
         check_dataset_folder(self.train_dir, "crops")
         streaming = SeededCropDataset(str(Path(self.train_dir).resolve()), transform, hp.seed, shuffle=hp.shuffle,
                                       drop_last=True)
@@ -288,13 +344,47 @@ class CropShardDataModule(LightningDataModule):
     def train_dataloader(self):
         from litdata import StreamingDataLoader
 
-        from ..pretrain.augment import collate_multicrop
+        from ..pretrain.augment import collate_device_views, collate_multicrop
 
-        kwargs = dict(batch_size=self.batch_size, num_workers=self.hparams.num_workers, collate_fn=collate_multicrop,
-                      drop_last=True, persistent_workers=self.hparams.num_workers > 0)
+        collate = collate_device_views if self.hparams.augment_on == "device" else collate_multicrop
+        kwargs = dict(batch_size=self.batch_size, num_workers=self.hparams.num_workers, collate_fn=collate,
+                      drop_last=True, persistent_workers=self.hparams.num_workers > 0,
+                      pin_memory=self.hparams.augment_on == "device" and torch.cuda.is_available())
         if isinstance(self.dataset, EndlessPartStream):
             # A resumed fit has restored its step before it asks for the loader: continue the stream from there.
             trainer = self.trainer
             self.dataset.batches_done = trainer.global_step * trainer.accumulate_grad_batches if trainer else 0
             return torch.utils.data.DataLoader(self.dataset, **kwargs)
         return StreamingDataLoader(self.dataset, **kwargs)
+
+    # ----------------------------------------------------------------------------- augment_on="device"
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """The images go to the device; the views' parameters (and JPEG bytes) stay on the CPU, where
+        :class:`DeviceMultiCrop` reads them without waiting on the device."""
+        if isinstance(batch, dict) and "params" in batch:
+            self._device = device
+            moved = dict(batch)
+            if "images" in batch:
+                moved["images"] = batch["images"].to(device, non_blocking=True)
+            return moved
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """``augment_on="device"``: decode (with ``decode_on_device``) and build the multi-crop views on the
+        device; the module receives ``{"global_crops", "local_crops"}`` as from the CPU path."""
+        if not (isinstance(batch, dict) and "params" in batch):
+            return batch
+        return self.augment_batch(batch, getattr(self, "_device", None))
+
+    def augment_batch(self, batch: dict[str, Any], device: torch.device | None = None) -> dict[str, torch.Tensor]:
+        """A collated device batch (images or JPEG bytes + parameters) → its views, on ``device``."""
+        if "images" in batch:
+            images = batch["images"]
+        else:
+            from torchvision.io import ImageReadMode, decode_jpeg
+
+            device = torch.device(device or "cpu")
+            images = torch.stack(decode_jpeg(batch["jpegs"], mode=ImageReadMode.RGB, device=device))
+        augmentation = self.device_augmentation.to(images.device)
+        return augmentation(images, batch["params"])
