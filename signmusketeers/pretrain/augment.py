@@ -119,27 +119,36 @@ BLUR_KERNEL = 9
 SOLARIZE_THRESHOLD = 128
 
 
-def resized_crop_params(rng: np.random.Generator, height: int, width: int, scale: tuple[float, float],
-                        ratio: tuple[float, float] = RESIZED_CROP_RATIO) -> tuple[int, int, int, int]:
-    """``(top, left, h, w)`` of a random resized crop: torchvision's ``RandomResizedCrop.get_params`` (ten tries
-    of a uniform area fraction and a log-uniform aspect ratio, then the central crop), drawn from ``rng``."""
+def resized_crop_boxes(rng: np.random.Generator, height: int, width: int, scales: np.ndarray,
+                       ratio: tuple[float, float] = RESIZED_CROP_RATIO, attempts: int = 10) -> np.ndarray:
+    """``(V, 4)`` boxes (top, left, h, w) of random resized crops, one per row of ``scales`` ``(V, 2)``:
+    torchvision's ``RandomResizedCrop.get_params`` (up to ten tries of a uniform area fraction and a log-uniform
+    aspect ratio, the first that fits; else the central crop), all tries drawn at once from ``rng``."""
+    views = len(scales)
     area = height * width
     log_ratio = np.log(ratio)
-    for _ in range(10):
-        target_area = area * rng.uniform(scale[0], scale[1])
-        aspect = float(np.exp(rng.uniform(log_ratio[0], log_ratio[1])))
-        w = int(round(np.sqrt(target_area * aspect)))
-        h = int(round(np.sqrt(target_area / aspect)))
-        if 0 < w <= width and 0 < h <= height:
-            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    target_area = area * rng.uniform(scales[:, :1], scales[:, 1:], (views, attempts))
+    aspect = np.exp(rng.uniform(log_ratio[0], log_ratio[1], (views, attempts)))
+    w = np.round(np.sqrt(target_area * aspect)).astype(np.int64)
+    h = np.round(np.sqrt(target_area / aspect)).astype(np.int64)
+    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = fits.argmax(1)
+    rows = np.arange(views)
+    h, w = h[rows, first], w[rows, first]
+    # the central crop where no try fits (torchvision's fallback)
     in_ratio = width / height
     if in_ratio < min(ratio):
-        w, h = width, int(round(width / min(ratio)))
+        fallback = (width, int(round(width / min(ratio))))
     elif in_ratio > max(ratio):
-        h, w = height, int(round(height * max(ratio)))
+        fallback = (int(round(height * max(ratio))), height)
     else:
-        w, h = width, height
-    return (height - h) // 2, (width - w) // 2, h, w
+        fallback = (width, height)
+    none = ~fits.any(1)
+    w[none], h[none] = fallback
+    top = rng.integers(0, height - h + 1)
+    left = rng.integers(0, width - w + 1)
+    top[none], left[none] = (height - h[none]) // 2, (width - w[none]) // 2
+    return np.stack([top, left, h, w], 1).astype(np.float32)
 
 
 def draw_view_params(seed: int, height: int, width: int, n_local: int = 8,
@@ -153,23 +162,25 @@ def draw_view_params(seed: int, height: int, width: int, n_local: int = 8,
     """
     rng = np.random.default_rng(seed)
     views = 2 + n_local
-    scales = [global_scale] * 2 + [local_scale] * n_local
-    blur_p = [BLUR_PROBABILITY["global_1"], BLUR_PROBABILITY["global_2"]] + [BLUR_PROBABILITY["local"]] * n_local
-    b, c, s, h = JITTER
-    params = {
-        "box": np.asarray([resized_crop_params(rng, height, width, scale) for scale in scales], np.float32),
-        "flip": rng.random(views) < 0.5,
-        "jitter": rng.random(views) < JITTER_PROBABILITY,
-        "factors": np.stack([rng.uniform(1 - b, 1 + b, views), rng.uniform(1 - c, 1 + c, views),
-                             rng.uniform(1 - s, 1 + s, views), rng.uniform(-h, h, views)], 1).astype(np.float32),
-        "order": np.stack([rng.permutation(4) for _ in range(views)]).astype(np.int64),
-        "grayscale": rng.random(views) < GRAYSCALE_PROBABILITY,
-        "blur": rng.random(views) < np.asarray(blur_p),
+    scales = np.asarray([global_scale] * 2 + [local_scale] * n_local, dtype=np.float64)
+    blur_p = np.asarray([BLUR_PROBABILITY["global_1"], BLUR_PROBABILITY["global_2"]]
+                        + [BLUR_PROBABILITY["local"]] * n_local)
+    low = np.asarray([1 - JITTER[0], 1 - JITTER[1], 1 - JITTER[2], -JITTER[3]])
+    high = np.asarray([1 + JITTER[0], 1 + JITTER[1], 1 + JITTER[2], JITTER[3]])
+    uniform = rng.random((views, 5))  # flip, jitter, greyscale, blur, solarise
+    solarize = np.zeros(views, bool)
+    solarize[1] = uniform[1, 4] < SOLARIZE_PROBABILITY_GLOBAL_2  # second global crop only
+    return {
+        "box": resized_crop_boxes(rng, height, width, scales),
+        "flip": uniform[:, 0] < 0.5,
+        "jitter": uniform[:, 1] < JITTER_PROBABILITY,
+        "factors": rng.uniform(low, high, (views, 4)).astype(np.float32),
+        "order": rng.permuted(np.tile(np.arange(4), (views, 1)), axis=1),
+        "grayscale": uniform[:, 2] < GRAYSCALE_PROBABILITY,
+        "blur": uniform[:, 3] < blur_p,
         "sigma": rng.uniform(BLUR_SIGMA[0], BLUR_SIGMA[1], views).astype(np.float32),
-        "solarize": np.zeros(views, bool),
+        "solarize": solarize,
     }
-    params["solarize"][1] = rng.random() < SOLARIZE_PROBABILITY_GLOBAL_2  # second global crop only
-    return params
 
 
 def collate_device_views(samples: list[dict[str, Any]]) -> dict[str, Any]:
