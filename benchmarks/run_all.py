@@ -243,7 +243,10 @@ def projection_assumptions(recipe: Recipe) -> list[str]:
     return [
         f"- Pre-training: {recipe.encoders} encoders × {recipe.pretrain_effective_epochs:g} effective epochs × "
         f"{recipe.pretrain_crops_per_encoder:,} crops (DESIGN.md §5); one image = one crop seen as 2 global "
-        "(224 px) + 8 local (98 px) views, as the pre-training images/s counts them. Table 7's schedule as "
+        "(224 px) + 8 local (98 px) views, as the pre-training images/s counts them. Where the GPU figures have "
+        "it, the rate is the end-to-end one: steps fed by the crop loader (shard read, JPEG decode, views built on "
+        "the GPU, `augment_on=\"device\"`, 4 loader workers) rather than steps on tensors already on the GPU; "
+        "the k-NN probe callback is not counted (off in the paper configs). Table 7's schedule as "
         f"configured (100 epochs × 100 iterations × batch 128 × 8 GPUs = {table7_images:,} images per encoder) is "
         f"{table7_images / (recipe.pretrain_crops_per_encoder * recipe.pretrain_effective_epochs):.2f}× the "
         "5 effective epochs; the projection follows the 5 effective epochs, so with Table 7's schedule its "
@@ -255,8 +258,12 @@ def projection_assumptions(recipe: Recipe) -> list[str]:
         "hours\" for How2Sign (Duarte et al., 2021); only the frozen encoders count (JPEG decoding and shard I/O "
         "run in loader workers beside the GPU).",
         f"- Translation: {' + '.join(str(s) for s in recipe.translation_steps)} steps (Table 8: YT, then "
-        f"+5000 on How2Sign) × {recipe.translation_gpus} GPUs at batch 16 per GPU, fp32; validation and beam "
-        "search every 500 steps are not counted.",
+        f"+5000 on How2Sign) × {recipe.translation_gpus} GPUs at batch 16 per GPU, fp32.",
+        f"- Validation: every {recipe.validate_every} steps of both stages ({recipe.validations} validations), beam "
+        f"search (5 beams) over How2Sign's {recipe.validation_clips:,} validation clips (Duarte et al., 2021), each "
+        "hypothesis generated to the full 128 tokens (an upper bound: real hypotheses stop earlier), at batch 16 "
+        "on one GPU; the validation loss pass is not counted (one forward, small beside beam search). Counted "
+        "only where the GPU figures include it.",
         "- GPU-hours = work / per-GPU throughput: multi-GPU scaling is taken as linear. Parsing (MediaPipe on "
         f"CPUs) is not GPU work and is not counted. The paper's {PAPER_GPU_HOURS:.0f} GPU-hours is a total "
         "(DESIGN.md §5); what it includes is not broken down.",
@@ -298,6 +305,9 @@ def gpu_section(gpu: dict[str, Any] | None, error: str | None, info: dict[str, A
               f"crops/s | {number(hours['extract'])} |",
               f"| translation | {inputs['translation_gpu_steps']:,} GPU-steps | "
               f"{number(inputs['translate_step_s'])} s/step | {number(hours['translate'])} |",
+              *([f"| validation | {inputs['validation_clip_generations']:,} clips | "
+                 f"{number(inputs['validate_clip_s'])} s/clip | {number(hours['validate'])} |"]
+                if hours.get("validate") is not None else []),
               f"| **total** | | | **{number(hours['total'])}** (paper: {hours['paper']:.0f}; "
               f"{hours['total_vs_paper']:.2f}× of it) |", "", "Assumptions:", "", *projection_assumptions(recipe)]
     return lines
