@@ -138,17 +138,19 @@ def read_part_index(folder: str | Path) -> np.ndarray:
     """The part code (:data:`PART_CODES`) of every record of a crop folder, by global index, without reading the
     records: from ``part_index.npz`` when it matches the folder's ``index.json``. A folder without one (written
     by other tools or older versions) is read once, records' ``part`` field only, and the index is saved beside it
-    when the folder is writable."""
-    folder = Path(folder)
-    path = folder / PART_INDEX
-    if path.exists():
-        with np.load(path) as saved:
-            if str(saved["index_key"][0]) == _index_key(folder):
+    when the folder is local and writable."""
+    local = Path(folder)
+    if local.is_dir() and (local / PART_INDEX).exists():
+        with np.load(local / PART_INDEX) as saved:
+            if str(saved["index_key"][0]) == _index_key(local):
                 return saved["parts"]
     log.warning("%s: no part index for this folder yet; reading every record's part once", folder)
-    dataset = StreamingDataset(str(folder.resolve()), shuffle=False)
+    dataset = StreamingDataset(str(local.resolve()) if local.is_dir() else str(folder), shuffle=False)
     parts = np.fromiter((PART_CODES.get(str(dataset[i]["part"]), 255) for i in range(len(dataset))), np.uint8,
                         count=len(dataset))
+    if not local.is_dir():  # object storage: kept in memory for this run
+        return parts
+    folder = local
     try:
         write_part_index(folder, parts)
     except OSError as error:  # a read-only folder: the next run reads the parts again
