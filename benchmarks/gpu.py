@@ -7,6 +7,14 @@ translation step, each against its floor, and the projected GPU-hours of the pap
   autocast; floor: the bare timm ``forward_features`` on crops normalised beforehand. JPEG decoding and shard I/O
   are left out (they run in loader workers beside the GPU).
 - Translation: ``TranslationModule`` step with T5.1.1-Base's shape at batch 16 (Table 8), fp32 as in Table 8.
+- Pre-training end to end: the same step fed by ``CropShardDataModule`` (``augment_on="device"``, 4 loader workers)
+  from a crop shard folder, against the step on a batch already on the GPU (``benchmarks/input_pipeline.py``); the
+  CPU path is measured beside it, with the CPU cores each path needs per GPU.
+- Validation: ``TranslationModule.generate`` (beam search, 5 beams) on a batch of 16 clips, every hypothesis
+  generated to the full 128 tokens (random weights do not stop reliably on their own: an upper bound), against the
+  bare HF ``generate`` on random embeddings of the same shape.
+
+The projection uses the end-to-end pre-training images/s and the validation seconds per clip.
 
 Needs a CUDA device; ``--device cpu --tiny`` runs the same code on small models to check it.
 
@@ -24,6 +32,7 @@ import gc
 import json
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import pretrain_step, translate_step  # noqa: E402
+from benchmarks import input_pipeline, pretrain_step, translate_step  # noqa: E402
 from benchmarks.common import machine, print_results, result, timed_seconds  # noqa: E402
 from benchmarks.projection import Recipe, project_gpu_hours  # noqa: E402
 from signmusketeers.translate.encoders import build_encoder  # noqa: E402
@@ -163,6 +172,67 @@ def translate(device: str = "cuda", repeats: int = 10, tiny: bool = False, frame
     )
 
 
+def pretrain_end_to_end(device: str = "cuda", steps: int = 10, tiny: bool = False, batch: int = 128,
+                        workers: int = 4) -> dict[str, Any]:
+    """Images/s of pre-training steps fed by the crop loader (device path; the CPU path beside it) and on a batch
+    already on the device, with the CPU cores per GPU each loader path needs at the on-device rate."""
+    with tempfile.TemporaryDirectory(prefix="gpu-input-") as tmp:
+        folder = input_pipeline.write_crop_folder(Path(tmp) / "crops",
+                                                  input_pipeline.crop_images(max(256, 2 * batch)))
+        costs = input_pipeline.stage_costs(folder)
+        rates = input_pipeline.end_to_end(folder, "tiny" if tiny else "vits", device, batch, workers, steps, "bf16")
+    _free(device)
+    cpu_ms = costs["CPU path loader (read + decode + views + collation)"]
+    device_ms = costs["device path loader (read + decode + parameters + collation)"]
+    return result(
+        "pre-training fed end to end (GPU, bf16, augment_on='device')", rates["device"], rates["floor"], "images/s",
+        input_pipeline.END_TO_END_GOAL,
+        settings={"model": "tiny ViT (64x2) at 224 px" if tiny else "ViT-S/14-reg4, Table 7 heads, 224 + 98 px crops",
+                  "batch per GPU": batch, "loader workers": workers, "precision": "bf16 autocast", "device": device,
+                  "steps per block": steps},
+        details={"images/s, augment_on='cpu'": rates["cpu"], "images/s on device tensors (floor)": rates["floor"],
+                 "loader core-ms per image, device path": device_ms, "loader core-ms per image, CPU path": cpu_ms,
+                 "CPU cores per GPU at the floor's rate, device path": rates["floor"] * device_ms / 1000,
+                 "CPU cores per GPU at the floor's rate, CPU path": rates["floor"] * cpu_ms / 1000},
+    )
+
+
+def validation(device: str = "cuda", repeats: int = 3, tiny: bool = False, frames: int = TRANSLATE_FRAMES
+               ) -> dict[str, Any]:
+    """Seconds per clip of beam-search validation (5 beams, 128 tokens, batch 16) and of the bare HF generate."""
+    size = "small" if tiny else "base"
+    bench = translate_step.build(size, TRANSLATE_BATCH, frames, torch.device(device))
+    module = bench.module.eval()
+    module.t5.generation_config.min_new_tokens = module.hparams.max_new_tokens  # every hypothesis full length
+    embeds = torch.randn(TRANSLATE_BATCH, bench.batch["attention_mask"].shape[1], module.t5.config.d_model,
+                         device=device)
+
+    def ours() -> None:
+        module.generate(bench.batch)
+
+    @torch.no_grad()
+    def floor() -> None:
+        module.t5.generate(inputs_embeds=embeds, attention_mask=bench.batch["attention_mask"],
+                           num_beams=module.hparams.num_beams, max_new_tokens=module.hparams.max_new_tokens,
+                           do_sample=False, decoder_start_token_id=module.t5.config.decoder_start_token_id)
+
+    ours()
+    floor()
+    ours_times, floor_times = [], []
+    for _ in range(repeats):
+        floor_times += timed_seconds(floor, device, 1)
+        ours_times += timed_seconds(ours, device, 1)
+    del bench, module
+    _free(device)
+    return result(
+        "validation beam search (GPU, fp32)", statistics.median(ours_times) / TRANSLATE_BATCH,
+        statistics.median(floor_times) / TRANSLATE_BATCH, "s/clip", translate_step.GOAL,
+        settings={"T5": f"{size} shape, random weights", "clips per batch": TRANSLATE_BATCH, "beams": 5,
+                  "tokens": "128 (forced: an upper bound)", "frames per clip": f"{frames} (assumed)",
+                  "device": device, "batches (median)": repeats},
+    )
+
+
 def run(device: str = "cuda", tiny: bool = False, steps: int = 10) -> dict[str, Any]:
     """The GPU comparisons (pre-training with and without ``compile_losses``, extraction, translation) and the
     projection from our (not the floor's) throughputs with the library's defaults."""
@@ -172,14 +242,16 @@ def run(device: str = "cuda", tiny: bool = False, steps: int = 10) -> dict[str, 
     pre = pretrain(device, steps, tiny, batches)
     pre_compiled = pretrain(device, steps, tiny, (pre["settings"]["batch per GPU"],), compile_losses=True)
     ext, tra = extract(device, 2 * steps, tiny), translate(device, steps, tiny)
-    records = [pre, pre_compiled, ext, tra]
-    images_per_s = pre["details"]["images/s (ours)"]
+    fed = pretrain_end_to_end(device, steps, tiny, 16 if tiny else pre["settings"]["batch per GPU"])
+    val = validation(device, 3, tiny)
+    records = [pre, pre_compiled, ext, tra, fed, val]
+    images_per_s = fed["ours"]  # end to end: the loader included
     crops_per_s = ext["ours"]
     step_s = tra["ours"] / 1000
     return {
         "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else device,
         "results": records,
-        "projection": project_gpu_hours(images_per_s, crops_per_s, step_s, Recipe()),
+        "projection": project_gpu_hours(images_per_s, crops_per_s, step_s, Recipe(), validate_clip_s=val["ours"]),
     }
 
 
@@ -198,7 +270,8 @@ def main() -> None:
     print_results(figures["results"])
     hours = figures["projection"]
     print(f"projected GPU-hours of YT->H2S: pre-training {hours['pretrain']:.1f} + extraction {hours['extract']:.1f} "
-          f"+ translation {hours['translate']:.1f} = {hours['total']:.1f} (paper: {hours['paper']:.0f})")
+          f"+ translation {hours['translate']:.1f} + validation {hours['validate']:.1f} = {hours['total']:.1f} "
+          f"(paper: {hours['paper']:.0f})")
     if args.json:
         command = "PYTHONPATH=. python benchmarks/gpu.py" + "".join(f" {a}" for a in sys.argv[1:])
         figures.update(machine=machine(), started=started.isoformat(), command=command)

@@ -9,8 +9,12 @@ The paper reports 880 GPU-hours for YT→H2S (DESIGN.md §5). The recipe, in the
 - translation (Table 8): 5000 steps on YouTube-ASL + 5000 on How2Sign, batch 16 per GPU × 8 GPUs (s/step at
   batch 16 on one GPU).
 
-GPU-hours = work / per-GPU throughput / 3600, i.e. multi-GPU scaling is assumed linear. Parsing (MediaPipe, CPU)
-is not GPU work and is not counted.
+- validation (Table 8: validate every 500 steps): beam search (5 beams, up to 128 tokens) over the How2Sign
+  validation split at each validation of both translation stages (seconds per clip on one GPU).
+
+The pre-training throughput to pass is the end-to-end one (steps fed by the crop loader, ``benchmarks/gpu.py`` via
+``benchmarks/input_pipeline.py``), so the input pipeline is included. GPU-hours = work / per-GPU throughput / 3600,
+i.e. multi-GPU scaling is assumed linear. Parsing (MediaPipe, CPU) is not GPU work and is not counted.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ class Recipe:
     crops_per_frame: int = 3  # face, left hand, right hand
     translation_steps: tuple[int, ...] = (5000, 5000)  # Table 8: YT 5000 steps, then +5000 on How2Sign
     translation_gpus: int = 8  # Table 8: batch 16 per GPU × 8 GPUs
+    validate_every: int = 500  # Table 8: validate (and save) every 500 steps
+    # How2Sign's validation split (Duarte et al., 2021: 1,741 sentences), scored in both stages
+    validation_clips: int = 1741
 
     @property
     def pretrain_images(self) -> float:
@@ -53,12 +60,21 @@ class Recipe:
     def translation_gpu_steps(self) -> int:
         return sum(self.translation_steps) * self.translation_gpus
 
+    @property
+    def validations(self) -> int:
+        return sum(steps // self.validate_every for steps in self.translation_steps)
+
+    @property
+    def validation_clip_generations(self) -> int:
+        return self.validations * self.validation_clips
+
 
 def project_gpu_hours(
     pretrain_images_per_s: float,
     extract_crops_per_s: float,
     translate_step_s: float | None = None,
     recipe: Recipe = Recipe(),
+    validate_clip_s: float | None = None,
 ) -> dict[str, Any]:
     """GPU-hours per stage and in total from per-GPU throughputs.
 
@@ -68,23 +84,27 @@ def project_gpu_hours(
         translate_step_s: seconds per translation step at batch 16 on one GPU; ``None`` leaves translation out
             (``"translate"`` is then ``None`` and ``"total"`` covers pre-training and extraction only).
         recipe: the amounts of work.
+        validate_clip_s: seconds of beam search per validation clip on one GPU; ``None`` leaves validation out
+            (``"validate"`` is then ``None``).
 
     Returns:
-        ``{"pretrain", "extract", "translate", "total"}`` in GPU-hours, ``"paper"`` (880), ``"total_vs_paper"``
+        ``{"pretrain", "extract", "translate", "validate", "total"}`` in GPU-hours, ``"paper"`` (880), ``"total_vs_paper"``
         (total / 880) and ``"inputs"`` (the recipe and the throughputs).
     """
     for name, value in (("pretrain_images_per_s", pretrain_images_per_s), ("extract_crops_per_s", extract_crops_per_s),
-                        ("translate_step_s", translate_step_s)):  # fmt: skip
+                        ("translate_step_s", translate_step_s), ("validate_clip_s", validate_clip_s)):  # fmt: skip
         if value is not None and not value > 0:
             raise ValueError(f"{name} must be positive, got {value}")
     pretrain = recipe.pretrain_images / pretrain_images_per_s / 3600
     extract = recipe.extraction_crops / extract_crops_per_s / 3600
     translate = None if translate_step_s is None else recipe.translation_gpu_steps * translate_step_s / 3600
-    total = pretrain + extract + (translate or 0.0)
+    validate = None if validate_clip_s is None else recipe.validation_clip_generations * validate_clip_s / 3600
+    total = pretrain + extract + (translate or 0.0) + (validate or 0.0)
     return {
         "pretrain": pretrain,
         "extract": extract,
         "translate": translate,
+        "validate": validate,
         "total": total,
         "paper": PAPER_GPU_HOURS,
         "total_vs_paper": total / PAPER_GPU_HOURS,
@@ -97,6 +117,8 @@ def project_gpu_hours(
             "pretrain_images_per_s": pretrain_images_per_s,
             "extract_crops_per_s": extract_crops_per_s,
             "translate_step_s": translate_step_s,
+            "validation_clip_generations": recipe.validation_clip_generations,
+            "validate_clip_s": validate_clip_s,
         },
     }
 
@@ -112,7 +134,10 @@ def formula(recipe: Recipe = Recipe()) -> list[str]:
         f"{recipe.crops_per_frame} crops = {recipe.extraction_crops:,.0f} crops / E / 3600",
         f"translation  = ({' + '.join(str(s) for s in recipe.translation_steps)}) steps x "
         f"{recipe.translation_gpus} GPUs = {recipe.translation_gpu_steps:,} GPU-steps x S / 3600",
-        "GPU-hours    = pre-training + extraction + translation",
-        "where P = pre-training images/s on one GPU, E = extraction crops/s on one GPU, "
-        "S = seconds per translation step at batch 16 on one GPU",
+        f"validation   = {recipe.validations} validations (every {recipe.validate_every} steps) x "
+        f"{recipe.validation_clips:,} clips = {recipe.validation_clip_generations:,} clips x V / 3600",
+        "GPU-hours    = pre-training + extraction + translation + validation",
+        "where P = pre-training images/s on one GPU fed by the crop loader (end to end), E = extraction crops/s on "
+        "one GPU, S = seconds per translation step at batch 16 on one GPU, V = seconds of beam search per "
+        "validation clip on one GPU",
     ]

@@ -50,3 +50,13 @@ def test_formula_names_every_input():
     for needle in ("10,000,000 images", "984 h (YouTube-ASL)", "80 h (How2Sign)", "30 fps", "stride 2",
                    "80,000 GPU-steps", "(5000 + 5000) steps"):
         assert needle in text
+
+
+def test_validation_is_counted_when_measured():
+    recipe = Recipe(translation_steps=(1000, 500), validate_every=500, validation_clips=100)
+    assert recipe.validations == 3 and recipe.validation_clip_generations == 300
+    hours = project_gpu_hours(1.0, 1.0, 1.0, recipe, validate_clip_s=0.6)
+    assert hours["validate"] == pytest.approx(300 * 0.6 / 3600)
+    assert hours["total"] == pytest.approx(hours["pretrain"] + hours["extract"] + hours["translate"] + hours["validate"])
+    assert project_gpu_hours(1.0, 1.0, 1.0, recipe)["validate"] is None
+    assert "34,820 clips" in "\n".join(formula())  # 20 validations x 1,741 How2Sign validation clips

@@ -300,6 +300,7 @@ class ShardWriter:
         self._segment = None  # the open litdata BinaryWriter
         self._segment_dir: Path | None = None
         self._segment_keys: list[str] = []
+        self._segment_parts: list[str] = []  # crops: each record's part, for the folder's part index
         self._segment_records = 0
         self._segment_bytes = 0
         self._segment_opened = 0.0
@@ -319,6 +320,8 @@ class ShardWriter:
             self._open_segment()
         for record in checked:
             self._segment.add_item(self._segment_records, record)
+            if self.kind == "crops":
+                self._segment_parts.append(str(record.get("part", "")))
             self._segment_records += 1
             self._segment_bytes += sum(v.nbytes if isinstance(v, np.ndarray) else len(v) for v in record.values())
         self._segment_keys.append(key)
@@ -353,12 +356,15 @@ class ShardWriter:
             os.replace(segment_dir / chunk["filename"], self.folder / name)
             renamed.append({**chunk, "filename": name})
         ledger = {"keys": self._segment_keys, "records": self._segment_records, "chunks": renamed, "config": config}
+        if self.kind == "crops":
+            ledger["parts"] = self._segment_parts
         _atomic_write_json(self._ledger_dir / f"{self._prefix}-{seq:05d}.json", ledger)
         _remove_tree(segment_dir)
         self._next_seq += 1
         self._segment = None
         self._segment_dir = None
         self._segment_keys, self._segment_records, self._segment_bytes = [], 0, 0
+        self._segment_parts = []
 
     def finish(self) -> ShardManifest | None:
         """Flush, mark this shard index done and, when all are, publish ``index.json`` + ``manifest.json``.
@@ -427,6 +433,12 @@ class ShardWriter:
         manifest = ShardManifest(kind=self.kind, records=records, made_by=self.made_by)
         if chunks:
             _atomic_write_json(self.folder / INDEX, {"chunks": chunks, "config": config, "updated_at": str(time.time())})
+            if self.kind == "crops" and all("parts" in ledger for ledger in ledgers.values()):
+                from .crops import PART_CODES, write_part_index
+
+                # Global index order = the chunks' order in index.json = the ledgers' order, records in turn.
+                parts = [PART_CODES.get(part, 255) for ledger in ledgers.values() for part in ledger["parts"]]
+                write_part_index(self.folder, np.asarray(parts, dtype=np.uint8))
         manifest.write(self.folder)
         return manifest
 

@@ -1,6 +1,5 @@
 """The module and the datamodule end to end: a few optimisation steps, `fit` from the demo config, export, probe."""
 
-import itertools
 import json
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import yaml
 
 from signmusketeers.cli import main
 from signmusketeers.data import CropShardDataModule
-from signmusketeers.data.crops import EndlessPartStream
 from signmusketeers.data.shards import ShardError
 from signmusketeers.pretrain import DinoV2PretrainModule
 
@@ -30,41 +28,6 @@ def test_datamodule_batches(crop_shards):
     batch = _batch(crop_shards[0])
     assert batch["global_crops"].shape == (2, 8, 3, 56, 56)
     assert batch["local_crops"].shape == (2, 8, 3, 28, 28)
-
-
-class _FakeSeededDataset(list):
-    """Stands in for SeededCropDataset: yields each record through its transform (None for the other part)."""
-
-    def __init__(self, records, part):
-        super().__init__(records)
-        self.epochs = []
-        self.record_transform = _Numbers(part)
-
-    def __iter__(self):
-        return (self.record_transform(record) for record in list.__iter__(self))
-
-    def set_epoch(self, epoch):
-        self.epochs.append(epoch)
-
-
-class _Numbers:
-    folder = "crops"
-
-    def __init__(self, part):
-        self.part = part
-
-    def __call__(self, record):
-        return record["n"] if record["part"] == self.part else None
-
-
-def test_part_stream_filters_endlessly():
-    records = [{"part": "face", "n": 0}, {"part": "hand", "n": 1}, {"part": "face", "n": 2}]
-    dataset = _FakeSeededDataset(records, "face")
-    stream = EndlessPartStream(dataset)
-    assert list(itertools.islice(iter(stream), 5)) == [0, 2, 0, 2, 0]
-    assert dataset.epochs == [1, 2, 3]  # reshuffled every pass
-    with pytest.raises(ValueError, match="crops: no face crops"):
-        next(iter(EndlessPartStream(_FakeSeededDataset(records[1:2], "face"))))
 
 
 def test_datamodule_refuses_missing_part_and_folder(crop_shards, tmp_path):

@@ -3,7 +3,8 @@ config pretrain_hand.yaml with tiny sizes: 9 steps of batch 16 over 96 crops, i.
 step 4 so the resumed run finishes epoch 1 and starts epoch 2), all with 2 loader workers. Twice: part=None (the
 LitData loader's mid-epoch state is in the checkpoint) and part="face" (the endless part stream, which skips the
 crops of the steps done). Per step the schedules (lr, weight decay, teacher momentum and temperature), the iBOT
-mask counts and every loss must match, and so must the final teacher and student."""
+mask counts and every loss must match, and so must the final teacher and student. A third run (slow) does the
+part stream with the views built on the device (``augment_on="device"``; here the device is the CPU)."""
 
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ LOGGED = ("train/loss", "train/dino_local", "train/dino_global", "train/koleo", 
 
 
 def _fit(crops: Path, root: Path, name: str, max_steps: int, callbacks=(), ckpt_path=None, workers=0,
-         part=None) -> Path:
+         part=None, augment_on="cpu") -> Path:
     config = yaml.safe_load((REPO / "configs/demo/pretrain_hand.yaml").read_text())
     model_args = {**config["model"]["init_args"], "epochs": 4, "official_epoch_length": 2, "n_prototypes": 128,
                   "head_hidden_dim": 64, "warmup_teacher_temp_epochs": 2}
     data_args = {**config["data"]["init_args"], "train_dir": str(crops), "part": part, "batch_size": BATCH,
-                 "num_workers": workers}
+                 "num_workers": workers, "augment_on": augment_on}
     seed_everything(config["seed_everything"])
     logger = CSVLogger(root, name=name, version=0 if ckpt_path is None else 1)
     trainer = Trainer(accelerator="cpu", devices=1, max_steps=max_steps, log_every_n_steps=1, logger=logger,
@@ -58,21 +59,26 @@ def _per_step(path: Path) -> dict[int, dict[str, float]]:
 SCHEDULED = ("train/lr", "train/weight_decay", "train/momentum", "train/teacher_temp", "train/masked_patches")
 
 
-# part=None: LitData's loader state in the checkpoint; part="face": the endless part stream, which skips the crops
-# of the steps done.
-@pytest.fixture(scope="module", params=[None, "face"], ids=["all-records", "part-stream"])
+# part=None: LitData's loader state in the checkpoint; part="face": the endless part stream, which computes where
+# each reader continues; augment_on="device": the views built after the batch transfer, from per-crop parameters.
+@pytest.fixture(scope="module", params=[(None, "cpu"), ("face", "cpu"),
+                                        pytest.param(("face", "device"), marks=pytest.mark.slow)],
+                ids=["all-records", "part-stream", "part-stream-device-augmentation"])
 def straight_and_resumed(request, crop_shards, tmp_path_factory):
-    crops, root, part = crop_shards[0], tmp_path_factory.mktemp("resume"), request.param
-    straight = _per_step(_fit(crops, root, "straight", STEPS, workers=2, part=part))
+    crops, root = crop_shards[0], tmp_path_factory.mktemp("resume")
+    part, augment_on = request.param
+    straight = _per_step(_fit(crops, root, "straight", STEPS, workers=2, part=part, augment_on=augment_on))
     with pytest.raises(Killed):
-        _fit(crops, root, "killed", STEPS, callbacks=[KillAt(KILLED_AT)], workers=2, part=part)
+        _fit(crops, root, "killed", STEPS, callbacks=[KillAt(KILLED_AT)], workers=2, part=part,
+             augment_on=augment_on)
     last = root / "killed" / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(last, weights_only=True)
     assert checkpoint["global_step"] == KILLED_AT
     if part is None:
         loader_state = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
         assert loader_state["num_samples_yielded"] == KILLED_AT * BATCH  # resumes at the next unread crop
-    resumed = _per_step(_fit(crops, root, "killed", STEPS, ckpt_path=str(last), workers=2, part=part))
+    resumed = _per_step(_fit(crops, root, "killed", STEPS, ckpt_path=str(last), workers=2, part=part,
+                             augment_on=augment_on))
     first = _per_step(root / "killed" / "version_0" / "metrics.csv")
     assert sorted(resumed) == [s for s in sorted(straight) if s >= KILLED_AT], (sorted(resumed), sorted(straight))
     return straight, {**{s: v for s, v in first.items() if s < KILLED_AT}, **resumed}, root
