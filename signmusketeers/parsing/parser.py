@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,20 @@ from .video import VideoError, prefetch, probe_video, read_frames
 
 class ParseError(ValueError):
     """An input that cannot be parsed; the message is one line: ``path: reason``."""
+
+
+@contextmanager
+def _errors_named(path: str) -> Iterator[None]:
+    """Decoding and landmark-file errors inside become one-line :class:`ParseError`\ s naming ``path``."""
+    try:
+        yield
+    except VideoError as error:
+        raise ParseError(str(error)) from None
+    except ParseError:
+        raise
+    except ValueError as error:
+        message = str(error)
+        raise ParseError(message if message.startswith(path) else f"{path}: {message}") from None
 
 
 @dataclass
@@ -150,17 +165,9 @@ class FrameParser:
         """
         path = str(path)
         clip_id = clip_id or Path(path).stem
-        try:
+        with _errors_named(path):
             info = probe_video(path, fps=fps)
-            source = open_landmark_file(landmarks) if isinstance(landmarks, (str, os.PathLike)) else landmarks
-            return self._parse(path, clip_id, info, source or self.landmark_source, start, end)
-        except VideoError as error:
-            raise ParseError(str(error)) from None
-        except ParseError:
-            raise
-        except ValueError as error:
-            message = str(error)
-            raise ParseError(message if message.startswith(path) else f"{path}: {message}") from None
+            return self._parse(path, clip_id, info, self._source(landmarks), start, end)
 
     def iter_frames(
         self,
@@ -181,22 +188,20 @@ class FrameParser:
         which no person is ever found. ``fps``: the frame rate of a folder of frames.
         """
         path = str(path)
-        try:
+        with _errors_named(path):
             info = probe_video(path, fps=fps)
-            source = open_landmark_file(landmarks) if isinstance(landmarks, (str, os.PathLike)) else landmarks
             person = False
-            for frame in self._stream(path, info, source or self.landmark_source, start, end, max_pending):
+            for frame in self._stream(path, info, self._source(landmarks), start, end, max_pending):
                 person = person or bool(np.isfinite(frame.boxes[0]).all())
                 yield frame
             if not person:
                 raise ParseError(f"{path}: no person found in any of its frames")
-        except VideoError as error:
-            raise ParseError(str(error)) from None
-        except ParseError:
-            raise
-        except ValueError as error:
-            message = str(error)
-            raise ParseError(message if message.startswith(path) else f"{path}: {message}") from None
+
+    def _source(self, landmarks: str | os.PathLike | LandmarkSource | None) -> LandmarkSource:
+        """The clip's landmark file or source, else the parser's own."""
+        if isinstance(landmarks, (str, os.PathLike)):
+            return open_landmark_file(landmarks)
+        return landmarks or self.landmark_source
 
     def _parse(self, path, clip_id, info, source: LandmarkSource, start, end) -> ParsedClip:
         size = self.crop_size
