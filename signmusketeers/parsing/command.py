@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from ..data.manifests import PRECUT_CLIPS_WARNING, InputClip, ManifestError, read_inputs
-from ..data.shards import LEDGER, ShardError, ShardManifest, ShardWriter, pack_jpegs
+from ..data.shards import JPEG_QUALITY, LEDGER, ShardError, ShardManifest, ShardWriter, decode_jpeg, encode_jpeg, pack_jpegs
 from .boxes import LANDMARKS, PART_NAMES, SHIFTED
-from .landmarks import check_region
-from .parser import FrameParser, ParsedClip, ParseError
+from .landmarks import ClipLandmarks, FrameLandmarks, check_region
+from .parser import FrameParser, ParsedClip, ParsedFrame, ParseError
 from .privacy import FacePrivacyError, claim_face_privacy
 from .sample import PlanError, load_or_make_plan, pick_crops
 from .video import probe_video
@@ -40,7 +40,128 @@ PAPER_CROP_SIZE = 224  # paper §3.1
 CLIP_RECORDS = ("full", "boxes")  # --clip-records: JPEG crops of every kept frame, or boxes + source video only
 
 
-def clip_record(clip: ParsedClip, text: str = "", split: str = "", *, records: str = "full",
+class EncodedClip:
+    """A parsed clip kept as ``signmusketeers parse`` needs it: the crops as JPEG bytes, encoded as each frame of
+    :meth:`~signmusketeers.parsing.FrameParser.stream_video` arrives, instead of raw ``uint8`` crops.
+
+    Everything else is :class:`~signmusketeers.parsing.ParsedClip`'s (boxes, provenance, pose, ``frame_index``,
+    ``timestamps``, ``found``, ``face_regions``, ``landmarks``), and :func:`clip_record` and :func:`crop_records`
+    make byte-identical records from either. A 224-px frame's three crops take ~35 KB as JPEGs (quality 95, as in
+    the shards) against ~450 KB raw, so memory still grows with the clip's length, ~13× slower.
+
+    Args:
+        clip_id: the clip's name; fps: the stream's frame rate (``probe_video``); crop_size: side of the crops.
+        jpegs: which crops to encode: ``"all"`` (full clip records), ``"usable"`` (only those crop records may take:
+            the part's own landmarks, possibly shifted into the frame) or ``"none"`` (boxes-only records alone).
+        keep_landmarks: keep each frame's landmarks (``--poses-out``).
+    """
+
+    def __init__(self, clip_id: str, fps: float, crop_size: int, *, jpegs: str = "all",
+                 keep_landmarks: bool = False) -> None:
+        if jpegs not in ("all", "usable", "none"):
+            raise ValueError(f"jpegs is one of 'all', 'usable', 'none', got {jpegs!r}")
+        self.clip_id, self.fps, self.crop_size = clip_id, float(fps), crop_size
+        self.jpeg_mode, self.keep_landmarks = jpegs, keep_landmarks
+        self.size: tuple[int, int] = (0, 0)
+        self._jpegs: list[list[np.ndarray | None]] = []
+        self._rows: dict[str, list] = {name: [] for name in ("boxes", "provenance", "pose", "frames", "times",
+                                                              "found", "regions")}
+        self._landmarks: list[FrameLandmarks] = []
+
+    def add(self, frame: ParsedFrame) -> None:
+        """Keep what the records need of one frame; its raw crops are dropped once encoded."""
+        if not self._jpegs:
+            self.size = (int(frame.shape[0]), int(frame.shape[1]))
+        usable = np.asarray(frame.found, dtype=bool) & np.isin(frame.provenance, (LANDMARKS, SHIFTED))
+        wanted = {"all": [True] * 3, "usable": list(usable), "none": [False] * 3}[self.jpeg_mode]
+        self._jpegs.append([encode_jpeg(frame.crops[part], JPEG_QUALITY) if wanted[part] else None
+                            for part in range(len(PART_NAMES))])
+        rows = self._rows
+        rows["boxes"].append(frame.boxes)
+        rows["provenance"].append(frame.provenance)
+        rows["pose"].append(frame.pose)
+        rows["frames"].append(frame.index)
+        rows["times"].append(frame.time)
+        rows["found"].append(frame.found)
+        rows["regions"].append(frame.face_regions)
+        if self.keep_landmarks:
+            self._landmarks.append(frame.landmarks)
+
+    def __len__(self) -> int:
+        return len(self._jpegs)
+
+    # the arrays of ParsedClip, stacked on demand (a few bytes per frame)
+    @property
+    def boxes(self) -> np.ndarray:
+        return np.stack(self._rows["boxes"]).astype(np.float32)
+
+    @property
+    def provenance(self) -> np.ndarray:
+        return np.stack(self._rows["provenance"]).astype(np.uint8)
+
+    @property
+    def pose(self) -> np.ndarray:
+        return np.stack(self._rows["pose"]).astype(np.float32)
+
+    @property
+    def frame_index(self) -> np.ndarray:
+        return np.asarray(self._rows["frames"], dtype=np.int64)
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        return np.asarray(self._rows["times"], dtype=np.float64)
+
+    @property
+    def found(self) -> np.ndarray:
+        return np.asarray(self._rows["found"], dtype=bool)
+
+    @property
+    def face_regions(self) -> np.ndarray | None:
+        regions = self._rows["regions"]
+        return np.stack(regions) if regions and regions[0] is not None else None
+
+    @property
+    def landmarks(self) -> ClipLandmarks | None:
+        return ClipLandmarks.stack(self._landmarks) if self.keep_landmarks else None
+
+    def jpeg(self, position: int, part: int) -> np.ndarray:
+        """The JPEG of one crop (``uint8 (N,)``), as :func:`~signmusketeers.data.shards.encode_jpeg` made it."""
+        data = self._jpegs[position][part]
+        if data is None:
+            raise ValueError(f"clip {self.clip_id!r}: the crop of part {part} in frame {position} was not kept")
+        return data
+
+    def packed_crops(self) -> tuple[np.ndarray, np.ndarray]:
+        """All crops as :func:`~signmusketeers.data.shards.pack_jpegs` packs them (frame by frame: face, left, right)."""
+        encoded = [self.jpeg(position, part) for position in range(len(self)) for part in range(len(PART_NAMES))]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(e) for e in encoded])
+        return (np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.uint8)), offsets
+
+    def frame_crops(self, position: int) -> np.ndarray:
+        """``uint8 (3, S, S, 3)``: one frame's crops decoded from their JPEGs (black where not kept)."""
+        crops = np.zeros((len(PART_NAMES), self.crop_size, self.crop_size, 3), dtype=np.uint8)
+        for part, data in enumerate(self._jpegs[position]):
+            if data is not None:
+                crops[part] = decode_jpeg(data)
+        return crops
+
+
+def encode_clip(parser: FrameParser, video: str, *, clip_id: str | None = None, jpegs: str = "all",
+                keep_landmarks: bool = False, **where: Any) -> EncodedClip:
+    """Parse ``video`` frame by frame into an :class:`EncodedClip` (``where``: ``landmarks``, ``start``, ``end``,
+    ``fps`` of :meth:`~signmusketeers.parsing.FrameParser.stream_video`). Raises what ``parse_video`` raises."""
+    clip = EncodedClip(clip_id or Path(video).stem, 0.0, parser.crop_size, jpegs=jpegs, keep_landmarks=keep_landmarks)
+    # stream_video lets frames before a part's first box wait for it without limit, as parse_video does, so the
+    # records stay byte-identical to the whole-clip path's; a waiting frame holds its decoded image until then
+    # (a bounded wait would give those frames black crops and NaN boxes instead, and lose their crop records).
+    for frame in parser.stream_video(video, **where):
+        clip.add(frame)
+    clip.fps = float(probe_video(video, fps=where.get("fps")).fps)  # the stream probed it already: it opens
+    return clip
+
+
+def clip_record(clip: ParsedClip | EncodedClip, text: str = "", split: str = "", *, records: str = "full",
                 video: str | None = None, video_frames: int = 0) -> dict[str, Any]:
     """The clip-shard record of DESIGN §3.
 
@@ -48,18 +169,24 @@ def clip_record(clip: ParsedClip, text: str = "", split: str = "", *, records: s
     source ``video`` (its absolute path), the
     frame count its header announced (``video_frames``, 0 = unknown) and the ``crop_size``, from which extraction
     cuts the same crops again (:mod:`signmusketeers.parsing.recrop`). Both kinds hold the boxes, pose, provenance,
-    decoded frame indices, timestamps, fps and frame size.
+    decoded frame indices, timestamps, fps and frame size. ``clip`` may be an :class:`EncodedClip` (the record is
+    byte-for-byte the same as from the :class:`ParsedClip` of the same video).
     """
     record: dict[str, Any] = {}
+    encoded = isinstance(clip, EncodedClip)
     if records == "full":
-        record["crops"], record["offsets"] = pack_jpegs(list(clip.crops.reshape(-1, *clip.crops.shape[2:])))
+        if encoded:
+            record["crops"], record["offsets"] = clip.packed_crops()
+        else:
+            record["crops"], record["offsets"] = pack_jpegs(list(clip.crops.reshape(-1, *clip.crops.shape[2:])))
     elif records == "boxes":
         if video is None:
             raise ValueError("a boxes-only clip record needs its source video path")
         record.update(video=str(Path(video).resolve()), video_frames=np.array([video_frames], dtype=np.int64),
-                      crop_size=np.array([clip.crops.shape[2]], dtype=np.int64))
-        if clip.face_regions is not None:  # extract masks the faces it cuts again with these
-            record["face_regions"] = clip.face_regions
+                      crop_size=np.array([clip.crop_size if encoded else clip.crops.shape[2]], dtype=np.int64))
+        regions = clip.face_regions
+        if regions is not None:  # extract masks the faces it cuts again with these
+            record["face_regions"] = regions
     else:
         raise ValueError(f"clip records are one of {CLIP_RECORDS}, got {records!r}")
     return record | {
@@ -76,12 +203,14 @@ def clip_record(clip: ParsedClip, text: str = "", split: str = "", *, records: s
     }
 
 
-def crop_records(clip: ParsedClip, frames_per_clip: int, picks: list[tuple[int, int]] | None = None) -> list[dict[str, Any]]:
+def crop_records(clip: ParsedClip | EncodedClip, frames_per_clip: int, picks: list[tuple[int, int]] | None = None) -> list[dict[str, Any]]:
     """Crop-shard records for ``frames_per_clip`` evenly spaced frames (the middles of equal segments): the face and both hands (``part`` "face" or
     "hand", ``side`` "face"/"left"/"right"). Only crops whose box came from the part's own landmarks in that frame
     (possibly shifted into the frame) are kept: a fallback box may not hold the hand at all, which would teach the
     encoder noise. ``picks``: the ``(position, part)`` crops of a corpus-wide sample instead
-    (:func:`~signmusketeers.parsing.sample.pick_crops`, which keeps to the same rule)."""
+    (:func:`~signmusketeers.parsing.sample.pick_crops`, which keeps to the same rule). ``clip`` may be an
+    :class:`EncodedClip` (its kept JPEGs are the records' images, byte-for-byte those made from raw crops)."""
+    found, provenance, frame_index = clip.found, clip.provenance, clip.frame_index
     if picks is None:
         if frames_per_clip <= 0:
             return []
@@ -89,19 +218,22 @@ def crop_records(clip: ParsedClip, frames_per_clip: int, picks: list[tuple[int, 
         count = min(frames_per_clip, len(clip))
         positions = np.unique(((np.arange(count) + 0.5) * len(clip) / count).astype(int))
         picks = [(int(position), part) for position in positions for part in range(len(PART_NAMES))
-                 if clip.found[position, part] and clip.provenance[position, part] in (LANDMARKS, SHIFTED)]
+                 if found[position, part] and provenance[position, part] in (LANDMARKS, SHIFTED)]
     records = []
     for position, part in picks:
         side = PART_NAMES[part]
-        data, _ = pack_jpegs([clip.crops[position, part]])
+        if isinstance(clip, EncodedClip):
+            data = clip.jpeg(position, part).copy()  # what pack_jpegs makes of one image: a copy of its JPEG
+        else:
+            data, _ = pack_jpegs([clip.crops[position, part]])
         records.append(
             {
                 "image": data,
                 "part": "face" if side == "face" else "hand",
                 "side": side,
                 "clip_id": clip.clip_id,
-                "frame": np.array([clip.frame_index[position]], dtype=np.int64),
-                "provenance": clip.provenance[position, part : part + 1].copy(),
+                "frame": np.array([frame_index[position]], dtype=np.int64),
+                "provenance": provenance[position, part : part + 1].copy(),
             }
         )
     return records
@@ -173,15 +305,19 @@ def parse_one(job: dict[str, Any]) -> dict[str, Any]:
     if clip.problem:  # found while reading the manifest (e.g. a missing video): a failure like any other
         return {"clip": clip, "error": f"{clip.video}: {clip.problem}"}
     try:
-        parsed = _PARSER.parse_video(
-            clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks, start=clip.start, end=clip.end, fps=clip.fps
-        )
+        # Frame by frame: each frame's crops are JPEG-encoded as it arrives and only the encoded ones are kept
+        # (which crops: what the wanted records take), so a clip holds ~35 KB per kept 224-px frame, not ~450 KB.
+        records = job.get("clip_records", "full")
+        jpegs = ("all" if job["want_clip"] and records == "full" or job["preview_dir"]
+                 else "usable" if job["want_crops"] else "none")
+        parsed = encode_clip(_PARSER, clip.video, clip_id=clip.clip_id, jpegs=jpegs,
+                             keep_landmarks=bool(job.get("pose_file")), landmarks=clip.landmarks, start=clip.start,
+                             end=clip.end, fps=clip.fps)
         result = {"clip": clip, "frames": len(parsed)}
         info = probe_video(clip.video, fps=clip.fps) if clip.end is not None or job["want_clip"] else None
         if clip.end is not None and info.duration and clip.end > info.duration:
             result["clamped"] = info.duration  # the segment ends past the video's end: cut at its end, counted
         if job["want_clip"]:
-            records = job.get("clip_records", "full")
             announced = info.frames if records == "boxes" else 0
             result["clip_record"] = clip_record(parsed, clip.text, clip.split, records=records, video=clip.video,
                                                 video_frames=announced)

@@ -197,6 +197,45 @@ class FrameParser:
             if not person:
                 raise ParseError(f"{path}: no person found in any of its frames")
 
+    def stream_video(
+        self,
+        path: str | os.PathLike,
+        *,
+        landmarks: str | os.PathLike | LandmarkSource | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        fps: float | None = None,
+    ) -> Iterator[ParsedFrame]:
+        """The frames :meth:`parse_video` would stack, one at a time, with its checks and error messages.
+
+        Unlike :meth:`iter_frames`, a frame before a part's first box waits for it however long that takes
+        (``max_pending=None``), so every frame equals its slice of :meth:`parse_video`'s clip; only such waiting
+        frames keep their decoded image. After the last frame it raises :meth:`parse_video`'s :class:`ParseError`
+        for a clip it would refuse (too few frames, a segment past the video's end, no person found): consumers
+        that keep what they need per frame (``signmusketeers parse``) then hold no clip of raw crops.
+        """
+        path = str(path)
+        with _errors_named(path):
+            info = probe_video(path, fps=fps)
+            count, person = 0, False
+            for frame in self._stream(path, info, self._source(landmarks), start, end, max_pending=None):
+                count += 1
+                person = person or bool(np.isfinite(frame.boxes[0]).any())
+                yield frame
+            self._check_clip(path, info, start, count, person)
+
+    def _check_clip(self, path: str, info, start: float | None, count: int, person: bool) -> None:
+        """:meth:`parse_video`'s refusals: fewer than ``min_frames`` kept frames, or no person in any of them."""
+        if count < self.min_frames:
+            if start is not None and info.duration and start >= info.duration:
+                raise ParseError(f"{path}: the segment starts at {start:.3f} s, after the video's end "
+                                 f"({info.duration:.3f} s)")
+            raise ParseError(
+                f"{path}: {count} frame{'s' if count != 1 else ''} decoded; a clip needs at least {self.min_frames}"
+            )
+        if not person:
+            raise ParseError(f"{path}: no person found in any of its {count} frames")
+
     def _source(self, landmarks: str | os.PathLike | LandmarkSource | None) -> LandmarkSource:
         """The clip's landmark file or source, else the parser's own."""
         if isinstance(landmarks, (str, os.PathLike)):
@@ -206,17 +245,8 @@ class FrameParser:
     def _parse(self, path, clip_id, info, source: LandmarkSource, start, end) -> ParsedClip:
         size = self.crop_size
         frames = list(self._stream(path, info, source, start, end, max_pending=None))
-        if len(frames) < self.min_frames:
-            if start is not None and info.duration and start >= info.duration:
-                raise ParseError(f"{path}: the segment starts at {start:.3f} s, after the video's end "
-                                 f"({info.duration:.3f} s)")
-            raise ParseError(
-                f"{path}: {len(frames)} frame{'s' if len(frames) != 1 else ''} decoded; a clip needs at least "
-                f"{self.min_frames}"
-            )
-        boxes = np.stack([frame.boxes for frame in frames]).astype(np.float32)
-        if not np.isfinite(boxes[:, 0]).any():
-            raise ParseError(f"{path}: no person found in any of its {len(frames)} frames")
+        boxes = np.stack([frame.boxes for frame in frames]).astype(np.float32) if frames else np.zeros((0, 3, 4))
+        self._check_clip(path, info, start, len(frames), bool(np.isfinite(boxes[:, 0]).any()))
         shape = frames[0].shape
         return ParsedClip(
             crops=np.stack([frame.crops for frame in frames]).reshape(len(frames), 3, size, size, 3),

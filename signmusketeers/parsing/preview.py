@@ -4,6 +4,7 @@ frame's three crops beside it, so a user can see which person was parsed and how
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,12 +12,15 @@ from .boxes import LANDMARKS, PART_NAMES, PROVENANCE_NAMES
 from .parser import ParsedClip
 from .video import read_frames
 
+if TYPE_CHECKING:
+    from .command import EncodedClip
+
 COLOURS = {"face": (60, 200, 60), "left": (60, 120, 255), "right": (255, 80, 60)}  # RGB
 
 
 def render_preview(
     video: str | os.PathLike,
-    clip: ParsedClip,
+    clip: ParsedClip | EncodedClip,
     frames: int = 4,
     height: int = 240,
     region_of_interest: tuple[float, float, float, float] | None = None,
@@ -55,7 +59,9 @@ def render_preview(
         for line, text in enumerate(labels):
             cv2.putText(image, text, (4, 30 + 14 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
         side = height // 2
-        strip = [cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA) for crop in clip.crops[position]]
+        # an EncodedClip (signmusketeers parse) keeps its crops as JPEGs: the strip shows them decoded
+        crops = clip.frame_crops(position) if hasattr(clip, "frame_crops") else clip.crops[position]
+        strip = [cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA) for crop in crops]
         strip = np.concatenate([np.concatenate(strip[:2], axis=1), np.concatenate([strip[2], np.zeros_like(strip[2])], axis=1)])
         rows.append(np.concatenate([image, strip], axis=1))
         if len(rows) == len(wanted):
