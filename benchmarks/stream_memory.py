@@ -154,6 +154,94 @@ def memory_side(side: str, video: str, checkpoint: str = "") -> Callable[[], Any
     return work
 
 
+PARSE_GOAL = goal("<=", 2.0)
+CROPS_PER_CLIP = 16
+
+
+def parse_side(side: str, video: str, out: str) -> Callable[[], Any]:
+    """Probe target for ``signmusketeers parse``, run in this process as a user runs it
+    (``parse VIDEO --out OUT/clips --crops-out OUT/crops --crops-per-clip 16``: full clip records, face privacy on,
+    one worker), its MediaPipe swapped for :class:`SyntheticBody`. ``"parse"``: as it is (streaming);
+    ``"whole"``: with each clip parsed whole first (``FrameParser.parse_video``: every kept frame's raw crops in
+    memory, then the same records made from them), as ``parse`` did before it streamed."""
+    import litdata.streaming.writer  # noqa: F401  (imported before the work: libraries are not the clip's)
+
+    import signmusketeers.parsing.command as command
+    import signmusketeers.parsing.parser as parser_module
+    from signmusketeers.cli import main
+
+    # the command builds its default landmark source; here that is the cheap synthetic body
+    parser_module.MediaPipeHolistic = lambda region_of_interest=None: SyntheticBody()
+    if side == "whole":
+        def whole_clip(parser, video, *, clip_id=None, jpegs="all", keep_landmarks=False, **where):
+            return parser.parse_video(video, clip_id=clip_id, **where)
+
+        command.encode_clip = whole_clip
+
+    def work() -> None:
+        argv = ["parse", video, "--out", f"{out}/clips", "--crops-out", f"{out}/crops",
+                "--crops-per-clip", str(CROPS_PER_CLIP)]
+        if main(argv) != 0:
+            raise RuntimeError(f"signmusketeers parse failed on {video}")
+
+    return work
+
+
+def run_parse(short_minutes: float = 1.0, long_minutes: float = 10.0,
+              whole_minutes: float | None = None) -> list[dict[str, Any]]:
+    """Peak RSS of ``signmusketeers parse`` on the long video against the short one (module doc); the whole-clip
+    path runs on the short video, or on the long one with ``whole_minutes=long_minutes``."""
+    whole_on = "long" if whole_minutes == long_minutes else "short"
+    from signmusketeers.data.shards import open_dataset
+
+    with tempfile.TemporaryDirectory(prefix="stream-memory-parse-") as tmp:
+        folder = Path(tmp)
+        begin = time.perf_counter()
+        videos = {"short": write_video(folder / "short.mp4", short_minutes * 60),
+                  "long": write_video(folder / "long.mp4", long_minutes * 60)}
+        made = time.perf_counter() - begin
+        timings, peaks = {}, {}
+        for name, video, side in (("short", videos["short"], "parse"), ("long", videos["long"], "parse"),
+                                  ("floor", videos["long"], "decode"), ("whole", videos[whole_on], "whole")):
+            begin = time.perf_counter()
+            target = "memory_side" if side == "decode" else "parse_side"
+            peaks[name] = peak_rss_mib(f"benchmarks.stream_memory:{target}", side=side, video=str(video),
+                                       **({} if side == "decode" else {"out": str(folder / name)}))
+            timings[name] = round(time.perf_counter() - begin, 1)
+        kept, jpeg_bytes = {}, {}
+        for name in ("short", "long"):  # what the clip records hold: the JPEG bytes that now grow with the video
+            (record,) = list(open_dataset(folder / name / "clips", "clips"))
+            kept[name], jpeg_bytes[name] = len(record["frames"]), int(np.asarray(record["crops"]).nbytes)
+    growth = peaks["long"]["peak"] - peaks["short"]["peak"]
+    added_jpeg_mib = (jpeg_bytes["long"] - jpeg_bytes["short"]) / 2**20
+    raw = {name: round(n * 3 * 224 * 224 * 3 / 2**20) for name, n in kept.items()}
+    settings = {"video": f"{WIDTH}x{HEIGHT} H.264, {FPS} fps", "minutes": [short_minutes, long_minutes],
+                "stride": 2, "crop_px": 224, "crops_per_clip": CROPS_PER_CLIP, "face_privacy": True,
+                "clip_records": "full", "landmarks": "SyntheticBody (cheap, 6 s signing / 3 s rest)"}
+    details = {"kept_frames": kept, "seconds_per_probe": timings, "seconds_making_inputs": round(made, 1),
+               "resident_before_mib": {name: round(p["before"], 1) for name, p in peaks.items()},
+               "jpeg_bytes_per_kept_frame": round(jpeg_bytes["long"] / kept["long"]),
+               "clip_record_jpeg_mib": {name: round(b / 2**20, 1) for name, b in jpeg_bytes.items()},
+               "peak_growth_mib": round(growth, 1), "peak_growth_per_added_jpeg_mib": round(growth / added_jpeg_mib, 2),
+               f"whole_clip_peak_mib_{whole_on}": round(peaks["whole"]["peak"], 1),
+               "crops_held_by_whole_clip_mib": raw}
+    return [
+        result(
+            f"parse peak RSS, {long_minutes:g} min vs {short_minutes:g} min video",
+            peaks["long"]["peak"], peaks["short"]["peak"], "MiB", PARSE_GOAL, settings,
+            peak_mib={"ours": peaks["long"]["peak"], "floor": peaks["floor"]["peak"]},
+            memory_note=(f"ours = streaming parse of the {long_minutes:g}-minute video; it grows with the clip "
+                         f"record's JPEG bytes ({added_jpeg_mib:.0f} MiB more, peak +{growth:.0f} MiB) where the "
+                         f"whole clip's raw crops would add {raw['long'] - raw['short']} MiB; floor = bare PyAV "
+                         f"decoding of it ({peaks['floor']['peak']:.0f} MiB); the {short_minutes:g}-minute parse "
+                         f"peaked at {peaks['short']['peak']:.0f} MiB; the whole-clip path on the "
+                         f"{short_minutes if whole_on == 'short' else long_minutes:g}-minute video at "
+                         f"{peaks['whole']['peak']:.0f} MiB"),
+            details=details,
+        )
+    ]
+
+
 def run(short_minutes: float = 1.0, long_minutes: float = 10.0) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="stream-memory-") as tmp:
         folder = Path(tmp)
@@ -196,9 +284,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short-minutes", type=float, default=1.0)
     parser.add_argument("--long-minutes", type=float, default=10.0)
+    parser.add_argument("--parse", action="store_true", help="measure signmusketeers parse only (not translate)")
+    parser.add_argument("--whole-minutes", type=float, default=None,
+                        help="run parse's whole-clip comparison on the long video when this equals --long-minutes "
+                             "(default: on the short one; the long one holds GiBs of raw crops)")
     parser.add_argument("--json", help="write the records here")
     args = parser.parse_args()
-    results = run(args.short_minutes, args.long_minutes)
+    results = [] if args.parse else run(args.short_minutes, args.long_minutes)
+    results += run_parse(args.short_minutes, args.long_minutes, args.whole_minutes)
     print_results(results)
     for record in results:
         print(f"  details: {record['details']}")

@@ -63,7 +63,10 @@ class EncodedClip:
         self.clip_id, self.fps, self.crop_size = clip_id, float(fps), crop_size
         self.jpeg_mode, self.keep_landmarks = jpegs, keep_landmarks
         self.size: tuple[int, int] = (0, 0)
-        self._jpegs: list[list[np.ndarray | None]] = []
+        # All JPEGs in one growing buffer (a list of small arrays fragments the heap, and packing them for the clip
+        # record would copy them all once more); per crop its (start, end) in it, or None where not encoded.
+        self._data = bytearray()
+        self._jpegs: list[list[tuple[int, int] | None]] = []
         self._rows: dict[str, list] = {name: [] for name in ("boxes", "provenance", "pose", "frames", "times",
                                                               "found", "regions")}
         self._landmarks: list[FrameLandmarks] = []
@@ -74,8 +77,15 @@ class EncodedClip:
             self.size = (int(frame.shape[0]), int(frame.shape[1]))
         usable = np.asarray(frame.found, dtype=bool) & np.isin(frame.provenance, (LANDMARKS, SHIFTED))
         wanted = {"all": [True] * 3, "usable": list(usable), "none": [False] * 3}[self.jpeg_mode]
-        self._jpegs.append([encode_jpeg(frame.crops[part], JPEG_QUALITY) if wanted[part] else None
-                            for part in range(len(PART_NAMES))])
+        spans: list[tuple[int, int] | None] = []
+        for part in range(len(PART_NAMES)):
+            if wanted[part]:
+                start = len(self._data)
+                self._data += encode_jpeg(frame.crops[part], JPEG_QUALITY).tobytes()
+                spans.append((start, len(self._data)))
+            else:
+                spans.append(None)
+        self._jpegs.append(spans)
         rows = self._rows
         rows["boxes"].append(frame.boxes)
         rows["provenance"].append(frame.provenance)
@@ -126,24 +136,26 @@ class EncodedClip:
 
     def jpeg(self, position: int, part: int) -> np.ndarray:
         """The JPEG of one crop (``uint8 (N,)``), as :func:`~signmusketeers.data.shards.encode_jpeg` made it."""
-        data = self._jpegs[position][part]
-        if data is None:
+        span = self._jpegs[position][part]
+        if span is None:
             raise ValueError(f"clip {self.clip_id!r}: the crop of part {part} in frame {position} was not kept")
-        return data
+        return np.frombuffer(self._data, dtype=np.uint8, count=span[1] - span[0], offset=span[0])
 
     def packed_crops(self) -> tuple[np.ndarray, np.ndarray]:
         """All crops as :func:`~signmusketeers.data.shards.pack_jpegs` packs them (frame by frame: face, left, right)."""
-        encoded = [self.jpeg(position, part) for position in range(len(self)) for part in range(len(PART_NAMES))]
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([len(e) for e in encoded])
-        return (np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.uint8)), offsets
+        if self.jpeg_mode != "all":
+            raise ValueError(f"clip {self.clip_id!r}: not every crop was encoded (jpegs={self.jpeg_mode!r})")
+        # every crop was appended in record order: the buffer is the packed array (shared, not copied), and its
+        # spans give the offsets
+        offsets = np.array([0] + [span[1] for row in self._jpegs for span in row], dtype=np.int64)
+        return np.frombuffer(self._data, dtype=np.uint8), offsets
 
     def frame_crops(self, position: int) -> np.ndarray:
         """``uint8 (3, S, S, 3)``: one frame's crops decoded from their JPEGs (black where not kept)."""
         crops = np.zeros((len(PART_NAMES), self.crop_size, self.crop_size, 3), dtype=np.uint8)
-        for part, data in enumerate(self._jpegs[position]):
-            if data is not None:
-                crops[part] = decode_jpeg(data)
+        for part, span in enumerate(self._jpegs[position]):
+            if span is not None:
+                crops[part] = decode_jpeg(self.jpeg(position, part))
         return crops
 
 
