@@ -26,7 +26,17 @@ The floor, measured in the same run, is bare PyAV decoding of the same 10-minute
 RGB, nothing kept): the least any frame-by-frame reader of it holds. Each side runs alone in a fresh process
 (``benchmarks.common.peak_rss_mib``; Linux ``VmHWM``).
 
-    PYTHONPATH=. python benchmarks/stream_memory.py               # 1 vs 10 minutes
+A second row measures ``signmusketeers parse VIDEO --out … --crops-out … --crops-per-clip 16`` (run in the probe's
+process, one worker, full clip records, face privacy on, the same synthetic landmarks) on the same two videos.
+``parse`` streams its frames but keeps each kept frame's three crops as JPEG bytes until the clip's record is
+written, so its peak does grow with the video: linearly with those bytes (the details give them per frame, and the
+peak's growth per MiB of them; writing the record through LitData copies it a few times), not with the raw crops.
+Its goal, ≤ 2× from 1 to 10 minutes, was set against the ≈ 10× of holding the raw crops. The whole-clip path
+(``parse_video``, then the same records, as ``parse`` did before it streamed) runs on the short video, or on the
+long one with ``--whole-minutes`` equal to ``--long-minutes`` (it then holds ≈ 3.2 GiB of raw crops).
+
+    PYTHONPATH=. python benchmarks/stream_memory.py               # translate and parse, 1 vs 10 minutes
+    PYTHONPATH=. python benchmarks/stream_memory.py --parse --whole-minutes 10   # parse only (~2 minutes)
     PYTHONPATH=. python benchmarks/stream_memory.py --json out.json
 """
 

@@ -25,3 +25,14 @@ def test_a_short_run_gives_one_record_from_measured_peaks():
     assert record["unit"] == "MiB" and record["ours"] > 300 and record["floor"] > 300
     assert record["ratio"] == record["ours"] / record["floor"]
     assert record["details"]["kept_frames"] == {"short": 38, "long": 75}
+
+
+@pytest.mark.slow
+def test_a_short_parse_run_gives_one_record_from_measured_peaks():
+    (record,) = stream_memory.run_parse(short_minutes=0.05, long_minutes=0.1, whole_minutes=0.1)
+    assert record["unit"] == "MiB" and record["ours"] > 100 and record["floor"] > 100
+    assert record["ratio"] == record["ours"] / record["floor"]
+    details = record["details"]
+    assert details["kept_frames"] == {"short": 38, "long": 75}
+    assert 1000 < details["jpeg_bytes_per_kept_frame"] < 3 * 224 * 224 * 3  # JPEGs: far smaller than raw crops
+    assert details["whole_clip_peak_mib_long"] > 100
