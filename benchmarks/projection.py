@@ -1,6 +1,6 @@
 """GPU-hours of the paper's full YT→H2S recipe, projected from measured per-GPU throughputs.
 
-The paper reports 880 GPU-hours for YT→H2S (DESIGN.md §5). The recipe, in the units the GPU benchmark measures:
+The paper reports 880 GPU-hours for YT→H2S. The recipe, in the units the GPU benchmark measures:
 
 - pre-training (Table 7, §5): 2 encoders (face, hand) × 5 effective epochs over 1M crops each; one "image" is one
   crop seen as 2 global (224 px) + 8 local (98 px) views, which is what the pre-training images/s counts;
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PAPER_GPU_HOURS = 880.0  # SignMusketeers, YT→H2S (DESIGN.md §5)
+PAPER_GPU_HOURS = 880.0  # SignMusketeers, YT→H2S (the paper)
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Recipe:
     encoders: int = 2  # DINOv2-F and DINOv2-H
     pretrain_crops_per_encoder: int = 1_000_000  # §5: 1M crops per encoder
     pretrain_effective_epochs: float = 5.0  # §5: 5 effective epochs
-    # Hours of video (not in DESIGN.md): YouTube-ASL 984 h (Uthus et al., 2023); How2Sign "more than 80 h"
+    # Hours of video (not in the paper): YouTube-ASL 984 h (Uthus et al., 2023); How2Sign "more than 80 h"
     # (Duarte et al., 2021).
     video_hours: dict[str, float] = field(default_factory=lambda: {"YouTube-ASL": 984.0, "How2Sign": 80.0})
     fps: float = 30.0  # assumed for both datasets (YouTube videos vary)

@@ -301,7 +301,7 @@ def projection_assumptions(recipe: Recipe) -> list[str]:
     table7_images = 100 * 100 * 128 * 8
     return [
         f"- Pre-training: {recipe.encoders} encoders × {recipe.pretrain_effective_epochs:g} effective epochs × "
-        f"{recipe.pretrain_crops_per_encoder:,} crops (DESIGN.md §5); one image = one crop seen as 2 global "
+        f"{recipe.pretrain_crops_per_encoder:,} crops (the paper's pre-training sample); one image = one crop seen as 2 global "
         "(224 px) + 8 local (98 px) views, as the pre-training images/s counts them. Where the GPU figures have "
         "it, the rate is the end-to-end one: steps fed by the crop loader (shard read, JPEG decode, views built on "
         "the GPU, `augment_on=\"device\"`, 4 loader workers) rather than steps on tensors already on the GPU; "
@@ -313,7 +313,7 @@ def projection_assumptions(recipe: Recipe) -> list[str]:
         "- Extraction: every frame of " + " and ".join(f"{name} ({hours:g} h)" for name, hours in
                                                     recipe.video_hours.items())
         + f" at {recipe.fps:g} fps (assumed), stride {recipe.frame_stride}, {recipe.crops_per_frame} crops a "
-        "frame. The hours are not in DESIGN.md: 984 h for YouTube-ASL (Uthus et al., 2023) and \"more than 80 "
+        "frame. The hours are not in the paper: 984 h for YouTube-ASL (Uthus et al., 2023) and \"more than 80 "
         "hours\" for How2Sign (Duarte et al., 2021); only the frozen encoders count (JPEG decoding and shard I/O "
         "run in loader workers beside the GPU).",
         f"- Translation: {' + '.join(str(s) for s in recipe.translation_steps)} steps (Table 8: YT, then "
@@ -325,7 +325,7 @@ def projection_assumptions(recipe: Recipe) -> list[str]:
         "only where the GPU figures include it.",
         "- GPU-hours = work / per-GPU throughput: multi-GPU scaling is taken as linear. Parsing (MediaPipe on "
         f"CPUs) is not GPU work and is not counted. The paper's {PAPER_GPU_HOURS:.0f} GPU-hours is a total "
-        "(DESIGN.md §5); what it includes is not broken down.",
+        "(as the paper reports it); what it includes is not broken down.",
     ]
 
 
