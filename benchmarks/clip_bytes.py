@@ -87,7 +87,7 @@ def run(video: str, stride: int = 2, crop_size: int = 224, end: float | None = N
     parser.close()
     frames = len(parsed)
     info = probe_video(video)
-    settings = {"video": str(video), "frame_size": f"{info.width}x{info.height}", "kept_frames": frames,
+    settings = {"video": Path(video).name, "frame_size": f"{info.width}x{info.height}", "kept_frames": frames,
                 "stride": stride, "crop_size": crop_size}
     full = clip_record(parsed, "a sentence of text", "train")
     boxes = clip_record(parsed, "a sentence of text", "train", records="boxes", video=video, video_frames=info.frames)

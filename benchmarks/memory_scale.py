@@ -69,7 +69,7 @@ SIZES = {  # kind: (small, large) record counts
 
 
 def write_crop_folder(folder: Path, records: int, seed: int = 0) -> None:
-    """A crop shard folder (DESIGN.md §3 crop record) of ``records`` tiny JPEG crops, 100 per clip."""
+    """A crop shard folder (crop records, as in signmusketeers.data.crops) of ``records`` tiny JPEG crops, 100 per clip."""
     from signmusketeers.data.shards import ShardWriter, encode_jpeg
 
     rng = np.random.default_rng(seed)
@@ -87,7 +87,7 @@ def write_crop_folder(folder: Path, records: int, seed: int = 0) -> None:
 
 
 def write_feature_folder(folder: Path, clips: int, seed: int = 0) -> None:
-    """A feature shard folder (DESIGN.md §3 feature record) of ``clips`` short clips (4-11 frames, 32-d)."""
+    """A feature shard folder (feature records, as in signmusketeers.data.features) of ``clips`` short clips (4-11 frames, 32-d)."""
     from signmusketeers.data.shards import ShardWriter
 
     rng = np.random.default_rng(seed)
@@ -107,7 +107,7 @@ def write_feature_folder(folder: Path, clips: int, seed: int = 0) -> None:
 
 
 def write_clip_folder(folder: Path, clips: int, frames: int = 2, seed: int = 0) -> None:
-    """A clip shard folder (DESIGN.md §3 clip record) of ``clips`` clips of ``frames`` frames, train split."""
+    """A clip shard folder (clip records, as ``parse`` writes them) of ``clips`` clips of ``frames`` frames, train split."""
     from signmusketeers.data.shards import ShardWriter, pack_jpegs
 
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
 """Crop shards → multi-crop batches for DINOv2 pre-training.
 
-A crop shard folder (written by ``signmusketeers parse --crops-out``; ``../DESIGN.md`` §3) holds one record per
+A crop shard folder (written by ``signmusketeers parse --crops-out``) holds one record per
 crop: ``image`` (JPEG bytes as a uint8 array), ``part`` ("face" | "hand"), ``side`` ("face" | "left" | "right"),
 ``clip_id`` and ``frame``. :class:`CropShardDataModule` streams it with LitData and turns each crop into DINOv2's
 2 global + n local augmented views (:class:`signmusketeers.pretrain.augment.MultiCropAugmentation`).

@@ -1,6 +1,6 @@
 """ClipFeatureDataModule: batches of cached per-clip features for the translator (paper §3.3).
 
-Feature shards (``signmusketeers extract``; ``../DESIGN.md`` §3) hold one record per clip: ``face``, ``left``,
+Feature shards (``signmusketeers extract``) hold one record per clip: ``face``, ``left``,
 ``right`` float16 ``(T, 384)``, ``pose`` float32 ``(T, 14)``, optionally ``global`` ``(T, D)``, ``text`` and
 ``clip_id``. A batch is a dict:
 

@@ -1,4 +1,4 @@
-"""Input manifests: which videos to process, with their text and split (DESIGN §3).
+"""Input manifests: which videos to process, with their text and split.
 
 Accepted inputs (any mix, see :func:`read_inputs`):
 

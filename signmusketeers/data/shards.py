@@ -1,6 +1,6 @@
 """Shard folders: LitData datasets plus our own ``manifest.json`` and ``failures.jsonl``.
 
-Every stage meets the next through a shard folder (``../DESIGN.md`` §3): crop shards (pre-training), clip shards
+Every stage meets the next through a shard folder: crop shards (pre-training), clip shards
 (per-clip crops + pose) and feature shards (cached encoder outputs). LitData writes and streams them; this module
 adds what LitData leaves to us:
 
@@ -232,7 +232,7 @@ class ShardWriter:
 
     Records are grouped by a *key* (a clip id): all records of a key become visible together or not at all, and a
     key is written at most once over any number of interrupted and resumed runs. How, given what LitData leaves to
-    us (``DESIGN.md`` §3):
+    us:
 
     * records go through LitData's ``BinaryWriter`` into a private temporary *segment* folder; closing a segment
       moves its chunk files into the shard folder under names unique to that segment and then writes the segment's

@@ -14,7 +14,7 @@ Train/val/test hold out word *combinations* (verb-noun pairs), never words.
 
 Everything is deterministic per seed: the same ``synth --out DIR --clips N --seed S`` writes byte-identical files.
 Landmarks are written in MediaPipe Holistic layout (33 pose, 468 face, 21 per hand) in pixel coordinates, so the
-frame parser can read them instead of running MediaPipe (see ``../DESIGN.md`` §3 for the contracts).
+frame parser can read them instead of running MediaPipe (the landmark layout of :mod:`signmusketeers.parsing.landmarks`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Face and hand boxes (paper §3.1, DESIGN §4), in pixels, with the provenance of every box.
+"""Face and hand boxes (paper §3.1, with our reading of it where the paper is silent, below), in pixels, with the
+provenance of every box.
 
 * A box from landmarks is the square centred on the landmarks' bounding-box centre with side ``scale`` (1.2) × the
   bounding box's larger side.

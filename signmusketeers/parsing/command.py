@@ -175,7 +175,7 @@ def encode_clip(parser: FrameParser, video: str, *, clip_id: str | None = None, 
 
 def clip_record(clip: ParsedClip | EncodedClip, text: str = "", split: str = "", *, records: str = "full",
                 video: str | None = None, video_frames: int = 0) -> dict[str, Any]:
-    """The clip-shard record of DESIGN §3.
+    """The clip-shard record (formats: :mod:`signmusketeers.data.shards`).
 
     ``records="full"``: the crops as JPEGs packed in one array + offsets. ``records="boxes"``: no crops; instead the
     source ``video`` (its absolute path), the

@@ -1,6 +1,6 @@
 """Landmark sources: where the face, hand and pose landmarks of each frame come from.
 
-Every source gives the same layout (DESIGN §3), in **pixel** coordinates of the full frame (x right, y down;
+Every source gives the same layout, in **pixel** coordinates of the full frame (x right, y down;
 MediaPipe's normalised x/y scaled by width/height, so distances mean the same along both axes of a non-square
 frame): ``pose (33, 3)`` (x, y, visibility), ``face (468, 2)``, ``left_hand (21, 2)``, ``right_hand (21, 2)``, a
 part being ``None`` when it was not found. Left/right are the signer's own hands (MediaPipe's convention: the
@@ -43,7 +43,7 @@ class FrameLandmarks:
 
 @dataclass
 class ClipLandmarks:
-    """A clip's landmarks stacked over frames (DESIGN §3): NaN where absent, ``present[part]`` bool (T,)."""
+    """A clip's landmarks stacked over frames: NaN where absent, ``present[part]`` bool (T,)."""
 
     pose: np.ndarray  # (T, 33, 3)
     face: np.ndarray  # (T, 468, 2)

@@ -39,7 +39,7 @@ def _errors_named(path: str) -> Iterator[None]:
 
 @dataclass
 class ParsedClip:
-    """One parsed clip (DESIGN §3). ``T`` = kept frames, ``S`` = crop size; parts in the order face, left, right.
+    """One parsed clip. ``T`` = kept frames, ``S`` = crop size; parts in the order face, left, right.
 
     Attributes:
         crops: ``uint8 (T, 3, S, S, 3)`` RGB crops.

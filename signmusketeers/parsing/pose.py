@@ -1,4 +1,4 @@
-"""The 14-d pose vector (paper §3.1, DESIGN §4).
+"""The 14-d pose vector (paper §3.1, with our reading of it where the paper is silent, below).
 
 Seven pose landmarks — nose (0), shoulders (11, 12), elbows (13, 14), wrists (15, 16) — normalised into the
 signing space: head unit ``h = |shoulder_L − shoulder_R| / 2`` (pixels); the space is ``6h`` wide centred on the

@@ -1,5 +1,5 @@
 """Exactly-once data under DDP: 2 gloo processes × 2 loader workers read one epoch of a crop and a feature shard
-folder through the datamodules' own loaders (DESIGN §3, issue "exactly-once data").
+folder through the datamodules' own loaders (every record read exactly once per epoch).
 
 Record counts are chosen not to divide by ranks × workers × batch size, so the uneven remainder is exercised:
 

@@ -1,4 +1,4 @@
-"""The resumable, exactly-once shard writer (DESIGN §3): records round-trip through LitData, keys are written once
+"""The resumable, exactly-once shard writer: records round-trip through LitData, keys are written once
 over interrupted runs, job-array shards publish one dataset, and pickled fields are refused."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Each box rule and fallback of paper §3.1 / DESIGN §4, on hand-computed examples (pixels)."""
+"""Each box rule and fallback of paper §3.1 (and our reading of it in signmusketeers.parsing.boxes), on hand-computed examples (pixels)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The 14-d pose vector (DESIGN §4) on hand-computed examples, including a non-square frame."""
+"""The 14-d pose vector on hand-computed examples, including a non-square frame."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Fixtures of the pre-training tests: a small crop shard folder and its SynthSign-format labels.
 
 Crops are synthetic 64 px images of one of four shapes (the label) in random colours, sizes and places, written
-with ``litdata.optimize`` in the crop record format of ``DESIGN.md`` §3, plus a SynthSign-style manifest whose
+with ``litdata.optimize`` in the crop record format of signmusketeers.data.crops, plus a SynthSign-style manifest whose
 landmark files carry the per-frame ``expression`` / handshape labels the k-NN probe reads.
 """
 

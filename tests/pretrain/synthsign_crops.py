@@ -1,6 +1,6 @@
 """Crop shards from SynthSign clips for the pre-training tests (the pipeline's own writer is `signmusketeers parse`).
 
-Squares centred on each part's landmark box, side 1.2 × its larger side (``DESIGN.md`` §4), padded with black at
+Squares centred on each part's landmark box, side 1.2 × its larger side (as signmusketeers.parsing.boxes does), padded with black at
 the frame border, resized to ``size`` px, written in the crop record format with ``litdata.optimize``.
 """
 
