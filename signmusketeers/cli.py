@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from signmusketeers.errors import InputError, print_error
+
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 # name -> ("module:register_function", one-line help). A register function takes an argparse parser, adds its
@@ -48,14 +50,20 @@ def _top_level_help() -> str:
 
 
 def run_pipeline_command(name: str, argv: Sequence[str]) -> int:
-    """Parse ``argv`` for the pipeline step ``name`` and run it; returns the exit code."""
+    """Parse ``argv`` for the pipeline step ``name`` and run it; returns the exit code.
+
+    An :class:`~signmusketeers.errors.InputError` escaping the step is printed as one line (exit code 2)."""
     target, text = COMMANDS[name]
     module_name, function_name = target.split(":")
     register = getattr(importlib.import_module(module_name), function_name)
     parser = argparse.ArgumentParser(prog=f"signmusketeers {name}", description=text)
     run = register(parser)
     args = parser.parse_args(list(argv))
-    return int(run(args) or 0)
+    try:
+        return int(run(args) or 0)
+    except InputError as error:  # bad input: one line naming the file and the problem, no traceback
+        print_error(name, error)
+        return error.exit_code
 
 
 def _import_class(path: str) -> object:

@@ -37,7 +37,7 @@ from signmusketeers.translate.encoders import CropEncoder, EncoderError, Encoder
 from signmusketeers.subtitles import SegmentOptions
 from signmusketeers.translate.module import TranslationModule
 
-PAPER_STRIDE = 2  # §4: the translator sees every second frame
+from signmusketeers.constants import PAPER_STRIDE
 BATCH_FRAMES = 32  # frames parsed and encoded at a time: their crops are all a translation holds (~14 MB at 224 px)
 
 
@@ -331,7 +331,7 @@ def register(parser: argparse.ArgumentParser):
                         help="videos, folders of videos, or manifests (.jsonl/.csv as for parse; their text is printed "
                              "as the reference and their landmark files replace MediaPipe)")
     parser.add_argument("--checkpoint", required=True, type=Path, help="TranslationModule checkpoint")
-    from signmusketeers.parsing.command import add_input_options
+    from signmusketeers.commands.inputs import add_input_options
 
     add_input_options(parser)  # --videos, --how2sign-clips, --frame-rate: as for parse
     parser.add_argument("--json", action="store_true",
@@ -366,7 +366,7 @@ def register(parser: argparse.ArgumentParser):
 
 def run(args: argparse.Namespace) -> int:
     from signmusketeers.data.manifests import ManifestError
-    from signmusketeers.parsing.command import read_input_options
+    from signmusketeers.commands.inputs import read_input_options
 
     def fail_line(text: str) -> None:
         print(f"signmusketeers translate: {text}", file=sys.stderr)

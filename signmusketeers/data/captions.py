@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .manifests import VIDEO_SUFFIXES
+from signmusketeers.errors import InputError
 
 CAPTION_SUFFIXES = (".vtt", ".srt", ".json3")
 MIN_SECONDS = 0.2
@@ -65,7 +66,7 @@ _MARKUP = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 _TIMESTAMP_TAG = re.compile(r"<\d{2}:\d{2}(?::\d{2})?\.\d{3}>")
 
 
-class CaptionError(ValueError):
+class CaptionError(InputError):
     """A caption file that cannot be read; the message is one line: ``path: reason``."""
 
 

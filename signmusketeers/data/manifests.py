@@ -38,8 +38,9 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from signmusketeers.errors import InputError
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 MANIFEST_SUFFIXES = (".jsonl", ".csv", ".tsv")
@@ -52,7 +53,7 @@ PRECUT_CLIPS_WARNING = (
 )
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A manifest that cannot be read; the message is one line: ``path: reason``."""
 
 
@@ -69,9 +70,6 @@ class InputClip:
     landmarks: str | None = None
     fps: float | None = None  # frame rate of a folder of frames (video files carry their own)
     problem: str = ""  # one line; non-empty: this clip cannot be processed (e.g. its video is missing)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def read_inputs(

@@ -25,14 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from signmusketeers.constants import JPEG_QUALITY
+from signmusketeers.errors import InputError
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 FAILURES = "failures.jsonl"
 INDEX = "index.json"
-JPEG_QUALITY = 95
 
 
-class ShardError(ValueError):
+class ShardError(InputError):
     """A shard folder that cannot be read as the stage expects; the message names the folder and the problem."""
 
 

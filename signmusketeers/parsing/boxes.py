@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from signmusketeers.constants import BOX_SCALE
+
 from .landmarks import FrameLandmarks
 
 LANDMARKS, POSE_FALLBACK, PREVIOUS, SHIFTED = 0, 1, 2, 3
 PROVENANCE_NAMES = ("landmarks", "pose fallback", "previous box", "shifted into frame")
 PART_NAMES = ("face", "left", "right")  # the order of boxes, crops and provenance in a parsed clip
-BOX_SCALE = 1.2  # paper §3.1: squares 1.2 × the landmarks' extent
 FACE_POSE_POINTS = list(range(0, 11))  # nose, eyes, ears, mouth
 HAND_POSE_POINTS = {"left": [17, 19, 21], "right": [18, 20, 22]}  # pinky, index, thumb of each hand
 

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data.manifests import PRECUT_CLIPS_WARNING, InputClip, ManifestError, read_inputs
+from ..data.manifests import InputClip, ManifestError
+from signmusketeers.commands.inputs import add_input_options, read_input_options
 from ..data.shards import JPEG_QUALITY, LEDGER, ShardError, ShardManifest, ShardWriter, decode_jpeg, encode_jpeg, pack_jpegs
 from .boxes import LANDMARKS, PART_NAMES, SHIFTED
 from .landmarks import ClipLandmarks, FrameLandmarks, check_region
@@ -34,9 +35,8 @@ from .parser import FrameParser, ParsedClip, ParsedFrame, ParseError
 from .privacy import FacePrivacyError, claim_face_privacy
 from .sample import PlanError, load_or_make_plan, pick_crops
 from .video import probe_video
+from signmusketeers.constants import CROP_SIZE, PAPER_STRIDE
 
-PAPER_STRIDE = 2  # paper §4: translation uses every second frame
-PAPER_CROP_SIZE = 224  # paper §3.1
 CLIP_RECORDS = ("full", "boxes")  # --clip-records: JPEG crops of every kept frame, or boxes + source video only
 
 
@@ -389,33 +389,13 @@ def _existing_clip_records(folder: Path) -> str | None:
     return None
 
 
-def add_input_options(parser: argparse.ArgumentParser) -> None:
-    """``--videos``, ``--how2sign-clips``, ``--frame-rate``: where corpus manifests' videos are (parse, translate)."""
-    parser.add_argument("--videos", type=Path, action="append", metavar="DIR",
-                        help="folder of the videos a How2Sign (full videos, VIDEO_NAME.mp4) or PHOENIX-2014T (frame "
-                             "folders of the split) manifest names; repeatable. Default: the official download layout")
-    parser.add_argument("--how2sign-clips", type=Path, metavar="DIR",
-                        help="use How2Sign's pre-cut clips SENTENCE_NAME.mp4 from DIR instead of cutting the full "
-                             "videos at the re-aligned times (not aligned with the re-aligned translations)")
-    parser.add_argument("--frame-rate", type=float, metavar="FPS",
-                        help="frames per second of folders of frames (PNG/JPEG sequences) without an fps column")
-
-
-def read_input_options(args: argparse.Namespace, command: str = "parse") -> list[InputClip]:
-    """The clips of ``args.inputs`` with the options of :func:`add_input_options` (warns about pre-cut clips)."""
-    if getattr(args, "how2sign_clips", None) is not None:
-        print(f"signmusketeers {command}: warning: {PRECUT_CLIPS_WARNING}", file=sys.stderr)
-    return read_inputs(args.inputs, videos=getattr(args, "videos", None),
-                       how2sign_clips=getattr(args, "how2sign_clips", None), frame_rate=getattr(args, "frame_rate", None))
-
-
 def register(parser: argparse.ArgumentParser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders of videos, or manifests")
     parser.add_argument("--out", required=True, type=Path, help="clip shard folder (for translation)")
     parser.add_argument("--crops-out", type=Path, help="crop shard folder (face and hand crops for pre-training)")
     add_input_options(parser)
     parser.add_argument("--stride", type=int, default=PAPER_STRIDE, help="keep every N-th frame (paper: 2)")
-    parser.add_argument("--crop-size", type=int, default=PAPER_CROP_SIZE, help="crop side in pixels (paper: 224)")
+    parser.add_argument("--crop-size", type=int, default=CROP_SIZE, help="crop side in pixels (paper: 224)")
     parser.add_argument(
         "--clip-records", choices=CLIP_RECORDS, default="full",
         help="full: JPEG crops of every kept frame (extract needs only the shards); boxes: boxes, pose and the source "

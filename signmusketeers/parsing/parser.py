@@ -17,9 +17,10 @@ from .landmarks import check_region, open_landmark_file, region_pixels
 from .pose import PoseTracker
 from .privacy import face_regions, mask_face_crop
 from .video import VideoError, prefetch, probe_video, read_frames
+from signmusketeers.errors import InputError
 
 
-class ParseError(ValueError):
+class ParseError(InputError):
     """An input that cannot be parsed; the message is one line: ``path: reason``."""
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .landmarks import ClipLandmarks, FrameLandmarks
+from signmusketeers.errors import InputError
 
 # (component, our part, points we use) in video_to_pose's order; the world landmarks come last.
 COMPONENTS = (
@@ -45,7 +46,7 @@ FRAME_TOLERANCE = 2  # frames: a container's duration and its decoded frame coun
 WINDOW = 1024  # frames of a .pose read at once by a landmark source (about 9 MB of Holistic landmarks)
 
 
-class PoseFileError(ValueError):
+class PoseFileError(InputError):
     """A ``.pose`` file that cannot be used; the message is one line: ``path: reason``."""
 
 

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from signmusketeers.errors import InputError
 
 LEFT_EYE = [249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466,
             276, 282, 283, 285, 293, 295, 296, 300, 334, 336]  # fmt: skip
@@ -32,7 +33,7 @@ _REGION_SLICES = (slice(0, len(LEFT_EYE)), slice(len(LEFT_EYE), len(LEFT_EYE) + 
 MARKER = "face-privacy"  # no .json suffix: ledger globs stay untouched
 
 
-class FacePrivacyError(ValueError):
+class FacePrivacyError(InputError):
     """Masked and unmasked faces would be mixed (folders, features, a checkpoint and translate); one line."""
 
 

@@ -26,9 +26,10 @@ import numpy as np
 from .boxes import crop_box
 from .privacy import mask_face_crop
 from .video import VideoError, probe_video, read_frames
+from signmusketeers.errors import InputError
 
 
-class SourceVideoError(ValueError):
+class SourceVideoError(InputError):
     """The source video of a boxes-only clip record is missing or is not the video that was parsed (one line)."""
 
 

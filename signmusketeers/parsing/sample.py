@@ -35,12 +35,13 @@ import numpy as np
 
 from ..data.manifests import InputClip
 from .boxes import LANDMARKS, SHIFTED
+from signmusketeers.errors import InputError
 
 PLAN = "crop_plan.json"
 PARTS = ("face", "hand")
 
 
-class PlanError(ValueError):
+class PlanError(InputError):
     """A crop plan that does not fit the command (other budgets, seed or clips); one line."""
 
 

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from signmusketeers.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class VideoError(ValueError):
+class VideoError(InputError):
     """A video that cannot be decoded; the message is one line: ``path: reason``."""
 
 

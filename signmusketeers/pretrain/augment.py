@@ -31,10 +31,10 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from signmusketeers.constants import IMAGENET_MEAN, IMAGENET_STD
+
 from ..seeding import seeded_torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Probabilities the official DataAugmentationDINO applies (see the module docstring for the blur inversion).
 BLUR_PROBABILITY = {"global_1": 0.0, "global_2": 0.9, "local": 0.5}

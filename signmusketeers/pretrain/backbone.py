@@ -18,9 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-DEFAULT_MODEL = "vit_small_patch14_reg4_dinov2"
-# Table 7: ViT-S/14, 4 registers, LayerScale 1e-5, drop path 0.4 (linearly increasing over depth, not uniform).
-DEFAULT_MODEL_KWARGS: dict[str, Any] = {"img_size": 224, "patch_size": 14, "reg_tokens": 4, "init_values": 1e-5}
+from signmusketeers.constants import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS
 
 
 def interpolate_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], offset: float = 0.1) -> torch.Tensor:

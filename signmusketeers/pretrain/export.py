@@ -19,13 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .augment import IMAGENET_MEAN, IMAGENET_STD
-from .backbone import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS
+from signmusketeers.constants import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS, IMAGENET_MEAN, IMAGENET_STD
+from signmusketeers.errors import InputError
 
 TEACHER_PREFIX = "teacher.backbone.vit."
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """A checkpoint that cannot be exported; the message names the file and the reason."""
 
 

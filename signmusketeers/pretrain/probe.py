@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from .augment import IMAGENET_MEAN, IMAGENET_STD
+from signmusketeers.constants import IMAGENET_MEAN, IMAGENET_STD
 
 LABEL_FIELD = {"face": "expression", "left": "left_handshape", "right": "right_handshape"}
 

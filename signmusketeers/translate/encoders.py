@@ -24,12 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from signmusketeers.constants import IMAGENET_MEAN, IMAGENET_STD
+from signmusketeers.errors import InputError
+
 DEFAULT_MODEL_NAME = "vit_small_patch14_reg4_dinov2"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class EncoderError(ValueError):
+class EncoderError(InputError):
     """An encoder export that cannot be loaded; the message names the file and the problem."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric, Score, Signature
+from signmusketeers.errors import InputError
 
 
 def bleu_metric(max_ngram_order: int = 4) -> BLEU:
@@ -156,7 +157,7 @@ class RougeL(SentenceMeanMetric):
         self.__dict__.update(state, _scorer=RougeScorer(["rougeL"], use_stemmer=False))
 
 
-class BleurtError(ValueError):
+class BleurtError(InputError):
     """A BLEURT checkpoint that cannot be used; the message is one line."""
 
 

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 
+from signmusketeers.constants import DEFAULT_T5
 from signmusketeers.seeding import StepSeeds, seeded_torch
 from signmusketeers.translate.fusion import DEFAULT_STREAMS, StreamFusion
 from signmusketeers.translate.metrics import corpus_scores
@@ -106,7 +107,7 @@ class TranslationModule(LightningModule):
 
     def __init__(
         self,
-        t5: str | dict[str, Any] = "google/t5-v1_1-base",
+        t5: str | dict[str, Any] = DEFAULT_T5,
         tokenizer: str | None = None,
         streams: Sequence[str] = DEFAULT_STREAMS,
         feature_dim: int = 384,

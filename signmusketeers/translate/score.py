@@ -22,12 +22,13 @@ from typing import Any
 from sacrebleu.metrics.base import Metric
 
 from .metrics import Bleurt, BleurtError, RougeL, bleu_metric
+from signmusketeers.errors import InputError
 
 SIGNIFICANCE = 0.05  # sacrebleu marks p < 0.05 as significant
 DEFAULT_RESAMPLES = 1000  # sacrebleu's default for the paired bootstrap and for confidence intervals
 
 
-class HypothesesError(ValueError):
+class HypothesesError(InputError):
     """A hypotheses file that cannot be scored; the message is one line: ``path: reason``."""
 
 
