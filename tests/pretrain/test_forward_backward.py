@@ -34,9 +34,15 @@ def _module(separate_ibot_head: bool) -> DinoV2PretrainModule:
     torch.manual_seed(0)
     module = DinoV2PretrainModule(
         model_kwargs=dict(img_size=GLOBAL_SIZE, embed_dim=32, depth=2, num_heads=2, init_values=1.0),
-        n_prototypes=64, head_hidden_dim=48, head_bottleneck_dim=16, drop_path_rate=0.0,
-        separate_ibot_head=separate_ibot_head, teacher_temp=TEACHER_TEMP, student_temp=STUDENT_TEMP,
-        koleo_eps=KOLEO_EPS, **WEIGHTS,
+        n_prototypes=64,
+        head_hidden_dim=48,
+        head_bottleneck_dim=16,
+        drop_path_rate=0.0,
+        separate_ibot_head=separate_ibot_head,
+        teacher_temp=TEACHER_TEMP,
+        student_temp=STUDENT_TEMP,
+        koleo_eps=KOLEO_EPS,
+        **WEIGHTS,
     )
     with torch.no_grad():  # a teacher unlike its student, so that targets from the student would be caught
         for parameter in module.teacher.parameters():
@@ -48,8 +54,7 @@ def _batch() -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(1)
     return {
         "global_crops": torch.randn(2, BATCH, 3, GLOBAL_SIZE, GLOBAL_SIZE, generator=generator, dtype=torch.float64),
-        "local_crops": torch.randn(N_LOCAL, BATCH, 3, LOCAL_SIZE, LOCAL_SIZE, generator=generator,
-                                   dtype=torch.float64),
+        "local_crops": torch.randn(N_LOCAL, BATCH, 3, LOCAL_SIZE, LOCAL_SIZE, generator=generator, dtype=torch.float64),
     }
 
 
@@ -99,14 +104,24 @@ def reference_loss(module: DinoV2PretrainModule, batch: dict, masks: torch.Tenso
 
     n_pairs = n_global * (n_global - 1) + max(n_global * n_local, 1)
     dino_local = sum(_cross_entropy(s, t).mean() for s in local_logits for t in teacher_cls) / n_pairs
-    dino_global = sum(_cross_entropy(global_logits[i], teacher_cls[j]).mean()
-                      for i in range(n_global) for j in range(n_global) if i != j) / n_pairs
+    dino_global = (
+        sum(
+            _cross_entropy(global_logits[i], teacher_cls[j]).mean()
+            for i in range(n_global)
+            for j in range(n_global)
+            if i != j
+        )
+        / n_pairs
+    )
     koleo = sum(_koleo(cls) for cls in global_out["cls"].chunk(n_global))
     per_image = masks.sum(dim=1, keepdim=True).expand_as(masks)[masks].to(global_crops.dtype)
     ibot = (_cross_entropy(student[ibot_key](global_out["patch"][masks]), teacher_patch) / per_image).sum()
     ibot = ibot / masks.shape[0]
-    total = (WEIGHTS["dino_loss_weight"] * (dino_local + dino_global) + WEIGHTS["koleo_loss_weight"] * koleo
-             + WEIGHTS["ibot_loss_weight"] * ibot)
+    total = (
+        WEIGHTS["dino_loss_weight"] * (dino_local + dino_global)
+        + WEIGHTS["koleo_loss_weight"] * koleo
+        + WEIGHTS["ibot_loss_weight"] * ibot
+    )
     return {"dino_local": dino_local, "dino_global": dino_global, "koleo": koleo, "ibot": ibot, "loss": total}
 
 
@@ -154,8 +169,9 @@ def _reference_discriminates(module: DinoV2PretrainModule, batch: dict, masks: t
     n_pairs = 2 * 1 + 2 * N_LOCAL
     out = module.teacher["backbone"](batch["global_crops"].flatten(0, 1))
     targets = _sinkhorn(module.teacher["dino_head"](out["cls"]), TEACHER_TEMP).chunk(2)
-    student = module.student["dino_head"](module.student["backbone"](batch["global_crops"].flatten(0, 1),
-                                                                        masks=masks)["cls"]).chunk(2)
+    student = module.student["dino_head"](
+        module.student["backbone"](batch["global_crops"].flatten(0, 1), masks=masks)["cls"]
+    ).chunk(2)
     same_crop = sum(_cross_entropy(student[i], targets[i]).mean() for i in range(2)) / n_pairs
     assert abs(float(same_crop - base["dino_global"])) > 1e-3  # pairing a crop with itself gives another loss
     other = _masks().roll(1, dims=0)
