@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,14 +165,8 @@ def build_module(model: str, device: str):
     return module
 
 
-def end_to_end(folder: Path, model: str, device: str, batch: int, workers: int, steps: int, precision: str,
-               rounds: int = 2) -> dict[str, Any]:
-    """Images/s of ``steps`` training steps fed by each loader path and on one on-device batch (floor)."""
-    from signmusketeers.data import CropShardDataModule
-
-    module = build_module(model, device)
-    optimizer = module.configure_optimizers()
-    module.schedules = module.build_schedules(batch)
+def make_step(module, optimizer, device: str, precision: str) -> Callable[[dict[str, torch.Tensor]], None]:
+    """One scheduled training step of ``module`` on a batch of views (iterations counted from 0)."""
     autocast = torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
     iteration = [0]
 
@@ -186,6 +181,31 @@ def end_to_end(folder: Path, model: str, device: str, batch: int, workers: int, 
         module.configure_gradient_clipping(optimizer)
         optimizer.step()
         module.update_teacher(module.schedules.momentum[i])
+
+    return step
+
+
+def images_per_second(step, next_views, steps: int, batch: int, device: str, warmup: int) -> float:
+    """Images/s of ``steps`` steps on ``next_views()`` batches, after ``warmup`` untimed steps."""
+    for _ in range(warmup):
+        step(next_views())
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(next_views())
+    sync(device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def end_to_end(folder: Path, model: str, device: str, batch: int, workers: int, steps: int, precision: str,
+               rounds: int = 2) -> dict[str, Any]:
+    """Images/s of ``steps`` training steps fed by each loader path and on one on-device batch (floor)."""
+    from signmusketeers.data import CropShardDataModule
+
+    module = build_module(model, device)
+    optimizer = module.configure_optimizers()
+    module.schedules = module.build_schedules(batch)
+    step = make_step(module, optimizer, device, precision)
 
     def datamodule(augment_on: str) -> CropShardDataModule:
         data = CropShardDataModule(str(folder), part="face", batch_size=batch, num_workers=workers, seed=0,
@@ -202,31 +222,16 @@ def end_to_end(folder: Path, model: str, device: str, batch: int, workers: int, 
             moved = data.transfer_batch_to_device(next(loader), target, 0)
             return data.on_after_batch_transfer(moved, 0)
 
-        for _ in range(2 * max(workers, 1) + 1):  # start the workers and drain their first prefetched batches
-            step(next_views())
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step(next_views())
-        sync(device)
-        elapsed = time.perf_counter() - start
+        # the warm-up starts the workers and drains their first prefetched batches
+        rate = images_per_second(step, next_views, steps, batch, device, warmup=2 * max(workers, 1) + 1)
         del loader  # stops the workers before the next block
-        return steps * batch / elapsed
-
-    def on_device(views: dict[str, torch.Tensor]) -> float:
-        step(views)
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step(views)
-        sync(device)
-        return steps * batch / (time.perf_counter() - start)
+        return rate
 
     data = datamodule("cpu")
     fixed = {k: v.to(device) for k, v in next(iter(data.train_dataloader())).items()}
     rates: dict[str, list[float]] = {"floor": [], "cpu": [], "device": []}
     for _ in range(rounds):  # alternate, so that load from other processes hits all three alike
-        rates["floor"].append(on_device(fixed))
+        rates["floor"].append(images_per_second(step, lambda: fixed, steps, batch, device, warmup=1))
         rates["cpu"].append(fed("cpu"))
         rates["device"].append(fed("device"))
     return {key: statistics.median(values) for key, values in rates.items()}
@@ -277,7 +282,6 @@ def run(model: str = "tiny", device: str = "cpu", batch: int = 4, workers: int =
         rates = end_to_end(folder, model, device, batch, workers, steps, precision)
         # a position inside a chunk, several passes in
         elapsed, position = resume_position(synthetic_index(Path(tmp) / "index"), resume_views - 1234)
-    floor_loader = costs["shard read"] + costs["JPEG decode"]
     model_name = "ViT-S/14-reg4, Table 7 heads" if model == "vits" else "tiny ViT (64x2) at 224 px"
     settings = {"model": model_name, "crops": "2 x 224 + 8 x 98 per image", "batch": batch,
                 "loader workers": workers, "device": device, "precision": precision, "timed steps": steps}
