@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from signmusketeers.constants import BOX_SCALE, CROP_SIZE
 from signmusketeers.errors import InputError
-from signmusketeers.parsing.boxes import BOX_SCALE, BoxTracker, crop_box
+from signmusketeers.parsing.boxes import BoxTracker, crop_box
 from signmusketeers.parsing.landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource
 from signmusketeers.parsing.landmarks import check_region, open_landmark_file, region_pixels
 from signmusketeers.parsing.mediapipe_holistic import MediaPipeHolistic
@@ -128,7 +129,7 @@ class FrameParser:
 
     def __init__(
         self,
-        crop_size: int = 224,
+        crop_size: int = CROP_SIZE,
         stride: int = 1,
         box_scale: float = BOX_SCALE,
         landmark_source: LandmarkSource | None = None,
