@@ -97,7 +97,10 @@ def hold_native_logs() -> None:
         if _FILTER is not None and _FILTER.pid != os.getpid():  # a forked child: its parent's thread is not here
             _FILTER, _HOLDERS = None, 0
         if _HOLDERS == 0:
-            _FILTER = _StderrFilter()
+            try:
+                _FILTER = _StderrFilter()
+            except OSError:  # no descriptor 2 to filter (a closed stderr): nothing shows anyway
+                return
         _HOLDERS += 1
 
 
