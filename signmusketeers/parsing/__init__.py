@@ -5,13 +5,15 @@ provenance of every box.
 >>> clip = FrameParser(crop_size=224).parse_video("clip.mp4")  # doctest: +SKIP
 """
 
-from .boxes import LANDMARKS, POSE_FALLBACK, PREVIOUS, PROVENANCE_NAMES, SHIFTED, BoxTracker, crop_box
-from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic, PrecomputedLandmarks
-from .landmarks import MediaPipeTasksHolistic, write_holistic_task
-from .parser import FrameParser, ParsedClip, ParsedFrame, ParseError
-from .pose import normalise_pose
-from .posefile import PoseFileError, PoseFileLandmarks, read_pose_file, write_pose_file
-from .video import VideoError, read_frames
+from signmusketeers.parsing.boxes import LANDMARKS, POSE_FALLBACK, PREVIOUS, PROVENANCE_NAMES, SHIFTED, BoxTracker
+from signmusketeers.parsing.boxes import crop_box
+from signmusketeers.parsing.landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, PrecomputedLandmarks
+from signmusketeers.parsing.mediapipe_holistic import MediaPipeHolistic
+from signmusketeers.parsing.mediapipe_tasks import MediaPipeTasksHolistic, write_holistic_task
+from signmusketeers.parsing.parser import FrameParser, ParsedClip, ParsedFrame, ParseError
+from signmusketeers.parsing.pose import normalise_pose
+from signmusketeers.parsing.posefile import PoseFileError, PoseFileLandmarks, read_pose_file, write_pose_file
+from signmusketeers.parsing.video import VideoError, read_frames
 
 __all__ = [
     "BoxTracker",

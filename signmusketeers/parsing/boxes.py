@@ -20,7 +20,7 @@ import numpy as np
 
 from signmusketeers.constants import BOX_SCALE
 
-from .landmarks import FrameLandmarks
+from signmusketeers.parsing.landmarks import FrameLandmarks
 
 LANDMARKS, POSE_FALLBACK, PREVIOUS, SHIFTED = 0, 1, 2, 3
 PROVENANCE_NAMES = ("landmarks", "pose fallback", "previous box", "shifted into frame")

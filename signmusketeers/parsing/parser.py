@@ -11,13 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .boxes import BOX_SCALE, BoxTracker, crop_box
-from .landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, MediaPipeHolistic
-from .landmarks import check_region, open_landmark_file, region_pixels
-from .pose import PoseTracker
-from .privacy import face_regions, mask_face_crop
-from .video import VideoError, prefetch, probe_video, read_frames
+from signmusketeers.constants import BOX_SCALE, CROP_SIZE
 from signmusketeers.errors import InputError
+from signmusketeers.parsing.boxes import BoxTracker, crop_box
+from signmusketeers.parsing.landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource
+from signmusketeers.parsing.landmarks import check_region, open_landmark_file, region_pixels
+from signmusketeers.parsing.mediapipe_holistic import MediaPipeHolistic
+from signmusketeers.parsing.pose import PoseTracker
+from signmusketeers.parsing.privacy import face_regions, mask_face_crop
+from signmusketeers.parsing.video import VideoError, VideoFrame, VideoInfo, prefetch, probe_video, read_frames
 
 
 class ParseError(InputError):
@@ -78,7 +80,7 @@ DEFAULT_MAX_PENDING = 64  # frames :meth:`FrameParser.iter_frames` holds at most
 
 @dataclass
 class ParsedFrame:
-    """One kept frame of :meth:`FrameParser.iter_frames`: the per-frame slices of a :class:`ParsedClip`.
+    """One kept frame of :meth:`FrameParser.stream_video`: the per-frame slices of a :class:`ParsedClip`.
 
     Attributes:
         crops: ``uint8 (3, S, S, 3)`` face, left, right; boxes: ``float32 (3, 4)``; provenance: ``uint8 (3,)``;
@@ -116,6 +118,8 @@ class FrameParser:
             here, on by default in ``signmusketeers parse``).
         min_frames: clips with fewer kept frames are refused (a single image is not a signing clip).
         keep_landmarks: keep the stacked landmarks in :attr:`ParsedClip.landmarks`.
+        verbose: let the default MediaPipe source's own log lines through to stderr (hidden by default; a
+            ``landmark_source`` given here has its own ``verbose``).
 
     Example::
 
@@ -125,7 +129,7 @@ class FrameParser:
 
     def __init__(
         self,
-        crop_size: int = 224,
+        crop_size: int = CROP_SIZE,
         stride: int = 1,
         box_scale: float = BOX_SCALE,
         landmark_source: LandmarkSource | None = None,
@@ -133,6 +137,7 @@ class FrameParser:
         face_privacy: bool = False,
         min_frames: int = 2,
         keep_landmarks: bool = True,
+        verbose: bool = False,
     ) -> None:
         if crop_size < 8:
             raise ValueError(f"crop_size must be at least 8 pixels, got {crop_size}")
@@ -142,7 +147,8 @@ class FrameParser:
         self.stride = stride
         self.box_scale = box_scale
         self.region_of_interest = check_region(region_of_interest)
-        self.landmark_source = landmark_source or MediaPipeHolistic(region_of_interest=self.region_of_interest)
+        self.landmark_source = landmark_source or MediaPipeHolistic(region_of_interest=self.region_of_interest,
+                                                                    verbose=verbose)
         self.face_privacy = face_privacy
         self.min_frames = min_frames
         self.keep_landmarks = keep_landmarks
@@ -157,18 +163,43 @@ class FrameParser:
         end: float | None = None,
         fps: float | None = None,
     ) -> ParsedClip:
-        """Parse the video at ``path`` (frames in ``[start, end)`` seconds when given).
+        """Parse the video at ``path`` (frames in ``[start, end)`` seconds when given) into one stacked clip.
 
         ``path`` may also be a folder of numbered frames (PNG/JPEG) played at ``fps`` frames per second.
         ``landmarks``: a landmark file (a ``.pose`` of the whole video, or SynthSign's ``.npz``) or source for this
         clip, instead of the parser's own source. Raises :class:`ParseError` (``path: reason``) for input it cannot
-        parse.
+        parse: too few frames, a segment past the video's end, no person in any frame.
         """
         path = str(path)
-        clip_id = clip_id or Path(path).stem
         with _errors_named(path):
             info = probe_video(path, fps=fps)
-            return self._parse(path, clip_id, info, self._source(landmarks), start, end)
+            frames = list(self._stream(path, info, landmarks, start, end, max_pending=None))
+            return self._stack(frames, info, clip_id or Path(path).stem)
+
+    def stream_video(
+        self,
+        path: str | os.PathLike,
+        *,
+        landmarks: str | os.PathLike | LandmarkSource | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        fps: float | None = None,
+        max_pending: int | None = None,
+    ) -> Iterator[ParsedFrame]:
+        """Parse ``path`` frame by frame: the frames :meth:`parse_video` would stack, one at a time, in order.
+
+        A frame before a part's first box waits for that box (it is filled with it) for at most ``max_pending``
+        frames. ``None`` (the default): however long that takes, so every frame equals its slice of
+        :meth:`parse_video`'s clip (only such waiting frames keep their decoded image). A number bounds memory for
+        any video: past it a waiting frame goes out with that part's box NaN and its crop black. After the last
+        frame it raises :meth:`parse_video`'s :class:`ParseError` for a clip it would refuse (too few frames, a
+        segment past the video's end, no person found), so consumers that keep only what they need per frame
+        (``signmusketeers parse``) never hold a clip of raw crops. Options as for :meth:`parse_video`.
+        """
+        path = str(path)
+        with _errors_named(path):
+            info = probe_video(path, fps=fps)
+            yield from self._stream(path, info, landmarks, start, end, max_pending)
 
     def iter_frames(
         self,
@@ -180,53 +211,24 @@ class FrameParser:
         fps: float | None = None,
         max_pending: int | None = DEFAULT_MAX_PENDING,
     ) -> Iterator[ParsedFrame]:
-        """Parse ``path`` frame by frame, holding only a few frames at a time (bounded memory for any length).
+        """:meth:`stream_video` holding at most ``max_pending`` (64) frames: bounded memory for any video length,
+        for consumers that encode frames as they come (``signmusketeers translate``)."""
+        return self.stream_video(path, landmarks=landmarks, start=start, end=end, fps=fps, max_pending=max_pending)
 
-        Frames come in order with the same crops, boxes, provenance and pose as :meth:`parse_video` gives, except
-        that a frame before a part's first box waits for that box (it is filled with it, as in ``parse_video``) for
-        at most ``max_pending`` frames (``None``: no limit); past that it goes out with that part's box NaN and its
-        crop black. Raises :class:`ParseError` (``path: reason``) for input it cannot parse, including a video in
-        which no person is ever found. ``fps``: the frame rate of a folder of frames.
-        """
-        path = str(path)
-        with _errors_named(path):
-            info = probe_video(path, fps=fps)
-            person = False
-            for frame in self._stream(path, info, self._source(landmarks), start, end, max_pending):
-                person = person or bool(np.isfinite(frame.boxes[0]).all())
-                yield frame
-            if not person:
-                raise ParseError(f"{path}: no person found in any of its frames")
+    def _stream(self, path: str, info: VideoInfo, landmarks, start, end, max_pending: int | None):
+        """The one streaming generator behind :meth:`parse_video`, :meth:`stream_video` and :meth:`iter_frames`:
+        frames as they are ready, then the clip's refusals."""
+        source = self._source(landmarks)
+        try:
+            count, person = yield from self._frames(path, info, source, start, end, max_pending)
+        finally:
+            finish = getattr(source, "finish_clip", None)  # optional: a source that frees per-clip resources
+            if finish is not None:
+                finish()
+        self._check_clip(path, info, start, count, person)
 
-    def stream_video(
-        self,
-        path: str | os.PathLike,
-        *,
-        landmarks: str | os.PathLike | LandmarkSource | None = None,
-        start: float | None = None,
-        end: float | None = None,
-        fps: float | None = None,
-    ) -> Iterator[ParsedFrame]:
-        """The frames :meth:`parse_video` would stack, one at a time, with its checks and error messages.
-
-        Unlike :meth:`iter_frames`, a frame before a part's first box waits for it however long that takes
-        (``max_pending=None``), so every frame equals its slice of :meth:`parse_video`'s clip; only such waiting
-        frames keep their decoded image. After the last frame it raises :meth:`parse_video`'s :class:`ParseError`
-        for a clip it would refuse (too few frames, a segment past the video's end, no person found): consumers
-        that keep what they need per frame (``signmusketeers parse``) then hold no clip of raw crops.
-        """
-        path = str(path)
-        with _errors_named(path):
-            info = probe_video(path, fps=fps)
-            count, person = 0, False
-            for frame in self._stream(path, info, self._source(landmarks), start, end, max_pending=None):
-                count += 1
-                person = person or bool(np.isfinite(frame.boxes[0]).any())
-                yield frame
-            self._check_clip(path, info, start, count, person)
-
-    def _check_clip(self, path: str, info, start: float | None, count: int, person: bool) -> None:
-        """:meth:`parse_video`'s refusals: fewer than ``min_frames`` kept frames, or no person in any of them."""
+    def _check_clip(self, path: str, info: VideoInfo, start: float | None, count: int, person: bool) -> None:
+        """The refusals of a whole clip: fewer than ``min_frames`` kept frames, or no person in any of them."""
         if count < self.min_frames:
             if start is not None and info.duration and start >= info.duration:
                 raise ParseError(f"{path}: the segment starts at {start:.3f} s, after the video's end "
@@ -243,15 +245,12 @@ class FrameParser:
             return open_landmark_file(landmarks)
         return landmarks or self.landmark_source
 
-    def _parse(self, path, clip_id, info, source: LandmarkSource, start, end) -> ParsedClip:
+    def _stack(self, frames: list[ParsedFrame], info: VideoInfo, clip_id: str) -> ParsedClip:
         size = self.crop_size
-        frames = list(self._stream(path, info, source, start, end, max_pending=None))
-        boxes = np.stack([frame.boxes for frame in frames]).astype(np.float32) if frames else np.zeros((0, 3, 4))
-        self._check_clip(path, info, start, len(frames), bool(np.isfinite(boxes[:, 0]).any()))
         shape = frames[0].shape
         return ParsedClip(
             crops=np.stack([frame.crops for frame in frames]).reshape(len(frames), 3, size, size, 3),
-            boxes=boxes,
+            boxes=np.stack([frame.boxes for frame in frames]).astype(np.float32),
             provenance=np.stack([frame.provenance for frame in frames]).astype(np.uint8),
             pose=np.stack([frame.pose for frame in frames]).astype(np.float32),
             frame_index=np.asarray([frame.index for frame in frames], dtype=np.int64),
@@ -264,56 +263,56 @@ class FrameParser:
             face_regions=np.stack([frame.face_regions for frame in frames]) if self.face_privacy else None,
         )
 
-    def _stream(self, path, info, source: LandmarkSource, start, end, max_pending: int | None) -> Iterator[ParsedFrame]:
-        try:
-            yield from self._frames(path, info, source, start, end, max_pending)
-        finally:
-            finish = getattr(source, "finish_clip", None)  # optional: a source that frees per-clip resources
-            if finish is not None:
-                finish()
-
-    def _frames(self, path, info, source: LandmarkSource, start, end, max_pending: int | None) -> Iterator[ParsedFrame]:
-        """Decode → landmarks → boxes → crops, one frame at a time; frames wait (in order) only for backfilling."""
+    def _frames(self, path: str, info: VideoInfo, source: LandmarkSource, start, end, max_pending: int | None):
+        """Decode → landmarks → boxes → crops, one frame at a time; frames wait (in order) only for backfilling.
+        Returns ``(frames given out, whether any had a face box)``."""
         source.start_clip(path, info.width, info.height)
         bounds = (0, 0, info.width, info.height)
         if self.region_of_interest is not None:
             bounds = region_pixels(self.region_of_interest, info.width, info.height)
-        boxes_state, pose_state = BoxTracker(bounds, self.box_scale), PoseTracker()
+        trackers = (BoxTracker(bounds, self.box_scale), PoseTracker())
         pending: deque[ParsedFrame] = deque()  # parsed, not yet given out: the oldest waits for a part's first box
         waiting: dict[int, np.ndarray] = {}  # images of pending frames with a part that has had no box yet, by id
-        shape = None
-        frames = read_frames(path, start=start, end=end, stride=self.stride, fps=info.fps)
-        for frame in prefetch(frames):
+        shape, count, person = None, 0, False
+        for frame in prefetch(read_frames(path, start=start, end=end, stride=self.stride, fps=info.fps)):
             if shape is None:
                 shape = frame.image.shape
             elif frame.image.shape != shape:
                 raise ParseError(f"{path}: frame size changes from {shape[1]}x{shape[0]} mid-stream")
-            found = source(frame.image, frame.index)
-            frame_boxes, frame_provenance = boxes_state.update(found)
-            regions = face_regions(found.face, frame_boxes[0], self.crop_size) if self.face_privacy else None
-            parsed = ParsedFrame(
-                crops=self._crops(frame.image, frame_boxes, regions),
-                boxes=frame_boxes,
-                provenance=frame_provenance,
-                pose=pose_state.update(found.pose),
-                index=frame.index,
-                time=frame.time,
-                found=(found.face is not None, found.left_hand is not None, found.right_hand is not None),
-                pose_found=found.pose is not None,
-                shape=shape,
-                landmarks=found if self.keep_landmarks else FrameLandmarks(),
-                face_regions=regions,
-            )
+            parsed = self._parse_frame(frame, source, trackers)
             pending.append(parsed)
-            if not np.isfinite(frame_boxes).all():
+            if not np.isfinite(parsed.boxes).all():
                 waiting[id(parsed)] = frame.image
             if waiting:
-                self._backfill(waiting, pending, frame_boxes)
+                self._backfill(waiting, pending, parsed.boxes)
             while pending and (id(pending[0]) not in waiting or (max_pending is not None and len(pending) > max_pending)):
                 waiting.pop(id(pending[0]), None)
+                count, person = count + 1, person or bool(np.isfinite(pending[0].boxes[0]).any())
                 yield pending.popleft()
         while pending:
+            count, person = count + 1, person or bool(np.isfinite(pending[0].boxes[0]).any())
             yield pending.popleft()
+        return count, person
+
+    def _parse_frame(self, frame: VideoFrame, source: LandmarkSource, trackers: tuple[BoxTracker, PoseTracker]):
+        """One decoded frame → its :class:`ParsedFrame` (boxes, crops, pose as far as the frames so far tell)."""
+        boxes_state, pose_state = trackers
+        found = source(frame.image, frame.index)
+        frame_boxes, frame_provenance = boxes_state.update(found)
+        regions = face_regions(found.face, frame_boxes[0], self.crop_size) if self.face_privacy else None
+        return ParsedFrame(
+            crops=self._crops(frame.image, frame_boxes, regions),
+            boxes=frame_boxes,
+            provenance=frame_provenance,
+            pose=pose_state.update(found.pose),
+            index=frame.index,
+            time=frame.time,
+            found=(found.face is not None, found.left_hand is not None, found.right_hand is not None),
+            pose_found=found.pose is not None,
+            shape=frame.image.shape,
+            landmarks=found if self.keep_landmarks else FrameLandmarks(),
+            face_regions=regions,
+        )
 
     def _crops(self, image: np.ndarray, boxes: np.ndarray, regions: np.ndarray | None) -> np.ndarray:
         crops = np.stack([crop_box(image, box, self.crop_size) for box in boxes])

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .landmarks import ClipLandmarks, FrameLandmarks
+from signmusketeers.parsing.landmarks import ClipLandmarks, FrameLandmarks
 from signmusketeers.errors import InputError
 
 # (component, our part, points we use) in video_to_pose's order; the world landmarks come last.

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from signmusketeers.parsing.landmarks import _to_pixels
+from signmusketeers.parsing.mediapipe_holistic import _to_pixels
 from signmusketeers.parsing.pose import MISSING, PoseTracker, normalise_pose
 
 

@@ -221,7 +221,7 @@ def test_parse_poses_out_writes_what_pose_format_reads_and_parse_reads_back(tmp_
 
 
 def test_translate_reads_a_pose_beside_the_video_without_mediapipe(tmp_path, monkeypatch, capsys):
-    from signmusketeers.parsing.landmarks import MediaPipeHolistic
+    from signmusketeers.parsing import MediaPipeHolistic
     from tests.translate.test_inference import demo_checkpoint
 
     def no_mediapipe(*args, **kwargs):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from signmusketeers.parsing import FrameParser, MediaPipeTasksHolistic, write_holistic_task
-from signmusketeers.parsing.landmarks import HOLISTIC_TASK_MODELS, _version_tuple
+from signmusketeers.parsing.mediapipe_tasks import HOLISTIC_TASK_MODELS, _version_tuple
 
 from .media import portrait, write_video
 

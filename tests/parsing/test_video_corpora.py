@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signmusketeers.parsing import video as video_module
+from signmusketeers.parsing import video_seek
 from signmusketeers.parsing.video import VideoError, probe_video, read_frames
 
 from .corpus_media import clip_frames, encode, frame_folder
@@ -78,7 +78,7 @@ def test_seeking_in_matroska_and_webm(small_frames, tmp_path: Path, name, codec,
     import av
 
     with av.open(str(path)) as container:
-        anchor = video_module._seek_to_keyframe(container, container.streams.video[0], 9.3)
+        anchor = video_seek.seek_to_keyframe(container, container.streams.video[0], 9.3)
     assert anchor is not None and anchor.before > 160  # decoding starts near the segment, not at the file's start
     for start, end in [(4.0, 5.0), (4.04, 5.0), (9.3, 10.0), (0.01, 0.5), (10.5, None)]:
         seeked = list(read_frames(path, start=start, end=end))
@@ -90,7 +90,7 @@ def test_a_segment_starts_decoding_at_the_keyframe_before_it(long_video: Path) -
     import av
 
     with av.open(str(long_video)) as container:
-        anchor = video_module._seek_to_keyframe(container, container.streams.video[0], 37.3)
+        anchor = video_seek.seek_to_keyframe(container, container.streams.video[0], 37.3)
     # the last keyframe at or before frame 933 (37.32 s): within a GOP of it, not the file's start
     assert anchor is not None and anchor.packet.is_keyframe and 933 - GOP <= anchor.before <= 933
     frames = list(read_frames(long_video, start=37.3, end=37.8))
