@@ -23,8 +23,8 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # arguments and returns the callable ``run(args) -> int`` that executes the command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("signmusketeers.data.synthsign:register", "render SynthSign, the embedded synthetic signing dataset"),
-    "captions": ("signmusketeers.data.captions:register", "videos + caption files (.vtt/.srt/.json3) → a clip manifest"),
-    "parse": ("signmusketeers.parsing.command:register", "parse videos into face/hand crops + pose (clip and crop shards)"),
+    "captions": ("signmusketeers.commands.captions:register", "videos + caption files (.vtt/.srt/.json3) → a clip manifest"),
+    "parse": ("signmusketeers.commands.parse:register", "parse videos into face/hand crops + pose (clip and crop shards)"),
     "export": ("signmusketeers.pretrain.export:register", "export a pre-trained teacher as an encoder (safetensors)"),
     "extract": ("signmusketeers.translate.extract:register", "clip shards → per-clip encoder feature shards"),
     "translate": ("signmusketeers.inference:register", "translate sign-language videos into English"),

@@ -38,19 +38,17 @@ video are named one line each; the command writes everything else and exits 1.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import html
 import json
 import os
 import re
-import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .manifests import VIDEO_SUFFIXES
+from signmusketeers.data.manifests import VIDEO_SUFFIXES
 from signmusketeers.errors import InputError
 
 CAPTION_SUFFIXES = (".vtt", ".srt", ".json3")
@@ -313,99 +311,83 @@ def video_split(video_id: str, fractions: dict[str, float], seed: int) -> str:
 # ------------------------------------------------------------------------------------------------ command
 
 
-def _fractions(text: str) -> dict[str, float]:
-    fractions = {}
-    for part in text.split(","):
-        name, _, value = part.partition("=")
-        try:
-            fractions[name.strip()] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=FRACTION[,NAME=FRACTION...]") from None
-    if not all(fractions) or any(v < 0 for v in fractions.values()) or sum(fractions.values()) > 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: names must be given and fractions must be ≥ 0, summing to ≤ 1")
-    return fractions
+@dataclass
+class CaptionReport:
+    """What :func:`caption_manifest` did: counts of videos, caption files, cues and clips, the drop reasons."""
+
+    out: Path
+    dropped_path: Path
+    videos: int = 0
+    caption_files: int = 0
+    cues: int = 0
+    splits: Counter = field(default_factory=Counter)  # clips kept per split name ("no split")
+    reasons: Counter = field(default_factory=Counter)  # dropped cues per reason
+    problems: int = 0  # videos without captions, unreadable caption files, captions without a video
+
+    def lines(self) -> list[str]:
+        """The report as ``signmusketeers captions`` prints it."""
+        kept = sum(self.splits.values())
+        dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(self.reasons.items())) or "none"
+        splits = ", ".join(f"{name} {count}" for name, count in sorted(self.splits.items())) or "none"
+        return [f"{self.videos} videos, {self.caption_files} caption files read, {self.cues} cues: {kept} clips kept "
+                f"({splits}); dropped: {dropped} (listed in {self.dropped_path}); {self.problems} "
+                f"problem{'s' if self.problems != 1 else ''}", f"wrote {self.out}"]
 
 
-def register(parser: argparse.ArgumentParser):
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="folders (searched recursively) or files: videos "
-                        "and their caption files VIDEO[.LANG].vtt|.srt|.json3")
-    parser.add_argument("--out", required=True, type=Path, help="the clip manifest to write (.jsonl)")
-    parser.add_argument("--lang", default="en", help="caption language tag to take from VIDEO.LANG.EXT names (en)")
-    parser.add_argument("--split", default="", help="split name for every clip (train, val, test; default none)")
-    parser.add_argument("--split-videos", type=_fractions, default=None, metavar="NAME=F[,NAME=F]",
-                        help="draw whole videos into splits, e.g. val=0.05,test=0.05 (the rest: --split)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --split-videos")
-    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS, help="drop shorter cues (0.2)")
-    parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS, help="drop longer cues (60)")
-    parser.add_argument("--max-chars", type=int, default=MAX_CHARS, help="drop cues with longer text (300)")
-    parser.add_argument("--overlap", choices=OVERLAP_POLICIES, default="trim",
-                        help="a cue starting before the previous ends: trim the previous (default), drop it, keep both")
-    return run
-
-
-def run(args: argparse.Namespace) -> int:
-    def line(text: str) -> None:
-        print(f"signmusketeers captions: {text}", file=sys.stderr)
-
-    if args.out.suffix.lower() != ".jsonl":
-        line(f"{args.out}: the manifest is written as JSON lines; name it .jsonl")
-        return 2
-    try:
-        files = _files(args.inputs)
-    except CaptionError as error:
-        line(str(error))
-        return 2
-    pairs, orphans = pair_videos(files, args.lang)
+def caption_manifest(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, lang: str = "en",
+                     split: str = "", split_videos: dict[str, float] | None = None, seed: int = 0,
+                     min_seconds: float = MIN_SECONDS, max_seconds: float = MAX_SECONDS, max_chars: int = MAX_CHARS,
+                     overlap: str = "trim", log: Callable[[str], None] | None = None) -> CaptionReport:
+    """Write the clip manifest ``out`` (JSON lines) of the videos in ``inputs`` and their caption files (module
+    doc), and ``OUT.dropped.jsonl`` listing every dropped cue; the keywords are ``signmusketeers captions``'s
+    options. ``log`` receives one line per video left out or caption file problem. Raises
+    :class:`CaptionError` (one line) when ``out`` is not ``.jsonl`` or no video is found."""
+    out, log = Path(out), log or (lambda line: None)
+    if out.suffix.lower() != ".jsonl":
+        raise CaptionError(f"{out}: the manifest is written as JSON lines; name it .jsonl")
+    pairs, orphans = pair_videos(_files(inputs), lang)
     if not pairs and not orphans:
-        line(f"no videos ({', '.join(VIDEO_SUFFIXES)}) found in {', '.join(map(str, args.inputs))}")
-        return 2
-    problems = 0
+        raise CaptionError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) found in {', '.join(map(str, inputs))}")
+    report = CaptionReport(out, out.with_suffix(".dropped.jsonl"), videos=len(pairs), problems=len(orphans))
     for path in orphans:
-        line(f"{path}: caption file without a video of the same stem (left out)")
-        problems += 1
-    reasons: Counter[str] = Counter()
-    rows, dropped_rows, cue_count, used = [], [], 0, 0
-    base = args.out.parent.resolve()
+        log(f"{path}: caption file without a video of the same stem (left out)")
+    rows, dropped_rows, base = [], [], out.parent.resolve()
     for video, captions in pairs.items():
-        if not captions:
-            line(f"{video}: no {args.lang} caption file ({video.stem}[.{args.lang}]"
-                 f"{'|'.join(CAPTION_SUFFIXES)}) beside it (left out)")
-            problems += 1
+        cues = _video_cues(video, captions, lang, log)
+        if cues is None:
+            report.problems += 1
             continue
-        if len(captions) > 1:
-            line(f"{video}: several caption files, using {captions[0].name} (not {', '.join(p.name for p in captions[1:])})")
-        try:
-            cues = read_captions(captions[0])
-        except CaptionError as error:
-            line(str(error))
-            problems += 1
-            continue
-        used += 1
-        cue_count += len(cues)
-        video_id = video.stem
-        kept, dropped = select_cues(video_id, cues, min_seconds=args.min_seconds, max_seconds=args.max_seconds,
-                                    max_chars=args.max_chars, overlap=args.overlap)
-        split = args.split
-        if args.split_videos:
-            split = video_split(video_id, args.split_videos, args.seed) or args.split
+        report.caption_files += 1
+        report.cues += len(cues)
+        kept, dropped = select_cues(video.stem, cues, min_seconds=min_seconds, max_seconds=max_seconds,
+                                    max_chars=max_chars, overlap=overlap)
+        video_split_name = (video_split(video.stem, split_videos, seed) or split) if split_videos else split
         relative = os.path.relpath(video.resolve(), base)
         for clip_id, start, end, text in kept:
             rows.append({"clip_id": clip_id, "video": relative, "start": start, "end": end, "text": text,
-                         "split": split})
+                         "split": video_split_name})
         for item in dropped:
-            reasons[item.reason] += 1
+            report.reasons[item.reason] += 1
             dropped_rows.append({"clip_id": item.clip_id, "reason": item.reason, "start": item.start,
                                  "end": item.end, "text": item.text, "captions": str(captions[0])})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    dropped_path = args.out.with_suffix(".dropped.jsonl")
-    for path, items in ((args.out, rows), (dropped_path, dropped_rows)):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, items in ((out, rows), (report.dropped_path, dropped_rows)):
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in items))
         tmp.replace(path)
-    splits = Counter(row["split"] or "no split" for row in rows)
-    dropped_text = ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items())) or "none"
-    line(f"{len(pairs)} videos, {used} caption files read, {cue_count} cues: {len(rows)} clips kept "
-         f"({', '.join(f'{name} {count}' for name, count in sorted(splits.items())) or 'none'}); dropped: "
-         f"{dropped_text} (listed in {dropped_path}); {problems} problem{'s' if problems != 1 else ''}")
-    line(f"wrote {args.out}")
-    return 1 if problems else 0
+    report.splits = Counter(row["split"] or "no split" for row in rows)
+    return report
+
+
+def _video_cues(video: Path, captions: list[Path], lang: str, log: Callable[[str], None]) -> list[Cue] | None:
+    """The cues of ``video``'s first caption file, or None (logged) when it has none or it cannot be read."""
+    if not captions:
+        log(f"{video}: no {lang} caption file ({video.stem}[.{lang}]{'|'.join(CAPTION_SUFFIXES)}) beside it (left out)")
+        return None
+    if len(captions) > 1:
+        log(f"{video}: several caption files, using {captions[0].name} (not {', '.join(p.name for p in captions[1:])})")
+    try:
+        return read_captions(captions[0])
+    except CaptionError as error:
+        log(str(error))
+        return None

@@ -33,13 +33,13 @@ Holistic layout, as ``video_to_pose`` writes it) takes its landmarks from there 
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from signmusketeers.data.tables import TableError, read_fields, read_rows
 from signmusketeers.errors import InputError
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
@@ -167,18 +167,10 @@ def read_manifest(
         return _how2sign(path, videos, how2sign_clips)
     if path.suffix.lower() != ".jsonl" and first_line.count("|") >= 2 and "translation" in first_line.split("|"):
         return _phoenix(path, videos)
-    if path.suffix.lower() == ".jsonl":
-        rows = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append((number, json.loads(line)))
-                except json.JSONDecodeError as error:
-                    raise ManifestError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
-    else:
-        text = path.read_text()
-        delimiter = "\t" if path.suffix.lower() == ".tsv" or text.split("\n", 1)[0].count("\t") else ","
-        rows = [(number, row) for number, row in enumerate(csv.DictReader(text.splitlines(), delimiter=delimiter), 2)]
+    try:
+        rows = read_rows(path)
+    except TableError as error:
+        raise ManifestError(str(error)) from None
     clips = []
     for number, row in rows:
         if not isinstance(row, dict):
@@ -215,17 +207,10 @@ def _find_video(folder: Path, stem: str) -> Path | None:
 
 def _rows(path: Path, delimiter: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header and ``(line number, fields)`` of a delimited file read without CSV quoting (one line, one row)."""
-    text = path.read_text(encoding="utf-8-sig")
-    reader = csv.reader(text.splitlines(), delimiter=delimiter, quoting=csv.QUOTE_NONE)
-    lines = [(number, row) for number, row in enumerate(reader, start=1) if any(field.strip() for field in row)]
-    if not lines:
-        raise ManifestError(f"{path}: the manifest lists no clips")
-    (_, header), rows = lines[0], lines[1:]
-    header = [name.strip() for name in header]
-    for number, row in rows:
-        if len(row) != len(header):
-            raise ManifestError(f"{path}: line {number}: {len(row)} fields, the header has {len(header)} "
-                                f"(a {'tab' if delimiter == chr(9) else repr(delimiter)} inside a field?)")
+    try:
+        header, rows = read_fields(path, delimiter)
+    except TableError as error:
+        raise ManifestError(str(error).replace("the file is empty", "the manifest lists no clips")) from None
     if not rows:
         raise ManifestError(f"{path}: the manifest lists no clips")
     return header, rows

@@ -4,91 +4,50 @@ Every stage meets the next through a shard folder: crop shards (pre-training), c
 (per-clip crops + pose) and feature shards (cached encoder outputs). LitData writes and streams them; this module
 adds what LitData leaves to us:
 
-* records hold only str and numpy arrays of at least one dimension (LitData would silently pickle numpy scalars,
-  0-d arrays and ``None``), and a dataset whose index lists the ``pickle`` serializer is refused on opening;
+* records hold only str and numpy arrays of at least one dimension (:func:`check_record`; their formats:
+  :mod:`signmusketeers.formats.records`), and a dataset whose index lists the ``pickle`` serializer is refused on
+  opening;
 * every str is stored as text: LitData's own writer stores a str that names an existing file (a text such as
   ``notes.txt`` in the working folder, a video path) as that file's content or with pickle;
 * a folder counts as written only once its ``index.json`` exists; :class:`ShardWriter` writes resumably and exactly
   once per key (a completed-key ledger, segments made durable by atomic renames) and publishes ``index.json`` last;
+  one process at a time writes each shard index of a folder (a lock it holds for its life);
 * JPEG bytes travel as ``uint8`` arrays (LitData hands ``bytes`` back as ``memoryview``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from signmusketeers.constants import JPEG_QUALITY
-from signmusketeers.errors import InputError
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-FAILURES = "failures.jsonl"
-INDEX = "index.json"
-
-
-class ShardError(InputError):
-    """A shard folder that cannot be read as the stage expects; the message names the folder and the problem."""
-
-
-# --------------------------------------------------------------------------------------------- images
-
-
-def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> np.ndarray:
-    """RGB ``uint8 (H, W, 3)`` → JPEG bytes as a 1-d ``uint8`` array."""
-    import cv2
-
-    ok, buffer = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError(f"could not JPEG-encode an image of shape {image.shape}")
-    return buffer.reshape(-1)
-
-
-def decode_jpeg(buffer: np.ndarray | bytes | memoryview) -> np.ndarray:
-    """JPEG bytes (array, bytes or memoryview) → RGB ``uint8 (H, W, 3)``."""
-    import cv2
-
-    array = np.frombuffer(buffer, dtype=np.uint8) if not isinstance(buffer, np.ndarray) else buffer
-    image = cv2.imdecode(array, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError("corrupted JPEG record")
-    return image[..., ::-1].copy()
-
-
-def pack_jpegs(images: Sequence[np.ndarray], quality: int = JPEG_QUALITY) -> tuple[np.ndarray, np.ndarray]:
-    """Encode images and concatenate them: ``(data uint8 (N,), offsets int64 (len(images) + 1,))``."""
-    encoded = [encode_jpeg(image, quality) for image in images]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(e) for e in encoded])
-    data = np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.uint8)
-    return data, offsets
-
-
-def unpack_jpegs(data: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
-    """Inverse of :func:`pack_jpegs`: the decoded RGB images, in order."""
-    return [decode_jpeg(data[offsets[i] : offsets[i + 1]]) for i in range(len(offsets) - 1)]
-
-
-def unpack_clip_crops(record: Mapping[str, Any]) -> np.ndarray:
-    """A full clip-shard record's crops as ``uint8 (T, 3, S, S, 3)`` (face, left hand, right hand per frame).
-
-    Boxes-only records (``parse --clip-records boxes``) hold no crops: extract cuts theirs from the source video
-    (:func:`signmusketeers.parsing.recrop.record_crops`).
-    """
-    if "crops" not in record:
-        raise ShardError(f"clip {record.get('clip_id')!r}: a boxes-only clip record holds no crops")
-    images = unpack_jpegs(np.asarray(record["crops"]), np.asarray(record["offsets"]))
-    frames = len(record["frames"])
-    if len(images) != 3 * frames:
-        raise ShardError(f"clip {record.get('clip_id')!r}: {len(images)} crops for {frames} frames, expected 3 each")
-    return np.stack(images).reshape(frames, 3, *images[0].shape)
+from signmusketeers.data.shard_manifest import (  # noqa: F401 - the folder's files, read and written with the shards
+    FAILURES,
+    FORMAT_VERSION,
+    INDEX,
+    MANIFEST,
+    ShardError,
+    ShardManifest,
+    append_failures,
+    check_existing_kind,
+    check_record,
+    read_failures,
+)
+from signmusketeers.formats.records import (  # noqa: F401 - the JPEG packing of the records, used with the shards
+    PART_CODES,
+    decode_jpeg,
+    encode_jpeg,
+    pack_jpegs,
+    unpack_clip_crops,
+    unpack_jpegs,
+    write_part_index,
+)
 
 
 # --------------------------------------------------------------------------------------------- records
@@ -104,84 +63,6 @@ def _text_serializers() -> dict[str, Any]:
             return isinstance(data, str)
 
     return {"str": TextOnlyStringSerializer()}
-
-
-def check_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``record`` if every value is a str or an at-least-1-d numpy array; raise naming the field otherwise."""
-    for key, value in record.items():
-        if isinstance(value, str):
-            continue
-        if isinstance(value, np.ndarray) and value.ndim >= 1 and value.dtype != object:
-            continue
-        raise TypeError(
-            f"shard field {key!r} is {type(value).__name__}"
-            + (f" with {value.ndim} dims" if isinstance(value, np.ndarray) else "")
-            + ": only str and numpy arrays of at least one dimension are stored (no pickle)"
-        )
-    return dict(record)
-
-
-# --------------------------------------------------------------------------------------------- folders
-
-
-@dataclass
-class ShardManifest:
-    """Our ``manifest.json``: what a shard folder holds and what made it."""
-
-    kind: str  # "crops" | "clips" | "features"
-    records: int
-    made_by: dict[str, Any]
-    format_version: int = FORMAT_VERSION
-
-    def write(self, folder: str | os.PathLike) -> None:
-        payload = {
-            "format_version": self.format_version,
-            "kind": self.kind,
-            "records": self.records,
-            "made_by": self.made_by,
-            "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        path = Path(folder) / MANIFEST
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        tmp.replace(path)
-
-    @classmethod
-    def read(cls, folder: str | os.PathLike) -> ShardManifest:
-        path = Path(folder) / MANIFEST
-        try:
-            payload = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ShardError(f"{folder}: no {MANIFEST}; not a signmusketeers shard folder, or not finished") from None
-        except json.JSONDecodeError as error:
-            raise ShardError(f"{path}: not valid JSON ({error.msg})") from None
-        if payload.get("format_version") != FORMAT_VERSION:
-            raise ShardError(
-                f"{path}: shard format version {payload.get('format_version')!r}, this library reads {FORMAT_VERSION}"
-            )
-        return cls(
-            kind=payload["kind"],
-            records=int(payload["records"]),
-            made_by=payload.get("made_by", {}),
-            format_version=payload["format_version"],
-        )
-
-
-def append_failures(folder: str | os.PathLike, failures: Iterable[Mapping[str, Any]]) -> int:
-    """Append ``{"input", "reason", ...}`` lines to the folder's ``failures.jsonl``; returns how many."""
-    lines = [json.dumps(dict(f)) for f in failures]
-    if lines:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        with open(Path(folder) / FAILURES, "a") as handle:
-            handle.write("\n".join(lines) + "\n")
-    return len(lines)
-
-
-def read_failures(folder: str | os.PathLike) -> list[dict[str, Any]]:
-    path = Path(folder) / FAILURES
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def check_dataset_folder(folder: str | os.PathLike, kind: str | None = None) -> ShardManifest | None:
@@ -247,7 +128,9 @@ class ShardWriter:
       no ``index.json`` and readers refuse it.
 
     Several processes may write the same folder when each has its own ``shard_index`` (a cluster job array, or DDP
-    ranks): their segment names, ledgers and cleanup never overlap. One writer per shard index at a time.
+    ranks): their segment names, ledgers and cleanup never overlap. One writer per shard index at a time: the writer
+    holds ``.ledger/lock-SHARD`` (``flock``) for its life, and a second writer of the same shard index raises
+    :class:`ShardBusyError` (the lock goes with its process, also a killed one).
     ``optimize`` is not used because its checkpoint resume works per worker item list, not per key, and
     ``mode="append"`` duplicates; ``BinaryWriter`` is what ``optimize`` writes with underneath.
 
@@ -286,6 +169,7 @@ class ShardWriter:
         self._prefix = f"{shard_index:05d}"
         self._ledger_dir = self.folder / LEDGER
         self._ledger_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_shard(self.folder, self._ledger_dir / f"lock-{self._prefix}", shard_index)
         existing = check_existing_kind(self.folder)
         if existing is not None and existing != kind:
             raise ShardError(f"{self.folder}: holds {existing} shards, cannot add {kind} shards")
@@ -372,8 +256,10 @@ class ShardWriter:
         """Flush, mark this shard index done and, when all are, publish ``index.json`` + ``manifest.json``.
 
         Returns the manifest once the folder is complete, ``None`` while other shard indices are still running.
+        Releases the shard index's lock: nothing more is written.
         """
         self.flush()
+        self.close()  # done writing: another run may take this shard index (and find every key done)
         marker = self._ledger_dir / f"done-{self.shard_index:05d}-of-{self.num_shards:05d}"
         marker.touch()
         missing = [i for i in range(self.num_shards) if not (self._ledger_dir / f"done-{i:05d}-of-{self.num_shards:05d}").exists()]
@@ -386,12 +272,23 @@ class ShardWriter:
             if sorted(self._ledgers()) == seen:
                 return manifest
 
+    def finished_keys(self) -> set[str]:
+        """The keys of every durable segment in the folder, of every shard index (read from the ledgers now)."""
+        return {key for ledger in self._ledgers().values() for key in ledger["keys"]}
+
+    def close(self) -> None:
+        """Release the folder's lock for this shard index (without flushing); the writer is not used afterwards."""
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor releases the flock
+            self._lock = None
+
     def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         # On an error (including Ctrl-C) keep what is complete; the folder is published only by finish().
         self.flush()
+        self.close()
 
     # ------------------------------------------------------------------ internals
 
@@ -434,10 +331,11 @@ class ShardWriter:
             records += int(ledger["records"])
         manifest = ShardManifest(kind=self.kind, records=records, made_by=self.made_by)
         if chunks:
-            _atomic_write_json(self.folder / INDEX, {"chunks": chunks, "config": config, "updated_at": str(time.time())})
+            # LitData names its cache after "updated_at": a digest of the chunk table changes with the content and
+            # keeps the same folder byte-identical
+            updated = hashlib.sha1(json.dumps(chunks, sort_keys=True).encode()).hexdigest()[:16]
+            _atomic_write_json(self.folder / INDEX, {"chunks": chunks, "config": config, "updated_at": updated})
             if self.kind == "crops" and all("parts" in ledger for ledger in ledgers.values()):
-                from .crops import PART_CODES, write_part_index
-
                 # Global index order = the chunks' order in index.json = the ledgers' order, records in turn.
                 parts = [PART_CODES.get(part, 255) for ledger in ledgers.values() for part in ledger["parts"]]
                 write_part_index(self.folder, np.asarray(parts, dtype=np.uint8))
@@ -445,12 +343,31 @@ class ShardWriter:
         return manifest
 
 
-def check_existing_kind(folder: str | os.PathLike) -> str | None:
-    """The kind recorded in an existing folder's manifest, or None when there is none yet."""
-    try:
-        return ShardManifest.read(folder).kind
-    except ShardError:
-        return None
+class ShardBusyError(ShardError):
+    """Another process is writing the same shard index of the folder (one line naming the folder)."""
+
+    def __init__(self, folder: Path, shard_index: int) -> None:
+        super().__init__(f"{folder}: another process is writing this folder (shard index {shard_index})")
+        self.folder, self.shard_index = folder, shard_index
+
+
+def _lock_shard(folder: Path, path: Path, shard_index: int):
+    """The open lock file of one shard index, locked; raises :class:`ShardBusyError` when another holds it."""
+    import fcntl
+    import gc
+
+    handle = open(path, "a")
+    for attempt in range(2):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if attempt == 0:
+                # the holder may be an abandoned writer of this very process (e.g. kept alive by a traceback)
+                # that only the cycle collector closes
+                gc.collect()
+    handle.close()
+    raise ShardBusyError(folder, shard_index)
 
 
 def _remove_tree(path: Path) -> None:

@@ -13,7 +13,7 @@ from .parser import ParsedClip
 from .video import read_frames
 
 if TYPE_CHECKING:
-    from .command import EncodedClip
+    from signmusketeers.parsing.encoded import EncodedClip
 
 COLOURS = {"face": (60, 200, 60), "left": (60, 120, 255), "right": (255, 80, 60)}  # RGB
 

@@ -80,6 +80,7 @@ def test_resume_skips_done_keys_and_drops_unfinished_segment(tmp_path: Path) -> 
     first.segment_bytes = 10**12
     first.write("b", crop_records("b", 3))  # still in an open segment when the process "dies"
     first._segment.done()  # even its chunk files on disk do not count without a ledger
+    first.close()  # the process "dies": its lock goes with it
     del first
 
     second = ShardWriter(out, "crops")

@@ -14,7 +14,7 @@ import torch
 from signmusketeers.cli import main
 from signmusketeers.data.shards import ShardWriter, open_dataset, pack_jpegs, read_failures, unpack_clip_crops
 from signmusketeers.parsing import FrameParser, PrecomputedLandmarks
-from signmusketeers.parsing.command import clip_record
+from signmusketeers.formats.records import clip_record
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
 from signmusketeers.translate.encoders import build_encoder, load_encoder, save_encoder
 

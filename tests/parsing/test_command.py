@@ -178,7 +178,7 @@ class TenFrameClip:
 
 
 def test_crop_records_sample_the_middles_of_equal_segments_not_the_ends():
-    from signmusketeers.parsing.command import crop_records
+    from signmusketeers.data.crop_sample import crop_records
 
     records = crop_records(TenFrameClip(), 2)
     # Two frames of ten: positions 2 and 7 (frames 4 and 14), away from the resting first and last frames.

@@ -13,8 +13,9 @@ import pytest
 from signmusketeers.cli import main
 from signmusketeers.data.shards import open_dataset
 from signmusketeers.parsing import FrameParser, ParseError
-from signmusketeers.parsing.command import EncodedClip, clip_record, crop_records, encode_clip
-from signmusketeers.parsing.sample import pick_crops
+from signmusketeers.data.crop_sample import crop_records, pick_crops
+from signmusketeers.formats.records import clip_record
+from signmusketeers.parsing.encoded import EncodedClip, encode_clip
 
 from .media import SHARED_CLIPS, noise_frames, write_video
 from .test_command import synth_folder

@@ -18,7 +18,7 @@ from signmusketeers.cli import main
 from signmusketeers.data.manifests import InputClip
 from signmusketeers.data.shards import INDEX, open_dataset
 from signmusketeers.parsing.boxes import LANDMARKS, POSE_FALLBACK
-from signmusketeers.parsing.sample import make_plan, pick_crops
+from signmusketeers.data.crop_sample import make_plan, pick_crops
 
 from .test_command import REPO, synth_folder
 

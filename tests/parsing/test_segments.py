@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from signmusketeers.parsing import FrameParser, parser as parser_module, video as video_module
-from signmusketeers.parsing.command import clip_record
+from signmusketeers.formats.records import clip_record
 from signmusketeers.parsing.recrop import record_crops
 
 from .corpus_media import encode

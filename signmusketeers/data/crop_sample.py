@@ -16,6 +16,9 @@ The sample is decided in two steps, both from the seed alone, so one run, a run 
    chosen by a generator seeded with (seed, clip id, part); a hand quota takes q of the (frame, side) pairs with that
    hand's own landmarks.
 
+The crop records themselves (:func:`crop_records`) follow the same rule with or without a sample: only crops whose
+box came from the part's own landmarks. :class:`SampleTally` counts what the sample wrote over every job and run.
+
 A frame may lack the part: a clip with fewer detected candidates than its quota gives all it has, and the
 shortfall is counted and reported, not moved to other clips (that would make one clip's crops depend on how other
 clips parsed, which a job of a split or a resumed run does not know). Since the header's count is an estimate of the
@@ -30,12 +33,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..data.manifests import InputClip
-from .boxes import LANDMARKS, SHIFTED
+from signmusketeers.data.manifests import InputClip
+from signmusketeers.data.shards import LEDGER
 from signmusketeers.errors import InputError
+from signmusketeers.formats.records import crop_record, pack_jpegs
+from signmusketeers.parsing.boxes import LANDMARKS, PART_NAMES, SHIFTED
 
 PLAN = "crop_plan.json"
 PARTS = ("face", "hand")
@@ -172,3 +178,82 @@ def pick_crops(clip_id: str, found: np.ndarray, provenance: np.ndarray, face_quo
         chosen = generator.choice(len(candidates), size=min(quota, len(candidates)), replace=False)
         picked.extend(candidates[i] for i in chosen)
     return sorted(picked)
+
+
+def even_picks(found: np.ndarray, provenance: np.ndarray, frames_per_clip: int) -> list[tuple[int, int]]:
+    """``(position, part)`` of the usable crops of ``frames_per_clip`` evenly spaced frames: the middles of equal
+    segments of the clip, never just its first and last frames, where signers tend to rest."""
+    if frames_per_clip <= 0:
+        return []
+    length = len(found)
+    count = min(frames_per_clip, length)
+    positions = np.unique(((np.arange(count) + 0.5) * length / count).astype(int))
+    return [(int(position), part) for position in positions for part in range(len(PART_NAMES))
+            if found[position, part] and provenance[position, part] in (LANDMARKS, SHIFTED)]
+
+
+def crop_records(clip: Any, frames_per_clip: int, picks: list[tuple[int, int]] | None = None) -> list[dict[str, Any]]:
+    """Crop-shard records (:func:`~signmusketeers.formats.records.crop_record`) for ``frames_per_clip`` evenly spaced
+    frames (:func:`even_picks`): the face and both hands. Only crops whose box came from the part's own landmarks in
+    that frame (possibly shifted into the frame) are kept: a fallback box may not hold the hand at all, which would
+    teach the encoder noise. ``picks``: the ``(position, part)`` crops of a corpus-wide sample instead
+    (:func:`pick_crops`, which keeps to the same rule). ``clip`` is a :class:`~signmusketeers.parsing.ParsedClip` or
+    an :class:`~signmusketeers.parsing.encoded.EncodedClip` (its kept JPEGs are the records' images, byte-for-byte
+    those made from raw crops)."""
+    provenance, frame_index = clip.provenance, clip.frame_index
+    if picks is None:
+        picks = even_picks(clip.found, provenance, frames_per_clip)
+    records = []
+    for position, part in picks:
+        if hasattr(clip, "jpeg"):
+            data = clip.jpeg(position, part).copy()  # what pack_jpegs makes of one image: a copy of its JPEG
+        else:
+            data, _ = pack_jpegs([clip.crops[position, part]])
+        records.append(crop_record(data, PART_NAMES[part], clip.clip_id, int(frame_index[position]),
+                                   int(provenance[position, part])))
+    return records
+
+
+class SampleTally:
+    """Crops of the corpus-wide sample written per clip, kept beside the crop shards' ledgers
+    (``.ledger/sample-SHARD.jsonl``) so that the totals cover every job and every resumed run."""
+
+    def __init__(self, folder: Path, shard_index: int) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LEDGER / f"sample-{shard_index:05d}.jsonl"
+
+    def add(self, clip_id: str, records: list[dict[str, Any]]) -> None:
+        faces = sum(r["part"] == "face" for r in records)
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"clip_id": clip_id, "face": faces, "hand": len(records) - faces}) + "\n")
+
+    def counts(self, done: set[str]) -> dict[str, tuple[int, int]]:
+        """Per clip (face, hand) crops, for the clips the shard ledgers hold (a line of a clip whose segment was lost
+        to an interruption is left out; its rerun writes it again)."""
+        counts = {}
+        for path in sorted((self.folder / LEDGER).glob("sample-*.jsonl")):
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by an interruption
+                if row.get("clip_id") in done:
+                    counts[row["clip_id"]] = (int(row["face"]), int(row["hand"]))
+        return counts
+
+    def report(self, plan: CropPlan, done: set[str], finished: bool) -> tuple[str, dict[str, Any]]:
+        """The sample's one-line summary over the keys ``done`` in the crop folder (``finished``: the folder was
+        published, so clips not written failed) and the figures ``manifest.json`` keeps under ``made_by.sample``."""
+        counts = self.counts(done)
+        faces, hands = sum(f for f, _ in counts.values()), sum(h for _, h in counts.values())
+        face_clips, hand_clips = sum(f > 0 for f, _ in counts.values()), sum(h > 0 for _, h in counts.values())
+        short = [sum(max(0, plan.quota(c)[i] - counts[c][i]) for c in counts) for i in (0, 1)]
+        pending = sum(1 for c in plan.quotas if c not in done)
+        scope = "crop sample" if finished else "crop sample so far"
+        line = (f"{scope}: {faces} face crops from {face_clips} clips, {hands} hand crops from "
+                f"{hand_clips} clips (budgets {plan.budgets['face']}/{plan.budgets['hand']}; short by {short[0]} face "
+                f"and {short[1]} hand crops in clips with fewer detected candidates than their quota; "
+                f"{pending} sampled clips not written{' (failed)' if finished and pending else ''})")
+        figures = {"face_crops": faces, "face_clips": face_clips, "hand_crops": hands, "hand_clips": hand_clips,
+                   "short": {"face": short[0], "hand": short[1]}, "clips_not_written": pending}
+        return line, figures
