@@ -195,7 +195,7 @@ class Translator:
     def _parse_whole(self, video: str | os.PathLike, options: dict[str, Any],
                      add: Callable[[np.ndarray, np.ndarray], None], seconds: dict[str, float]
                      ) -> tuple[list[float], list[bool], float]:
-        """Parse with ``parse_video`` (a parser without ``iter_frames``), then encode in batches; (times, found, fps)."""
+        """Parse with ``parse_video`` (no ``iter_frames``), then encode in batches; (times, found, fps)."""
         begin = time.perf_counter()
         clip = self.parser.parse_video(video, **options)
         seconds["parse"] += time.perf_counter() - begin

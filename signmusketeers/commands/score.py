@@ -52,7 +52,8 @@ def _cells(key: str, row: dict[str, Any], paired: bool) -> list[str]:
     if paired:
         base = row["baseline"]
         cells += [f"{base['score']:.{d}f}", f"{base['mean']:.{d}f}±{base['ci']:.{d}f}",
-                  f"{row['score'] - base['score']:+.{d}f}", f"{row['p_value']:.4f}", "yes" if row["significant"] else "no"]
+                  f"{row['score'] - base['score']:+.{d}f}", f"{row['p_value']:.4f}",
+                  "yes" if row["significant"] else "no"]
     return cells
 
 

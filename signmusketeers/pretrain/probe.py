@@ -102,8 +102,9 @@ class KNNProbe(Callback):
     training, every ``every_n_steps`` steps (0: never) and at the end; writes ``{"before", "after", "history"}``
     (top-1 before and after, every measurement) to ``out`` (JSON) when given. Under DDP the ranks embed their
     shares of the probe crops and gather them, so every rank scores the whole probe set; rank 0 logs and writes.
-    ``labels`` is a SynthSign folder or the user's label CSV (:class:`~signmusketeers.pretrain.probe_labels.CropLabels`, with ``query_fraction`` of its
-    clips as queries when it has no ``split`` column). ``part`` ("face" or "hand") probes only that part's crops of
+    ``labels`` is a SynthSign folder or the user's label CSV
+    (:class:`~signmusketeers.pretrain.probe_labels.CropLabels`, with ``query_fraction`` of its clips as queries
+    when it has no ``split`` column). ``part`` ("face" or "hand") probes only that part's crops of
     a mixed crop folder; face and hand labels are different label sets, so give it whenever the folder holds both."""
 
     def __init__(

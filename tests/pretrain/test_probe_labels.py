@@ -119,8 +119,8 @@ def test_probe_command_scores_exported_encoders_and_goes_on_past_a_bad_one(crop_
     small = {"img_size": 56, "embed_dim": 32, "depth": 1, "num_heads": 2, "init_values": 1.0}
     first = save_encoder(build_encoder(**small, seed=1), tmp_path / "first")
     second = save_encoder(build_encoder(**small, seed=2), tmp_path / "second")
-    argv = ["probe", str(first), str(tmp_path / "missing"), str(second), "--crops", str(crops), "--labels", path, "--k", "5",
-            "--json", "--device", "cpu"]
+    argv = ["probe", str(first), str(tmp_path / "missing"), str(second), "--crops", str(crops), "--labels", path,
+            "--k", "5", "--json", "--device", "cpu"]
     assert main(argv) == 1  # the missing encoder, after the others
     out, err = capsys.readouterr()
     rows = [json.loads(line) for line in out.splitlines()]
