@@ -25,10 +25,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("signmusketeers.data.synthsign:register", "render SynthSign, the embedded synthetic signing dataset"),
     "captions": ("signmusketeers.commands.captions:register", "videos + caption files (.vtt/.srt/.json3) → a clip manifest"),
     "parse": ("signmusketeers.commands.parse:register", "parse videos into face/hand crops + pose (clip and crop shards)"),
-    "export": ("signmusketeers.pretrain.export:register", "export a pre-trained teacher as an encoder (safetensors)"),
-    "extract": ("signmusketeers.translate.extract:register", "clip shards → per-clip encoder feature shards"),
-    "translate": ("signmusketeers.inference:register", "translate sign-language videos into English"),
-    "score": ("signmusketeers.translate.score:register", "BLEU-1..4, chrF, ROUGE-L (+ BLEURT) with 95% CIs; paired test"),
+    "export": ("signmusketeers.commands.export:register", "export a pre-trained teacher as an encoder (safetensors)"),
+    "random-encoder": ("signmusketeers.commands.random_encoder:register",
+                       "a randomly initialised encoder export (demos and tests without pre-training)"),
+    "probe": ("signmusketeers.commands.probe:register", "k-NN probe of encoder exports on labelled crops"),
+    "extract": ("signmusketeers.commands.extract:register", "clip shards → per-clip encoder feature shards"),
+    "tokenizer": ("signmusketeers.commands.tokenizer:register", "train a subword tokenizer on a manifest's sentences"),
+    "translate": ("signmusketeers.commands.translate:register", "translate sign-language videos into English"),
+    "score": ("signmusketeers.commands.score:register", "BLEU-1..4, chrF, ROUGE-L (+ BLEURT) with 95% CIs; paired test"),
     "demo": ("signmusketeers.demo:register", "the whole pipeline on SynthSign, on a CPU, with a summary and pictures"),
 }
 

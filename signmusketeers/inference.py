@@ -19,25 +19,25 @@ asked for. Faces are masked (paper §3.2) when the checkpoint says its features 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from signmusketeers.translate.encoders import CropEncoder, EncoderError, EncoderSpec, encoder_from_state, load_encoder
+from signmusketeers.constants import PAPER_STRIDE
 from signmusketeers.subtitles import SegmentOptions
+from signmusketeers.translate.encoders import (
+    CropEncoder, EncoderError, EncoderSpec, crop_features, encoder_from_state, load_encoder,
+)
 from signmusketeers.translate.module import TranslationModule
 
-from signmusketeers.constants import PAPER_STRIDE
 BATCH_FRAMES = 32  # frames parsed and encoded at a time: their crops are all a translation holds (~14 MB at 224 px)
 
 
@@ -115,11 +115,7 @@ class Translator:
 
     def encode_crops(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
         """``uint8 (N, 3, S, S, 3)`` crops → ``{"face", "left", "right"}`` features ``float16 (N, D)`` on the CPU."""
-        frames = crops.shape[0]
-        hands = self.encoders["hand"](crops[:, 1:3].reshape(frames * 2, *crops.shape[2:])).reshape(frames, 2, -1)
-        # Features are cached as float16 for training; round the same way so inference sees what training saw.
-        streams = {"face": self.encoders["face"](crops[:, 0]), "left": hands[:, 0], "right": hands[:, 1]}
-        return {name: value.half().cpu() for name, value in streams.items()}
+        return crop_features(crops, self.encoders["face"], self.encoders["hand"])
 
     def features(self, crops: torch.Tensor, pose: torch.Tensor) -> dict[str, torch.Tensor]:
         """A one-clip batch from crops ``uint8 (T, 3, S, S, 3)`` and pose ``(T, 14)``."""
@@ -132,13 +128,8 @@ class Translator:
         batch["attention_mask"] = torch.ones(1, frames, dtype=torch.long, device=self.device)
         return batch
 
-    def encode(
-        self,
-        video: str | os.PathLike,
-        *,
-        on_frames: Callable[[int], None] | None = None,
-        **options: Any,
-    ) -> EncodedVideo:
+    def encode(self, video: str | os.PathLike, *, on_frames: Callable[[int], None] | None = None,
+               **options: Any) -> EncodedVideo:
         """Parse and encode ``video`` in batches of :attr:`batch_frames` frames, keeping only the features.
 
         Memory stays flat in the video's length: a few frames' crops at a time, then ``3 × T × D`` float16
@@ -153,8 +144,6 @@ class Translator:
         expected = estimated_frames(video, self.stride, options.get("start"), options.get("end"),
                                     options.get("fps")) or 1024
         buffers: dict[str, _Buffer] = {name: _Buffer(expected) for name in ("face", "left", "right", "pose")}
-        times, found = [], []
-        fps = 0.0
 
         def add(crops: np.ndarray, pose: np.ndarray) -> None:
             begin = time.perf_counter()
@@ -167,35 +156,8 @@ class Translator:
             if on_frames is not None:
                 on_frames(len(crops))
 
-        begin = time.perf_counter()
-        if hasattr(self.parser, "iter_frames"):
-            fps = probe_fps(video, options.get("fps"))
-            batch: list = []
-            for frame in self.parser.iter_frames(video, **{k: v for k, v in options.items() if k != "clip_id"}):
-                batch.append(frame)
-                times.append(frame.time)
-                found.append(frame.pose_found)
-                if len(batch) == self.batch_frames:
-                    seconds["parse"] += time.perf_counter() - begin
-                    add(np.stack([f.crops for f in batch]), np.stack([f.pose for f in batch]))
-                    batch, begin = [], time.perf_counter()
-            seconds["parse"] += time.perf_counter() - begin
-            if batch:
-                add(np.stack([f.crops for f in batch]), np.stack([f.pose for f in batch]))
-            minimum = getattr(self.parser, "min_frames", 1)
-            if len(times) < minimum:
-                raise ValueError(f"{video}: {len(times)} frame{'s' if len(times) != 1 else ''} decoded; a clip needs "
-                                 f"at least {minimum}")
-        else:
-            clip = self.parser.parse_video(video, **options)
-            seconds["parse"] += time.perf_counter() - begin
-            frames = clip.crops.shape[0]
-            fps = float(getattr(clip, "fps", 0.0) or 0.0)
-            times = list(getattr(clip, "timestamps", np.arange(frames) * self.stride / (fps or 1.0)))
-            found = list(getattr(clip, "landmarks", None).present["pose"] if getattr(clip, "landmarks", None)
-                         is not None else np.ones(frames, dtype=bool))
-            for first in range(0, frames, self.batch_frames):
-                add(clip.crops[first:first + self.batch_frames], clip.pose[first:first + self.batch_frames])
+        parse = self._parse_in_batches if hasattr(self.parser, "iter_frames") else self._parse_whole
+        times, found, fps = parse(video, options, add, seconds)
         return EncodedVideo(
             streams={name: buffers[name].values() for name in ("face", "left", "right")},
             pose=buffers["pose"].values(),
@@ -204,6 +166,47 @@ class Translator:
             frame_duration=self.stride / fps if fps else float(np.median(np.diff(times))) if len(times) > 1 else 0.0,
             seconds=seconds,
         )
+
+    def _parse_in_batches(self, video: str | os.PathLike, options: dict[str, Any],
+                          add: Callable[[np.ndarray, np.ndarray], None], seconds: dict[str, float]
+                          ) -> tuple[list[float], list[bool], float]:
+        """Parse with ``iter_frames``, handing every :attr:`batch_frames` frames to ``add``; (times, found, fps)."""
+        times, found = [], []
+        begin = time.perf_counter()
+        fps = probe_fps(video, options.get("fps"))
+        batch: list = []
+        for frame in self.parser.iter_frames(video, **{k: v for k, v in options.items() if k != "clip_id"}):
+            batch.append(frame)
+            times.append(frame.time)
+            found.append(frame.pose_found)
+            if len(batch) == self.batch_frames:
+                seconds["parse"] += time.perf_counter() - begin
+                add(np.stack([f.crops for f in batch]), np.stack([f.pose for f in batch]))
+                batch, begin = [], time.perf_counter()
+        seconds["parse"] += time.perf_counter() - begin
+        if batch:
+            add(np.stack([f.crops for f in batch]), np.stack([f.pose for f in batch]))
+        minimum = getattr(self.parser, "min_frames", 1)
+        if len(times) < minimum:
+            raise ValueError(f"{video}: {len(times)} frame{'s' if len(times) != 1 else ''} decoded; a clip needs "
+                             f"at least {minimum}")
+        return times, found, fps
+
+    def _parse_whole(self, video: str | os.PathLike, options: dict[str, Any],
+                     add: Callable[[np.ndarray, np.ndarray], None], seconds: dict[str, float]
+                     ) -> tuple[list[float], list[bool], float]:
+        """Parse with ``parse_video`` (no ``iter_frames``), then encode in batches; (times, found, fps)."""
+        begin = time.perf_counter()
+        clip = self.parser.parse_video(video, **options)
+        seconds["parse"] += time.perf_counter() - begin
+        frames = clip.crops.shape[0]
+        fps = float(getattr(clip, "fps", 0.0) or 0.0)
+        times = list(getattr(clip, "timestamps", np.arange(frames) * self.stride / (fps or 1.0)))
+        found = list(getattr(clip, "landmarks", None).present["pose"] if getattr(clip, "landmarks", None)
+                     is not None else np.ones(frames, dtype=bool))
+        for first in range(0, frames, self.batch_frames):
+            add(clip.crops[first:first + self.batch_frames], clip.pose[first:first + self.batch_frames])
+        return times, found, fps
 
     def generate(self, encoded: EncodedVideo, first: int = 0, last: int | None = None) -> str:
         """The translation of kept frames ``[first, last)`` of an encoded video."""
@@ -326,134 +329,71 @@ def estimated_frames(video: str | os.PathLike, stride: int, start: float | None 
     return -(-frames // stride) if frames > 0 else None
 
 
-def register(parser: argparse.ArgumentParser):
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                        help="videos, folders of videos, or manifests (.jsonl/.csv as for parse; their text is printed "
-                             "as the reference and their landmark files replace MediaPipe)")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="TranslationModule checkpoint")
-    from signmusketeers.commands.inputs import add_input_options
+@dataclass
+class TranslateReport:
+    """What :func:`translate_clips` did: each translated clip's result (as ``--output`` has them), clips failed."""
 
-    add_input_options(parser)  # --videos, --how2sign-clips, --frame-rate: as for parse
-    parser.add_argument("--json", action="store_true",
-                        help='one JSON line per video: {"video", "text", "seconds"} (+ "clip_id", "reference" from a '
-                             "manifest)")
-    parser.add_argument("--output", type=Path, help="also write the JSON lines to this file")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--stride", type=int, default=PAPER_STRIDE, help="use every N-th frame (as in training: 2)")
-    parser.add_argument("--crop-size", type=int, default=None,
-                        help="crop side in pixels (default: the encoders' input size, 224 for ViT-S/14)")
-    parser.add_argument("--face-privacy", action=argparse.BooleanOptionalAction, default=None,
-                        help="mask faces (default: as the checkpoint records; a mismatch is refused)")
-    parser.add_argument("--face-encoder", type=Path, help="face encoder export, instead of the checkpoint's")
-    parser.add_argument("--hand-encoder", type=Path, help="hand encoder export, instead of the checkpoint's")
-    parser.add_argument("--landmarks-model", type=Path, metavar="FILE.task",
-                        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
-                             "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)")
-    parser.add_argument("--srt", type=Path, help="long video: write timed subtitles of its segments (SubRip) here")
-    parser.add_argument("--vtt", type=Path, help="long video: write timed subtitles of its segments (WebVTT) here")
-    parser.add_argument(
-        "--segment", choices=("activity", "window"), default=None,
-        help="translate sentence-sized segments instead of the whole video: 'activity' (hands up and moving, by the "
-             "landmarks; sliding windows where no pose is found) or 'window' (fixed windows); default 'activity' "
-             "with --srt/--vtt, else none; --json then lists the segments with their times",
-    )  # fmt: skip
-    parser.add_argument("--max-segment", type=float, default=SegmentOptions.max_length, metavar="SECONDS",
-                        help="cut longer signing stretches into equal parts (default %(default)s)")
-    parser.add_argument("--window", type=float, default=SegmentOptions.window, metavar="SECONDS",
-                        help="sliding-window length where the landmarks cannot tell (default %(default)s)")
-    return run
+    results: list[dict[str, Any]] = field(default_factory=list)
+    failed: int = 0
 
 
-def run(args: argparse.Namespace) -> int:
-    from signmusketeers.data.manifests import ManifestError
-    from signmusketeers.commands.inputs import read_input_options
+def translate_clips(
+    translator: Translator, clips: list[Any], *, segments: SegmentOptions | None = None,
+    subtitles: tuple[Path, ...] = (), output: Path | None = None,
+    on_result: Callable[[Any, dict[str, Any]], None] | None = None, say: Callable[[str], None] = print,
+    progress: Callable[[str, int | None], Any] | None = None,
+) -> TranslateReport:
+    """Translate input clips (:class:`~signmusketeers.data.manifests.InputClip`) one by one with ``translator``.
 
-    def fail_line(text: str) -> None:
-        print(f"signmusketeers translate: {text}", file=sys.stderr)
-
-    try:
-        segments = None
-        if args.segment or args.srt or args.vtt:
-            segments = SegmentOptions(method=args.segment or "activity", max_length=args.max_segment,
-                                      window=args.window, min_length=min(SegmentOptions.min_length, args.max_segment))
-        for target, suffix in ((args.srt, ".srt"), (args.vtt, ".vtt")):
-            if target is not None and target.suffix.lower() != suffix:
-                raise ValueError(f"{target}: a {suffix[1:].upper()} file must end in {suffix}")
-        clips = read_input_options(args, "translate")
-        if (args.srt or args.vtt) and len(clips) != 1:
-            raise ValueError(f"--srt/--vtt write the subtitles of one video; {len(clips)} inputs given")
-        translator = Translator(args.checkpoint, args.device, face_encoder=args.face_encoder,
-                                hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size,
-                                face_privacy=args.face_privacy, landmarks_model=args.landmarks_model)
-    except (ManifestError, ValueError) as error:  # EncoderError and bad checkpoints are ValueErrors too
-        fail_line(str(error))
-        return 2
-    output = None
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        output = open(args.output, "w")
-    failures = 0
+    A clip from a manifest gets its ``clip_id`` and ``reference`` into the result. Each result is appended to
+    ``output`` (JSON lines) and handed to ``on_result(clip, result)``; with ``segments``, a clip's segments are
+    written as subtitles to each of ``subtitles`` (``.srt``/``.vtt``). ``say(line)`` hears failed clips (the others
+    go on) and subtitles written; ``progress(video, frames)``: a context manager yielding ``advance(n)``, or None."""
+    report = TranslateReport()
+    handle = None
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(output, "w")
     try:
         for clip in clips:
             if clip.problem:  # e.g. a manifest row whose video is missing
-                fail_line(f"{clip.video}: {clip.problem}")
-                failures += 1
+                say(f"{clip.video}: {clip.problem}")
+                report.failed += 1
                 continue
             try:
-                options = {"fps": clip.fps} if clip.fps else {}  # folders of frames only
-                expected = estimated_frames(clip.video, args.stride, clip.start, clip.end, clip.fps)
-                with _progress(clip.video, expected) as advance:
-                    result = translator.translate(clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks,
-                                                  start=clip.start, end=clip.end, segments=segments,
-                                                  on_frames=advance, **options)
-                if "segments" in result:
-                    from signmusketeers.subtitles import Segment, cue_text, write_subtitles
-
-                    parts = [Segment(**part) for part in result["segments"]]
-                    cues = sum(1 for part in parts if cue_text(part.text))  # a segment translated to nothing has none
-                    for target in (args.srt, args.vtt):
-                        if target is not None:
-                            write_subtitles(target, parts)
-                            print(f"signmusketeers translate: {target}: {cues} subtitles of {len(parts)} segments",
-                                  file=sys.stderr)
+                result = _translate_clip(translator, clip, segments, subtitles, say, progress)
             except (ValueError, OSError) as error:  # ParseError is a ValueError naming the file
                 message = str(error)
-                fail_line(message if clip.video in message else f"{clip.video}: {message}")
-                failures += 1
+                say(message if clip.video in message else f"{clip.video}: {message}")
+                report.failed += 1
                 continue
-            if clip.text or clip.landmarks or clip.start is not None:  # the clip came from a manifest
-                result = {"clip_id": clip.clip_id, **result, "reference": clip.text}
-            line = json.dumps(result)
-            if output is not None:
-                output.write(line + "\n")
-                output.flush()
-            if args.json:
-                print(line, flush=True)
-            else:
-                timing = ", ".join(f"{stage} {s:.2f}s" for stage, s in result["seconds"].items())
-                if "segments" in result:
-                    print(f"{clip.video}:", flush=True)
-                    for part in result["segments"]:
-                        print(f"  [{part['start']:8.2f} - {part['end']:8.2f}] {part['text']}", flush=True)
-                else:
-                    print(f"{clip.video}: {result['text']}", flush=True)
-                if result.get("reference"):
-                    print(f"  reference: {result['reference']}", flush=True)
-                print(f"  ({result['frames']} frames; {timing})", file=sys.stderr)
+            report.results.append(result)
+            if handle is not None:
+                handle.write(json.dumps(result) + "\n")
+                handle.flush()
+            if on_result is not None:
+                on_result(clip, result)
     finally:
-        if output is not None:
-            output.close()
-    return 1 if failures else 0
+        if handle is not None:
+            handle.close()
+    return report
 
 
-@contextlib.contextmanager
-def _progress(video: str, total: int | None):
-    """A rich progress bar over the frames of one video (on stderr, when it is a terminal)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def _translate_clip(translator: Translator, clip: Any, segments: SegmentOptions | None, subtitles: tuple[Path, ...],
+                    say: Callable[[str], None], progress: Callable[[str, int | None], Any] | None) -> dict[str, Any]:
+    options = {"fps": clip.fps} if clip.fps else {}  # folders of frames only
+    expected = estimated_frames(clip.video, translator.stride, clip.start, clip.end, clip.fps)
+    with progress(clip.video, expected) if progress is not None else contextlib.nullcontext(None) as advance:
+        result = translator.translate(clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks, start=clip.start,
+                                      end=clip.end, segments=segments, on_frames=advance, **options)
+    if "segments" in result and subtitles:
+        from signmusketeers.subtitles import Segment, cue_text, write_subtitles
 
-    console = Console(stderr=True)
-    columns = (TextColumn(f"translate {Path(video).name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task("frames", total=total)
-        yield lambda frames: progress.advance(task, frames)
+        parts = [Segment(**part) for part in result["segments"]]
+        cues = sum(1 for part in parts if cue_text(part.text))  # a segment translated to nothing has none
+        for target in subtitles:
+            write_subtitles(target, parts)
+            say(f"{target}: {cues} subtitles of {len(parts)} segments")
+    if clip.text or clip.landmarks or clip.start is not None:  # the clip came from a manifest
+        result = {"clip_id": clip.clip_id, **result, "reference": clip.text}
+    return result

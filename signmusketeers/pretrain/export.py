@@ -12,29 +12,20 @@ or a local weights file in timm or official DINOv2 key layout), for Table 2's "c
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from signmusketeers.constants import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS, IMAGENET_MEAN, IMAGENET_STD
+from signmusketeers.constants import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS
 from signmusketeers.errors import InputError
+from signmusketeers.formats.encoder_file import EncoderSpec, file_sha256, write_encoder_file
 
 TEACHER_PREFIX = "teacher.backbone.vit."
 
 
 class ExportError(InputError):
-    """A checkpoint that cannot be exported; the message names the file and the reason."""
+    """A checkpoint or weights file that cannot be exported; the message names the file and the reason."""
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    exit_code = 1  # the command ran and its input failed, as for a clip that fails to parse
 
 
 def export_encoder(checkpoint: str | Path, out: str | Path) -> Path:
@@ -63,7 +54,7 @@ def export_encoder(checkpoint: str | Path, out: str | Path) -> Path:
     made_by = {
         "command": "signmusketeers export",
         "checkpoint": str(checkpoint),
-        "checkpoint_sha256": _sha256(checkpoint),
+        "checkpoint_sha256": file_sha256(checkpoint),
         "global_step": int(state.get("global_step", -1)),
         "pretrained": hparams.get("pretrained"),
     }
@@ -73,22 +64,10 @@ def export_encoder(checkpoint: str | Path, out: str | Path) -> Path:
 def _write_encoder(
     weights: dict[str, Any], model_name: str, model_kwargs: dict[str, Any], out: Path, made_by: dict[str, Any]
 ) -> Path:
-    """Write the encoder export (``out`` safetensors + JSON beside it); ``made_by`` gains the weights' checksum."""
-    from safetensors.torch import save_file
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(out))
-    config = {
-        "model_name": model_name,
-        "model_kwargs": model_kwargs,
-        "embed_dim": int(weights["cls_token"].shape[-1]),
-        "img_size": int(model_kwargs["img_size"]),
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
-        "made_by": {**made_by, "encoder_sha256": _sha256(out)},
-    }
-    out.with_suffix(".json").write_text(json.dumps(config, indent=2) + "\n")
-    return out
+    """Write the encoder file (``out`` safetensors + JSON beside it); ``made_by`` gains the weights' checksum."""
+    spec = EncoderSpec(model_name=model_name, model_kwargs=model_kwargs, embed_dim=int(weights["cls_token"].shape[-1]),
+                       img_size=int(model_kwargs["img_size"]), made_by=made_by)
+    return write_encoder_file(out, weights, spec, record_sha256=True)
 
 
 def export_dinov2(
@@ -102,7 +81,7 @@ def export_dinov2(
     (:func:`~signmusketeers.pretrain.backbone.load_pretrained`), so this export equals the teacher of a
     pre-training run before its first step. ``model_kwargs`` override Table 7's ViT-S/14-reg4 at 224 px.
     """
-    from .backbone import DinoV2Backbone, create_vit, load_pretrained
+    from signmusketeers.pretrain.backbone import DinoV2Backbone, create_vit, load_pretrained
 
     out = Path(out)
     if out.suffix != ".safetensors":
@@ -118,37 +97,5 @@ def export_dinov2(
     weights = {key: tensor.detach().contiguous() for key, tensor in backbone.vit.state_dict().items()}
     made_by = {"command": "signmusketeers export --from-dinov2", "pretrained": str(pretrained)}
     if Path(pretrained).is_file():
-        made_by["pretrained_sha256"] = _sha256(Path(pretrained))
+        made_by["pretrained_sha256"] = file_sha256(pretrained)
     return _write_encoder(weights, model_name, model_kwargs, out, made_by)
-
-
-def register(parser: argparse.ArgumentParser):
-    """``signmusketeers export CKPT --out ENCODER.safetensors`` or ``export --from-dinov2 NAME_OR_PATH --out ...``."""
-    parser.add_argument("checkpoint", nargs="?",
-                        help="a DinoV2PretrainModule checkpoint (.ckpt) written by `signmusketeers fit`")
-    parser.add_argument("--out", required=True, help="ENCODER.safetensors to write (ENCODER.json goes beside it)")
-    parser.add_argument(
-        "--from-dinov2", metavar="NAME_OR_PATH", default=None,
-        help="export original DINOv2 weights instead of a checkpoint: a timm name with its tag "
-             "(vit_small_patch14_reg4_dinov2.lvd142m) or a local weights file (timm or official DINOv2 key layout)",
-    )  # fmt: skip
-    parser.add_argument("--model-name", default=DEFAULT_MODEL, help="timm architecture for --from-dinov2")
-    parser.add_argument("--model-kwargs", type=json.loads, default=None, metavar="JSON",
-                        help='timm overrides for --from-dinov2, e.g. \'{"img_size": 518}\' (default: Table 7\'s)')
-
-    def run(args: argparse.Namespace) -> int:
-        if (args.checkpoint is None) == (args.from_dinov2 is None):
-            print("signmusketeers export: give either a checkpoint or --from-dinov2 NAME_OR_PATH", file=sys.stderr)
-            return 2
-        try:
-            if args.from_dinov2 is not None:
-                path = export_dinov2(args.from_dinov2, args.out, args.model_name, args.model_kwargs)
-            else:
-                path = export_encoder(args.checkpoint, args.out)
-        except ExportError as error:
-            print(f"signmusketeers export: {error}", file=sys.stderr)
-            return 1
-        print(f"wrote {path} and {path.with_suffix('.json')}")
-        return 0
-
-    return run

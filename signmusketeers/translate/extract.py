@@ -1,11 +1,12 @@
-"""``signmusketeers extract``: clip shards → feature shards with the frozen face and hand encoders (paper §3.3).
+"""Feature extraction, :func:`extract_features` (``signmusketeers extract``): clip shards → feature shards with the
+frozen face and hand encoders (paper §3.3).
 
 Every clip's face crops go through DINOv2-F and both hands' crops through DINOv2-H (one encoder for both hands,
 as in the paper); the CLS features are stored per clip as ``face``, ``left``, ``right`` ``(T, 384)`` float16 with
-the clip's ``pose`` ``(T, 14)``, ``text`` and ``clip_id`` (the feature record of :mod:`signmusketeers.data.features`). Crops of several
-clips are batched together for the encoders; decoding runs in loader worker processes: JPEG crops of full clip
-records, or the source video of boxes-only records (``parse --clip-records boxes``), cut again with the parser's boxes
-and crop function.
+the clip's ``pose`` ``(T, 14)``, ``text`` and ``clip_id`` (the feature record of :mod:`signmusketeers.data.features`).
+Crops of several clips are batched together for the encoders; decoding runs in loader worker processes: JPEG crops of
+full clip records, or the source video of boxes-only records (``parse --clip-records boxes``), cut again with the
+parser's boxes and crop function.
 
 Output: one feature shard folder per split of the clip records, ``OUT/train``, ``OUT/val``, ``OUT/test`` (clips
 without a split go to ``OUT/unsplit``). Writing goes through :class:`~signmusketeers.data.shards.ShardWriter`, so an
@@ -27,12 +28,11 @@ feature folder already holding features of the other kind is refused in one line
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_clip_crops
 from signmusketeers.data.shards import LEDGER, ShardManifest
-from signmusketeers.parsing.privacy import FacePrivacyError, claim_face_privacy, describe, folder_face_privacy
+from signmusketeers.errors import InputError
+from signmusketeers.formats.encoder_file import encoder_paths, file_sha256
+from signmusketeers.parsing.privacy import claim_face_privacy, describe, folder_face_privacy
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
-from signmusketeers.translate.encoders import CropEncoder, EncoderError, export_paths, file_sha256, load_encoder
+from signmusketeers.translate.encoders import CropEncoder, crop_features, load_encoder
 
 SPLITS = ("train", "val", "test", "unsplit")
 
@@ -124,30 +126,34 @@ NO_WHOLE_FRAMES = ("full clip records hold only the crops, not the whole frames 
                    "--clip-records boxes (extract then decodes the source videos)")
 
 
+def _feature_record(clip: dict[str, Any], streams: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The feature record of one decoded clip: its ``face``/``left``/``right`` (and ``global``) features ``(T, D)``,
+    ``pose`` ``(T, 14)``, ``text`` and ``clip_id``."""
+    record = {"face": streams["face"], "left": streams["left"], "right": streams["right"], "pose": clip["pose"],
+              "text": clip["text"], "clip_id": clip["clip_id"]}
+    if "global" in streams:  # last: a resumed run checks the written fields, and LitData keeps their order
+        record["global"] = streams["global"]
+    return record
+
+
 def encode_clips(
     clips: list[dict[str, Any]], face_encoder: CropEncoder, hand_encoder: CropEncoder, dtype: np.dtype = np.float16,
     global_encoder: CropEncoder | None = None,
 ) -> list[dict[str, Any]]:
-    """Feature records for decoded clips: one face-encoder and one hand-encoder forward over all their crops (and
-    one ``global_encoder`` forward over their whole frames, stored as ``global``, when given)."""
+    """Feature records for decoded clips: one face-encoder and one hand-encoder forward over all their crops
+    (:func:`~signmusketeers.translate.encoders.crop_features`), and one ``global_encoder`` forward over their whole
+    frames, stored as ``global``, when given."""
     crops = torch.from_numpy(np.concatenate([c["crops"] for c in clips]))  # (ΣT, 3, S, S, 3)
-    frames = crops.shape[0]
-    face = face_encoder(crops[:, 0]).cpu().numpy().astype(dtype)
-    hands = hand_encoder(crops[:, 1:3].reshape(frames * 2, *crops.shape[2:])).cpu().numpy().astype(dtype)
-    hands = hands.reshape(frames, 2, -1)
-    whole = None
+    torch_dtype = torch.from_numpy(np.zeros(0, dtype)).dtype
+    streams = {name: value.numpy() for name, value in crop_features(crops, face_encoder, hand_encoder,
+                                                                     torch_dtype).items()}
     if global_encoder is not None:
-        whole = global_encoder(torch.from_numpy(np.concatenate([c["whole"] for c in clips]))).cpu().numpy()
-        whole = whole.astype(dtype)
+        whole = global_encoder(torch.from_numpy(np.concatenate([c["whole"] for c in clips])))
+        streams["global"] = whole.to(torch_dtype).cpu().numpy()
     records, start = [], 0
     for clip in clips:
         end = start + len(clip["pose"])
-        records.append({
-            "face": face[start:end], "left": hands[start:end, 0], "right": hands[start:end, 1],
-            "pose": clip["pose"], "text": clip["text"], "clip_id": clip["clip_id"],
-        })
-        if whole is not None:
-            records[-1]["global"] = whole[start:end]
+        records.append(_feature_record(clip, {name: value[start:end] for name, value in streams.items()}))
         start = end
     return records
 
@@ -209,138 +215,158 @@ def _written_fields(folder: Path) -> set[str] | None:
     return None
 
 
-def register(parser: argparse.ArgumentParser):
-    parser.add_argument("clip_shards", type=Path, metavar="CLIP_SHARDS",
-                        help="clip shard folder (signmusketeers parse)")
-    parser.add_argument("--face-encoder", required=True, type=Path, help="face encoder export (.safetensors + .json)")
-    parser.add_argument("--hand-encoder", required=True, type=Path, help="hand encoder export (.safetensors + .json)")
-    parser.add_argument(
-        "--global-encoder", type=Path, default=None,
-        help="also encode every kept frame whole (padded to a square, resized) with this encoder export into the "
-             "'global' stream (Table 2, + global frame; e.g. `export --from-dinov2`); needs boxes-only clip records",
-    )  # fmt: skip
-    parser.add_argument("--out", required=True, type=Path, help="feature shard root: OUT/train, OUT/val, OUT/test")
-    parser.add_argument("--frames-per-batch", type=int, default=128,
-                        help="frames per encoder batch, gathered across clips (each frame = 1 face + 2 hand crops)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="decoding loader processes (JPEG crops, or the source videos of boxes-only clip records)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
-    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored feature dtype")
-    parser.add_argument("--shard-index", type=int, default=None, help="this process's part (default: $RANK or 0)")
-    parser.add_argument("--num-shards", type=int, default=None, help="number of parts (default: $WORLD_SIZE or 1)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return run
+class ExtractError(InputError):
+    """Extraction cannot start: bad options, encoders or folders; the message names the file and the problem."""
 
 
-def run(args: argparse.Namespace) -> int:
-    def fail_line(text: str) -> None:
-        print(f"signmusketeers extract: {text}", file=sys.stderr)
+@dataclass
+class ExtractReport:
+    """What one ``extract`` process did: clips written, skipped (done by an earlier run) and failed, and the
+    published feature folders with their record counts (``None`` while other shard indices are still running)."""
 
-    shard_index = args.shard_index if args.shard_index is not None else _env_int("RANK", 0)
-    num_shards = args.num_shards if args.num_shards is not None else _env_int("WORLD_SIZE", 1)
-    if not 0 <= shard_index < num_shards:
-        fail_line(f"--shard-index {shard_index} is not in [0, --num-shards {num_shards})")
-        return 2
-    if args.frames_per_batch < 1 or args.workers < 0:
-        fail_line("--frames-per-batch must be at least 1 and --workers at least 0")
-        return 2
-    device = args.device or (f"cuda:{_env_int('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu")
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+    published: dict[str, int] | None = None
+
+    def summary(self) -> str:
+        text = f"{self.written} clips written, {self.skipped} already done, {self.failed} failed"
+        if self.published is None:
+            return text + "; other shard indices still running, the last one publishes"
+        return text + "; published " + ", ".join(f"{folder} ({count})" for folder, count in self.published.items())
+
+
+@dataclass
+class _Job:
+    """Everything :func:`extract_features` checked before the first clip."""
+
+    clips: Path
+    out: Path
+    encoders: dict[str, CropEncoder]
+    paths: dict[str, Path]
+    shard_index: int
+    num_shards: int
+    face_privacy: bool | None
+
+
+def extract_features(
+    clips: str | os.PathLike, out: str | os.PathLike, *, face_encoder: str | os.PathLike,
+    hand_encoder: str | os.PathLike, global_encoder: str | os.PathLike | None = None, frames_per_batch: int = 128,
+    workers: int = 2, device: str | None = None, dtype: str = "float16", shard_index: int | None = None,
+    num_shards: int | None = None, progress: bool = True, command: str = "signmusketeers extract",
+    on_failure: Callable[[str], None] | None = None,
+) -> ExtractReport:
+    """Encode every clip of the clip shard folder ``clips`` into feature shards ``out/SPLIT`` (see module doc).
+
+    ``shard_index``/``num_shards`` default to ``$RANK``/``$WORLD_SIZE`` (torchrun), ``device`` to
+    ``cuda:$LOCAL_RANK`` when CUDA is available. ``command`` is recorded in the folders' ``made_by``;
+    ``on_failure(line)`` hears each clip that fails (it is logged in the folder's failures and skipped). Raises
+    :class:`ExtractError` (or the encoder's, shard's or privacy error), one line, before anything is written.
+    """
+    job = _prepare(Path(clips), Path(out), face_encoder, hand_encoder, global_encoder, frames_per_batch, workers,
+                   device, shard_index, num_shards)
+    made_by = _made_by(job, command, dtype)
     try:
-        face_encoder = load_encoder(args.face_encoder, device)
-        hand_encoder = load_encoder(args.hand_encoder, device)
-        global_encoder = load_encoder(args.global_encoder, device) if args.global_encoder else None
-        # Opened to check the folder, not kept: its chunk table grows with the corpus, and the loader's
-        # DecodedClips opens its own where the records are read.
-        open_dataset(args.clip_shards, kind="clips")
-        if global_encoder is not None and _clip_record_kind(args.clip_shards) == "full":
-            raise ShardError(f"{args.clip_shards}: {NO_WHOLE_FRAMES}")
-    except (EncoderError, ShardError) as error:
-        fail_line(str(error))
-        return 2
-    for split in SPLITS:  # a resumed run must write the same fields, or the folder would mix two record layouts
-        fields = _written_fields(args.out / split)
-        if fields is not None and ("global" in fields) != (global_encoder is not None):
-            had = "with" if "global" in fields else "without"
-            fail_line(f"{args.out / split}: an earlier run wrote features {had} the global stream; resume it the "
-                      "same way (--global-encoder) or write to another --out")
-            return 2
-    face_privacy = folder_face_privacy(args.clip_shards)
-    made_by = {
-        "command": "signmusketeers extract " + " ".join(sys.argv[2:]),
-        "clip_shards": str(args.clip_shards.resolve()),
-        "dtype": args.dtype,
-        "face_privacy": face_privacy,  # read by training: carried into the translation checkpoint
-    }
-    for split in SPLITS:
-        existing = folder_face_privacy(args.out / split)
-        if existing != face_privacy and (existing is not None or (args.out / split / "manifest.json").exists()):
-            fail_line(f"{args.out / split}: holds features of {describe(existing)}, {args.clip_shards} has clips of "
-                      f"{describe(face_privacy)}; extract them into another --out")
-            return 2
-    try:
-        for split in SPLITS:
-            if face_privacy is not None:
-                claim_face_privacy(args.out / split, face_privacy)
-    except FacePrivacyError as error:
-        fail_line(str(error))
-        return 2
-    encoders = [("face", args.face_encoder, face_encoder), ("hand", args.hand_encoder, hand_encoder)]
-    if global_encoder is not None:
-        encoders.append(("global", args.global_encoder, global_encoder))
-    for part, path, encoder in encoders:
-        weights, _ = export_paths(path)
-        made_by[f"{part}_encoder"] = {"path": str(weights.resolve()), "sha256": file_sha256(weights),
-                                      "model": encoder.spec.model_name, "model_kwargs": encoder.spec.model_kwargs}
-    try:
-        writers = {split: ShardWriter(args.out / split, "features", made_by, shard_index=shard_index,
-                                      num_shards=num_shards) for split in SPLITS}
+        writers = {split: ShardWriter(job.out / split, "features", made_by, shard_index=job.shard_index,
+                                      num_shards=job.num_shards) for split in SPLITS}
     except (ShardError, OSError) as error:
-        fail_line(str(error))
-        return 2
-    done = set().union(*(w.done_keys | w.failed_keys for w in writers.values()))
-    # Every record of the folder, split here by shard index. Not len(clips): under torchrun LitData reads
-    # WORLD_SIZE and RANK itself and len() is this rank's share only, which split again would skip clips.
-    # A range, not a list: constant memory at any corpus size, in this process and in each loader worker.
-    indices = range(shard_index, _record_count(args.clip_shards), num_shards)
-    whole_size = global_encoder.spec.img_size if global_encoder is not None else 0
-    loader = DataLoader(DecodedClips(args.clip_shards, indices, done, whole_size, face_privacy), batch_size=None,
-                        num_workers=args.workers, collate_fn=_as_is)
-    dtype = np.dtype(args.dtype)
-    written = failed = skipped = 0
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        disable=args.no_progress, transient=False)
+        raise ExtractError(str(error)) from None
+    report = ExtractReport()
     try:
-        with progress:
-            task = progress.add_task("clips", total=len(indices))
-            for batch, others in batches_of_clips(loader, args.frames_per_batch):
-                for item in others:
-                    if item.get("skip"):
-                        skipped += 1
-                    else:
-                        fail_line(f"{args.clip_shards}: {item.get('what', 'clip ' + item['clip_id'])}: {item['error']}")
-                        writers["unsplit"].fail(item["clip_id"], item["error"])
-                        failed += 1
-                if batch:
-                    records = encode_clips(batch, face_encoder, hand_encoder, dtype, global_encoder)
-                    for clip, record in zip(batch, records):
-                        writers[clip["split"]].write(clip["clip_id"], [record])
-                        written += 1
-                progress.advance(task, len(batch) + len(others))
+        _encode_all(job, writers, report, frames_per_batch, workers, np.dtype(dtype), progress, on_failure)
     finally:
         for writer in writers.values():
             writer.flush()
     published = {split: writer.finish() for split, writer in writers.items()}
     for split, manifest in published.items():
-        if manifest is not None and manifest.records == 0 and not read_failures(args.out / split):
-            # a split no clip belongs to
-            shutil.rmtree(args.out / split, ignore_errors=True)
-    summary = f"{written} clips written, {skipped} already done, {failed} failed"
-    if all(m is not None for m in published.values()):
-        written_splits = [f"{args.out / s} ({m.records})" for s, m in published.items() if m.records]
-        summary += "; published " + ", ".join(written_splits)
-    else:
-        summary += "; other shard indices still running, the last one publishes"
-    print(f"signmusketeers extract: {summary}", file=sys.stderr)
-    return 1 if failed else 0
+        if manifest is not None and manifest.records == 0 and not read_failures(job.out / split):
+            shutil.rmtree(job.out / split, ignore_errors=True)  # a split no clip belongs to
+    if all(manifest is not None for manifest in published.values()):
+        report.published = {str(job.out / s): m.records for s, m in published.items() if m.records}
+    return report
+
+
+def _prepare(clips: Path, out: Path, face: str | os.PathLike, hand: str | os.PathLike,
+             whole: str | os.PathLike | None, frames_per_batch: int, workers: int, device: str | None,
+             shard_index: int | None, num_shards: int | None) -> _Job:
+    """Check the options, load the encoders and check the folders; raises one line before anything is written."""
+    shard_index = shard_index if shard_index is not None else _env_int("RANK", 0)
+    num_shards = num_shards if num_shards is not None else _env_int("WORLD_SIZE", 1)
+    if not 0 <= shard_index < num_shards:
+        raise ExtractError(f"--shard-index {shard_index} is not in [0, --num-shards {num_shards})")
+    if frames_per_batch < 1 or workers < 0:
+        raise ExtractError("--frames-per-batch must be at least 1 and --workers at least 0")
+    device = device or (f"cuda:{_env_int('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu")
+    paths = {"face": Path(face), "hand": Path(hand), **({"global": Path(whole)} if whole else {})}
+    encoders = {part: load_encoder(path, device) for part, path in paths.items()}
+    # Opened to check the folder, not kept: its chunk table grows with the corpus, and the loader's DecodedClips
+    # opens its own where the records are read.
+    open_dataset(clips, kind="clips")
+    if "global" in encoders and _clip_record_kind(clips) == "full":
+        raise ExtractError(f"{clips}: {NO_WHOLE_FRAMES}")
+    for split in SPLITS:  # a resumed run must write the same fields, or the folder would mix two record layouts
+        fields = _written_fields(out / split)
+        if fields is not None and ("global" in fields) != ("global" in encoders):
+            had = "with" if "global" in fields else "without"
+            raise ExtractError(f"{out / split}: an earlier run wrote features {had} the global stream; resume it the "
+                               "same way (--global-encoder) or write to another --out")
+    face_privacy = folder_face_privacy(clips)
+    for split in SPLITS:
+        existing = folder_face_privacy(out / split)
+        if existing != face_privacy and (existing is not None or (out / split / "manifest.json").exists()):
+            raise ExtractError(f"{out / split}: holds features of {describe(existing)}, {clips} has clips of "
+                               f"{describe(face_privacy)}; extract them into another --out")
+    if face_privacy is not None:
+        for split in SPLITS:
+            claim_face_privacy(out / split, face_privacy)
+    return _Job(clips, out, encoders, paths, shard_index, num_shards, face_privacy)
+
+
+def _made_by(job: _Job, command: str, dtype: str) -> dict[str, Any]:
+    """The feature folders' ``made_by``: the command, the clip folder, the dtype, face privacy and each encoder."""
+    made_by: dict[str, Any] = {
+        "command": command,
+        "clip_shards": str(job.clips.resolve()),
+        "dtype": dtype,
+        "face_privacy": job.face_privacy,  # read by training: carried into the translation checkpoint
+    }
+    for part, encoder in job.encoders.items():
+        weights, _ = encoder_paths(job.paths[part])
+        made_by[f"{part}_encoder"] = {"path": str(weights.resolve()), "sha256": file_sha256(weights),
+                                      "model": encoder.spec.model_name, "model_kwargs": encoder.spec.model_kwargs}
+    return made_by
+
+
+def _encode_all(job: _Job, writers: dict[str, ShardWriter], report: ExtractReport, frames_per_batch: int,
+                workers: int, dtype: np.dtype, progress: bool, on_failure: Callable[[str], None] | None) -> None:
+    """Decode this shard index's clips in loader workers, encode them in batches and write them (see module doc)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    done = set().union(*(w.done_keys | w.failed_keys for w in writers.values()))
+    # Every record of the folder, split here by shard index. Not len(clips): under torchrun LitData reads
+    # WORLD_SIZE and RANK itself and len() is this rank's share only, which split again would skip clips.
+    # A range, not a list: constant memory at any corpus size, in this process and in each loader worker.
+    indices = range(job.shard_index, _record_count(job.clips), job.num_shards)
+    whole = job.encoders.get("global")
+    decoded = DecodedClips(job.clips, indices, done, whole.spec.img_size if whole is not None else 0,
+                           job.face_privacy)
+    loader = DataLoader(decoded, batch_size=None, num_workers=workers, collate_fn=_as_is)
+    bar = Progress(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   disable=not progress, transient=False)
+    with bar:
+        task = bar.add_task("clips", total=len(indices))
+        for batch, others in batches_of_clips(loader, frames_per_batch):
+            for item in others:
+                if item.get("skip"):
+                    report.skipped += 1
+                    continue
+                if on_failure is not None:
+                    on_failure(f"{job.clips}: {item.get('what', 'clip ' + item['clip_id'])}: {item['error']}")
+                writers["unsplit"].fail(item["clip_id"], item["error"])
+                report.failed += 1
+            if batch:
+                records = encode_clips(batch, job.encoders["face"], job.encoders["hand"], dtype, whole)
+                for clip, record in zip(batch, records):
+                    writers[clip["split"]].write(clip["clip_id"], [record])
+                    report.written += 1
+            bar.advance(task, len(batch) + len(others))

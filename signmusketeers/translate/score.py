@@ -1,4 +1,5 @@
-"""``signmusketeers score HYPOTHESES.jsonl [--baseline OTHER.jsonl] [--bleurt CHECKPOINT] [--json]``.
+"""Scoring hypotheses files, :func:`score_files` (``signmusketeers score HYPOTHESES.jsonl [--baseline OTHER.jsonl]
+[--bleurt CHECKPOINT] [--json]``).
 
 Scores a hypotheses file (JSON lines ``{"clip_id", "reference", "hypothesis"}``, as ``test``, ``predict`` and the
 demo write them) with every metric of :mod:`signmusketeers.translate.metrics`: BLEU-1…4, chrF, ROUGE-L and, given a
@@ -11,18 +12,16 @@ p < 0.05 is reported as significant.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sacrebleu.metrics.base import Metric
 
-from .metrics import Bleurt, BleurtError, RougeL, bleu_metric
 from signmusketeers.errors import InputError
+from signmusketeers.translate.metrics import Bleurt, BleurtError, RougeL, bleu_metric
 
 SIGNIFICANCE = 0.05  # sacrebleu marks p < 0.05 as significant
 DEFAULT_RESAMPLES = 1000  # sacrebleu's default for the paired bootstrap and for confidence intervals
@@ -148,85 +147,42 @@ def score(
     return report
 
 
-NAMES = {"bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "chrf": "chrF",
-         "rouge_l": "ROUGE-L", "bleurt": "BLEURT"}
+@dataclass
+class ScoreReport:
+    """What ``score`` reports: the system's (and baseline's) file, clip count, resamples and seed, every metric's
+    row (:func:`score`), and why BLEURT was not computed (``bleurt_error``: it was asked for and failed)."""
+
+    system: Hypotheses
+    baseline: Hypotheses | None
+    resamples: int
+    seed: str
+    metrics: dict[str, dict[str, Any]]
+    bleurt_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hypotheses": self.system.path, "baseline": self.baseline.path if self.baseline else None,
+                "clips": len(self.system.clip_ids), "bootstrap": self.resamples, "seed": self.seed,
+                "significance_level": SIGNIFICANCE, "metrics": self.metrics}
 
 
-def _print_table(report: dict[str, dict[str, Any]], system: Hypotheses, baseline: Hypotheses | None,
-                 resamples: int, bleurt_note: str | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    digits = lambda key: 3 if key == "bleurt" else 2  # noqa: E731 - BLEURT is on a 0-1 scale
-    title = f"{system.path}: {len(system.clip_ids)} clips, 95% CI by bootstrap ({resamples} resamples)"
-    table = Table(title=title, title_justify="left")
-    columns = ["metric", "score", "95% CI"] + (["baseline", "95% CI", "Δ", "p", "sig."] if baseline else [])
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right", no_wrap=True)
-    for key, row in report.items():
-        d = digits(key)
-        cells = [NAMES[key], f"{row['score']:.{d}f}", f"{row['mean']:.{d}f}±{row['ci']:.{d}f}"]
-        if baseline is not None:
-            base = row["baseline"]
-            cells += [f"{base['score']:.{d}f}", f"{base['mean']:.{d}f}±{base['ci']:.{d}f}",
-                      f"{row['score'] - base['score']:+.{d}f}", f"{row['p_value']:.4f}",
-                      "yes" if row["significant"] else "no"]
-        table.add_row(*cells)
-    console = Console(width=max(Console().width, 100))  # the table fits, also when piped
-    console.print(table)
-    if baseline is not None:
-        console.print(f"baseline: {baseline.path}; paired bootstrap test (sacrebleu), significant: p < {SIGNIFICANCE}")
-    for key, row in report.items():
-        console.print(f"{NAMES[key]}: {row['signature']}", highlight=False, soft_wrap=True)
-    if bleurt_note:
-        console.print(bleurt_note, highlight=False, soft_wrap=True)
-
-
-def register(parser: argparse.ArgumentParser):
-    parser.add_argument("hypotheses", metavar="HYPOTHESES.jsonl",
-                        help='JSON lines {"clip_id", "reference", "hypothesis"} (written by test, predict, demo)')
-    parser.add_argument("--baseline", metavar="OTHER.jsonl",
-                        help="another system's hypotheses on the same clips: paired bootstrap test per metric")
-    parser.add_argument("--bleurt", metavar="CHECKPOINT",
-                        help="BLEURT checkpoint (Hugging Face name or local folder); BLEURT is skipped without it")
-    parser.add_argument("--bootstrap", type=int, default=DEFAULT_RESAMPLES, metavar="N",
-                        help=f"bootstrap resamples for the confidence intervals and the paired test "
-                             f"(default {DEFAULT_RESAMPLES}, sacrebleu's)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    return run
-
-
-def run(args: argparse.Namespace) -> int:
-    def fail_line(text: str) -> None:
-        print(f"signmusketeers score: {text}", file=sys.stderr)
-
-    if args.bootstrap < 2:
-        fail_line(f"--bootstrap must be at least 2, got {args.bootstrap}")
-        return 2
-    try:
-        system = read_hypotheses(args.hypotheses)
-        baseline = read_hypotheses(args.baseline) if args.baseline else None
-        if baseline is not None:
-            align(system, baseline)
-    except HypothesesError as error:
-        fail_line(str(error))
-        return 2
-    bleurt, bleurt_note, failed = None, None, False
-    if args.bleurt:
+def score_files(
+    hypotheses: str | os.PathLike, baseline: str | os.PathLike | None = None, bleurt: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> ScoreReport:
+    """Score a hypotheses file (and compare it with ``baseline``'s, clip by clip); ``bleurt`` names a BLEURT
+    checkpoint. Raises :class:`HypothesesError` for a file that cannot be scored; a BLEURT checkpoint that cannot be
+    loaded leaves BLEURT out and says why in the report's ``bleurt_error``."""
+    if resamples < 2:
+        raise HypothesesError(f"--bootstrap must be at least 2, got {resamples}")
+    system = read_hypotheses(hypotheses)
+    other = read_hypotheses(baseline) if baseline else None
+    if other is not None:
+        align(system, other)
+    metric, error = None, None
+    if bleurt:
         try:
-            bleurt = Bleurt(args.bleurt)
-        except BleurtError as error:  # the other metrics are still reported; the exit code says one failed
-            fail_line(f"BLEURT not computed: {error}")
-            failed = True
-    else:
-        bleurt_note = "BLEURT: not computed (give --bleurt CHECKPOINT, a Hugging Face name or local folder)"
-    report = score(system, baseline, bleurt, args.bootstrap)
-    if args.json:
-        seed = os.environ.get("SACREBLEU_SEED", "12345")
-        print(json.dumps({"hypotheses": system.path, "baseline": baseline.path if baseline else None,
-                          "clips": len(system.clip_ids), "bootstrap": args.bootstrap, "seed": seed,
-                          "significance_level": SIGNIFICANCE, "metrics": report}))
-    else:
-        _print_table(report, system, baseline, args.bootstrap, bleurt_note)
-    return 1 if failed else 0
-
+            metric = Bleurt(bleurt)
+        except BleurtError as failure:  # the other metrics are still reported
+            error = str(failure)
+    report = score(system, other, metric, resamples)
+    return ScoreReport(system, other, resamples, os.environ.get("SACREBLEU_SEED", "12345"), report, error)

@@ -18,9 +18,10 @@ the same ids as SentencePiece itself, plus ``</s>`` at the end.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
+
+from signmusketeers.errors import InputError
 
 BYTE_LEVEL = "byt5"
 SENTENCEPIECE_MODEL = "spiece.model"
@@ -200,35 +201,25 @@ def train_subword_tokenizer(texts: list[str], vocab_size: int = 1000):
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m signmusketeers.translate.tokenizer MANIFEST --out DIR``: train a subword tokenizer offline on the
-    ``train`` texts of a manifest (JSON lines or CSV with ``text`` and ``split``), saved as a folder usable as
-    ``tokenizer: DIR`` in a TranslationModule config."""
-    import argparse
+def train_tokenizer_from_manifest(
+    manifest: str | Path, out: str | Path, split: str = "train", vocab_size: int = 1000
+) -> tuple[Path, int, int]:
+    """Train :func:`train_subword_tokenizer` on the ``split`` texts of a manifest (JSON lines or CSV with ``text``
+    and ``split``; ``split=""``: every text) and save it to ``out``, a folder usable as ``tokenizer: DIR`` in a
+    TranslationModule config. Returns ``(out, tokens, texts)``; raises :class:`InputError` naming the manifest."""
     import csv
     import json
 
-    parser = argparse.ArgumentParser(prog="python -m signmusketeers.translate.tokenizer", description=main.__doc__)
-    parser.add_argument("manifest", type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--split", default="train", help="use texts of this split only ('' = all)")
-    parser.add_argument("--vocab-size", type=int, default=1000)
-    args = parser.parse_args(argv)
+    manifest, out = Path(manifest), Path(out)
     try:
-        if args.manifest.suffix == ".jsonl":
-            rows = [json.loads(line) for line in args.manifest.read_text().splitlines() if line.strip()]
+        if manifest.suffix == ".jsonl":
+            rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
         else:
-            with open(args.manifest, newline="") as handle:
+            with open(manifest, newline="") as handle:
                 rows = list(csv.DictReader(handle))
-        texts = [str(r["text"]) for r in rows if not args.split or r.get("split") == args.split]
-        tokenizer = train_subword_tokenizer(texts, args.vocab_size)
+        texts = [str(r["text"]) for r in rows if not split or r.get("split") == split]
+        tokenizer = train_subword_tokenizer(texts, vocab_size)
     except (OSError, ValueError, KeyError) as error:
-        print(f"python -m signmusketeers.translate.tokenizer: {args.manifest}: {error}", file=sys.stderr)
-        return 2
-    tokenizer.save_pretrained(args.out)
-    print(f"wrote {args.out} ({len(tokenizer)} tokens, trained on {len(texts)} texts)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        raise InputError(f"{manifest}: {error}") from None
+    tokenizer.save_pretrained(out)
+    return out, len(tokenizer), len(texts)

@@ -23,7 +23,7 @@ def test_balanced_accuracy_discounts_the_majority_class():
 
 
 def test_labelled_crops_keep_one_part_of_a_mixed_folder(crop_shards):
-    from signmusketeers.pretrain.probe import labelled_crops
+    from signmusketeers.pretrain.probe_labels import labelled_crops
 
     crops, labels = crop_shards  # face crops only
     images, face_labels, is_query = labelled_crops(crops, labels, part="face")

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from signmusketeers.pretrain import DinoV2PretrainModule
-from signmusketeers.pretrain.probe import CropLabels, KNNProbe, labelled_crops
+from signmusketeers.pretrain.probe import KNNProbe
+from signmusketeers.pretrain.probe_labels import CropLabels, labelled_crops
 
 NAMES = ["disc", "square", "bar", "pillar"]  # the fixture's four shapes, as a user would name them
 
@@ -109,21 +110,22 @@ def test_probe_command_scores_exported_encoders_and_goes_on_past_a_bad_one(crop_
     import torch
     import torch.nn.functional as F
 
-    from signmusketeers.pretrain.probe import knn_scores, main
-    from signmusketeers.translate.encoders import build_encoder, load_encoder, save_encoder
+    from signmusketeers.cli import main
+    from signmusketeers.pretrain.encoder import build_encoder, load_encoder, save_encoder
+    from signmusketeers.pretrain.probe import knn_scores
 
     crops, labels_dir = crop_shards
     path = write_csv(tmp_path / "labels.csv", synthsign_rows(labels_dir), ["clip_id", "frame", "label", "split"])
     small = {"img_size": 56, "embed_dim": 32, "depth": 1, "num_heads": 2, "init_values": 1.0}
     first = save_encoder(build_encoder(**small, seed=1), tmp_path / "first")
     second = save_encoder(build_encoder(**small, seed=2), tmp_path / "second")
-    argv = [str(first), str(tmp_path / "missing"), str(second), "--crops", str(crops), "--labels", path, "--k", "5",
-            "--json", "--device", "cpu"]
+    argv = ["probe", str(first), str(tmp_path / "missing"), str(second), "--crops", str(crops), "--labels", path,
+            "--k", "5", "--json", "--device", "cpu"]
     assert main(argv) == 1  # the missing encoder, after the others
     out, err = capsys.readouterr()
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["encoder"] for r in rows] == [str(first), str(second)]
-    assert len(err.strip().splitlines()) == 1 and err.startswith("signmusketeers.pretrain.probe: ")
+    assert len(err.strip().splitlines()) == 1 and err.startswith("signmusketeers probe: ")
     assert "missing.json: no such file" in err
     images, ids, is_query = labelled_crops(crops, path)
     assert rows[0]["queries"] == int(is_query.sum()) and rows[0]["classes"] == 4

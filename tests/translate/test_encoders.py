@@ -65,3 +65,19 @@ def test_loads_what_pretraining_exports(tmp_path):
     path = export_encoder(tmp_path / "pretrain.ckpt", tmp_path / "dinov2_f.safetensors")
     crops = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (3, 28, 28, 3), dtype=np.uint8))
     torch.testing.assert_close(load_encoder(path)(crops), teacher(crops))
+
+
+def test_random_encoder_command_writes_a_loadable_encoder_file(tmp_path, capsys):
+    from signmusketeers.cli import main
+
+    argv = ["random-encoder", str(tmp_path / "face"), "--img-size", "28", "--embed-dim", "32", "--depth", "1",
+            "--num-heads", "2", "--seed", "3"]
+    assert main(argv) == 0
+    assert "embed 32, 28 px" in capsys.readouterr().out
+    loaded = load_encoder(tmp_path / "face")
+    meta = json.loads((tmp_path / "face.json").read_text())
+    assert meta["made_by"] == {"command": "random initialisation", "seed": 3}
+    assert meta["model_kwargs"] == {"img_size": 28, "embed_dim": 32, "depth": 1, "num_heads": 2, "init_values": 1.0}
+    expected = build_encoder(seed=3, **SHAPE, init_values=1.0)
+    crops = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (2, 28, 28, 3), dtype=np.uint8))
+    assert torch.equal(loaded(crops), expected(crops))

@@ -23,3 +23,24 @@ def test_subword_tokenizer_trains_locally_and_survives_a_checkpoint():
     restored = tokenizer_from_files(tokenizer_to_files(tokenizer))
     for text in TEXTS:
         assert restored.decode(restored(text).input_ids, skip_special_tokens=True) == text
+
+
+def test_tokenizer_command_trains_on_the_train_split_and_names_a_bad_manifest(tmp_path, capsys):
+    import json
+
+    from transformers import AutoTokenizer
+
+    from signmusketeers.cli import main
+
+    rows = [{"text": "the cat sat", "split": "train"}, {"text": "a dog ran", "split": "train"},
+            {"text": "unseen words here", "split": "test"}]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["tokenizer", str(manifest), "--out", str(tmp_path / "tok"), "--vocab-size", "60"]) == 0
+    assert "trained on 2 texts" in capsys.readouterr().out
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert tokenizer.decode(tokenizer("the cat sat").input_ids, skip_special_tokens=True) == "the cat sat"
+    (tmp_path / "bad.jsonl").write_text('{"split": "train"}\n')
+    assert main(["tokenizer", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "tok2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"signmusketeers tokenizer: {tmp_path / 'bad.jsonl'}: ")
