@@ -58,6 +58,7 @@ class Translator:
         batch_frames: frames parsed and encoded at a time (memory holds only their crops, plus the features).
         landmarks_model: a MediaPipe Tasks ``HolisticLandmarker`` ``.task`` file for the default parser, instead of
             the Holistic models bundled with mediapipe 0.10.21 (needed where only mediapipe >= 1.2 installs).
+        verbose: let the default parser's MediaPipe and TF-Lite log lines through (hidden by default).
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class Translator:
         face_privacy: bool | None = None,
         batch_frames: int = BATCH_FRAMES,
         landmarks_model: str | os.PathLike | None = None,
+        verbose: bool = False,
     ) -> None:
         if batch_frames < 1:
             raise ValueError(f"batch_frames must be at least 1, got {batch_frames}")
@@ -109,8 +111,9 @@ class Translator:
             if landmarks_model is not None:
                 from signmusketeers.parsing import MediaPipeTasksHolistic
 
-                source = MediaPipeTasksHolistic(landmarks_model)
-            parser = FrameParser(crop_size=size, stride=stride, landmark_source=source, face_privacy=self.face_privacy)
+                source = MediaPipeTasksHolistic(landmarks_model, verbose=verbose)
+            parser = FrameParser(crop_size=size, stride=stride, landmark_source=source, face_privacy=self.face_privacy,
+                                 verbose=verbose)
         self.parser = parser
 
     def encode_crops(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -81,13 +81,14 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise InputError(str(error)) from None
     arguments = {key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
-                 for key, value in vars(args).items()}  # fmt: skip
+                 for key, value in vars(args).items() if key != "verbose"}  # what is logged changes no output
     if arguments["crops_per_clip"] is None:
         arguments["crops_per_clip"] = DEFAULT_CROPS_PER_CLIP  # recorded so; a corpus-wide sample does not use it
     report = parse_corpus(
         clips, args.out, crops_out=args.crops_out, clip_records=args.clip_records, stride=args.stride,
         crop_size=args.crop_size, crops_per_clip=args.crops_per_clip, face_crops=args.face_crops,
         hand_crops=args.hand_crops, crop_seed=args.crop_seed, roi=args.roi, landmarks_model=args.landmarks_model,
+        verbose=args.verbose,
         face_privacy=args.face_privacy, preview=args.preview, poses_out=args.poses_out, workers=args.workers,
         checkpoint_every=args.checkpoint_every, shard_index=args.shard_index, num_shards=args.num_shards,
         arguments=arguments, log=_say,

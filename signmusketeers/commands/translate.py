@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         translator = Translator(args.checkpoint, args.device, face_encoder=args.face_encoder,
                                 hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size,
-                                face_privacy=args.face_privacy, landmarks_model=args.landmarks_model)
+                                face_privacy=args.face_privacy, landmarks_model=args.landmarks_model,
+                                verbose=args.verbose)
     except ValueError as error:  # bad checkpoints and options: one line, as for the input errors
         raise InputError(str(error)) from None
     subtitles = tuple(target for target in (args.srt, args.vtt) if target is not None)

@@ -73,11 +73,13 @@ def parse_corpus(inputs: Sequence[InputClip | str | os.PathLike], out: str | os.
                  roi: tuple[float, float, float, float] | None = None, landmarks_model: str | os.PathLike | None = None,
                  face_privacy: bool = True, preview: bool = False, poses_out: str | os.PathLike | None = None,
                  workers: int = 1, checkpoint_every: float = 300.0, shard_index: int = 0, num_shards: int = 1,
+                 verbose: bool = False,
                  arguments: Mapping[str, Any] | None = None,
                  log: Callable[[str], None] | None = None) -> ParseReport:
     """Parse ``inputs`` (clips, or paths of videos, folders and manifests) into the clip shard folder ``out`` and
     optionally the crop shard folder ``crops_out``; the keywords are ``signmusketeers parse``'s options.
 
+    ``verbose``: let MediaPipe's and TF-Lite's own log lines through (hidden by default).
     ``arguments``: what ``manifest.json`` records as the command's arguments (default: these keywords).
     ``log``: receives one line per event as it happens (the crop plan, clips without text, failures).
     Raises :class:`~signmusketeers.errors.InputError` (one line) for options or folders that cannot be used.
@@ -94,7 +96,7 @@ def parse_corpus(inputs: Sequence[InputClip | str | os.PathLike], out: str | os.
     corpus = sorted(_read(inputs), key=lambda c: c.clip_id)  # every job's clips: the sample is planned over all
     clips = corpus[shard_index::num_shards]
     recorded = dict(arguments) if arguments is not None else settings.arguments()
-    manifest_made_by, parser_kwargs = made_by(settings, recorded)
+    manifest_made_by, parser_kwargs = made_by(settings, recorded, verbose=verbose)
     for folder in (settings.out, settings.crops_out):
         if folder is not None:
             claim_face_privacy(folder, face_privacy)

@@ -85,9 +85,11 @@ def check_settings(settings: CorpusSettings) -> None:
                          "(use another --out)")
 
 
-def made_by(settings: CorpusSettings, arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def made_by(settings: CorpusSettings, arguments: dict[str, Any], *, verbose: bool = False
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(made_by, parser_kwargs)``: what ``manifest.json`` records as having made the folders, and the
-    :class:`~signmusketeers.parsing.FrameParser` keywords of the workers."""
+    :class:`~signmusketeers.parsing.FrameParser` keywords of the workers (``verbose``: theirs only, it changes no
+    output)."""
     s = settings
     parser_kwargs: dict[str, Any] = {
         "crop_size": s.crop_size,
@@ -105,12 +107,14 @@ def made_by(settings: CorpusSettings, arguments: dict[str, Any]) -> tuple[dict[s
                      "plan": PLAN} if s.sampled else None,
         landmarks="the manifest's landmark files or VIDEO.pose where given, else MediaPipe Holistic (model_complexity=1)",
     )
+    parser_kwargs["verbose"] = verbose  # after made_by's config: it changes no output
     if s.landmarks_model is not None:  # after made_by: the source object is not JSON, its path is
-        from signmusketeers.parsing.landmarks import MediaPipeTasksHolistic
+        from signmusketeers.parsing import MediaPipeTasksHolistic
 
         record["config"]["landmarks"] = f"MediaPipe Tasks HolisticLandmarker ({s.landmarks_model.resolve()})"
         try:
-            parser_kwargs["landmark_source"] = MediaPipeTasksHolistic(s.landmarks_model, region_of_interest=s.roi)
+            parser_kwargs["landmark_source"] = MediaPipeTasksHolistic(s.landmarks_model, region_of_interest=s.roi,
+                                                                   verbose=verbose)
         except ValueError as error:
             raise InputError(str(error)) from None
     return record, parser_kwargs

@@ -1,6 +1,15 @@
 """The on-disk formats of the project, defined once: the records of clip, crop and feature shards
-(:mod:`signmusketeers.formats.records`). ``docs/formats.md`` describes every file the project writes."""
+(:mod:`signmusketeers.formats.records`) and the encoder files that ``export`` writes
+(:mod:`signmusketeers.formats.encoder_file`). ``docs/formats.md`` describes every file the project writes."""
 
+from signmusketeers.formats.encoder_file import (
+    EncoderError,
+    EncoderSpec,
+    encoder_paths,
+    file_sha256,
+    read_encoder_file,
+    write_encoder_file,
+)
 from signmusketeers.formats.records import (
     CLIP_RECORDS,
     SIDES,
@@ -20,6 +29,12 @@ from signmusketeers.formats.records import (
 )
 
 __all__ = [
+    "EncoderError",
+    "EncoderSpec",
+    "encoder_paths",
+    "file_sha256",
+    "read_encoder_file",
+    "write_encoder_file",
     "CLIP_RECORDS",
     "SIDES",
     "RecordError",

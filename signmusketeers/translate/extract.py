@@ -40,10 +40,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures, unpack_clip_crops
+from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures
 from signmusketeers.data.shards import LEDGER, ShardManifest
 from signmusketeers.errors import InputError
 from signmusketeers.formats.encoder_file import encoder_paths, file_sha256
+from signmusketeers.formats.records import feature_record, unpack_clip_crops
 from signmusketeers.parsing.privacy import claim_face_privacy, describe, folder_face_privacy
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
 from signmusketeers.translate.encoders import CropEncoder, crop_features, load_encoder
@@ -127,13 +128,9 @@ NO_WHOLE_FRAMES = ("full clip records hold only the crops, not the whole frames 
 
 
 def _feature_record(clip: dict[str, Any], streams: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The feature record of one decoded clip: its ``face``/``left``/``right`` (and ``global``) features ``(T, D)``,
-    ``pose`` ``(T, 14)``, ``text`` and ``clip_id``."""
-    record = {"face": streams["face"], "left": streams["left"], "right": streams["right"], "pose": clip["pose"],
-              "text": clip["text"], "clip_id": clip["clip_id"]}
-    if "global" in streams:  # last: a resumed run checks the written fields, and LitData keeps their order
-        record["global"] = streams["global"]
-    return record
+    """The feature record of one decoded clip (:func:`~signmusketeers.formats.records.feature_record`)."""
+    return feature_record(clip["clip_id"], clip["text"], streams["face"], streams["left"], streams["right"],
+                          clip["pose"], global_features=streams.get("global"))
 
 
 def encode_clips(
