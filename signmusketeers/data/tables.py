@@ -18,16 +18,18 @@ class TableError(InputError):
     """A table that cannot be read: one line naming the file (and the line) and the problem."""
 
 
-def read_rows(path: str | os.PathLike, *, delimiter: str | None = None) -> list[tuple[int, Any]]:
+def read_rows(path: str | os.PathLike, *, delimiter: str | None = None, jsonl: bool | None = None
+              ) -> list[tuple[int, Any]]:
     """``(line number, row)`` of every row of a ``.jsonl`` file (each non-blank line a JSON value, usually an object)
     or of a CSV/TSV file with a header (each row a ``dict`` by column name; line numbers count the header as 1).
 
+    ``jsonl``: JSON lines (True) or CSV/TSV (False) whatever the suffix; default: JSON lines for ``.jsonl``.
     ``delimiter``: for CSV/TSV, else a tab when the suffix is ``.tsv`` or the header holds one, else a comma.
     Raises :class:`TableError` for a missing or unreadable file and for a line that is not valid JSON.
     """
     path = Path(path)
     text = _text(path)
-    if path.suffix.lower() == ".jsonl":
+    if jsonl if jsonl is not None else path.suffix.lower() == ".jsonl":
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():

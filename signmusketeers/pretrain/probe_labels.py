@@ -13,13 +13,13 @@ could not be trusted.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from signmusketeers.data.tables import read_rows
 
 LABEL_FIELD = {"face": "expression", "left": "left_handshape", "right": "right_handshape"}
 SIDES = {"face": ("face",), "hand": ("left", "right"), None: ("face", "left", "right")}
@@ -44,37 +44,34 @@ class CropLabels:
             raise ValueError(f"query_fraction must be between 0 and 1, got {query_fraction}")
         self.rows: dict[tuple[str, int | None, str | None], tuple[str, int]] = {}  # key -> (label, line)
         splits: dict[str, str] = {}
-        with open(self.path, newline="") as handle:
-            sample = handle.read(4096)
-            handle.seek(0)
-            reader = csv.DictReader(handle, delimiter="\t" if sample.count("\t") > sample.count(",") else ",")
-            columns = reader.fieldnames or []
-            if "clip_id" not in columns or "label" not in columns:
-                raise ValueError(f"{self.path}: needs columns clip_id,label (frame, side, split optional); "
-                                 f"found {columns}")
-            for row in reader:
-                where = f"{self.path}:{reader.line_num}"
-                clip_id, label = (row.get("clip_id") or "").strip(), (row.get("label") or "").strip()
-                if not clip_id or not label:
-                    raise ValueError(f"{where}: empty clip_id or label")
-                frame_text = (row.get("frame") or "").strip()
-                try:
-                    frame = int(frame_text) if frame_text else None
-                except ValueError:
-                    raise ValueError(f"{where}: frame {frame_text!r} is not an integer") from None
-                side = (row.get("side") or "").strip() or None
-                if side not in (None, "face", "left", "right"):
-                    raise ValueError(f"{where}: side {side!r} is not face, left or right")
-                key = (clip_id, frame, side)
-                if key in self.rows and self.rows[key][0] != label:
-                    raise ValueError(f"{where}: {self._describe(key)} is labelled {label!r} here and "
-                                     f"{self.rows[key][0]!r} on line {self.rows[key][1]}")
-                self.rows.setdefault(key, (label, reader.line_num))
-                split = (row.get("split") or "").strip()
-                if split:
-                    if splits.setdefault(clip_id, split) != split:
-                        raise ValueError(f"{where}: clip {clip_id!r} is in split {split!r} here, "
-                                         f"{splits[clip_id]!r} above (bank and queries must not share a clip)")
+        rows = read_rows(self.path, jsonl=False)
+        columns = list(rows[0][1]) if rows else []
+        if "clip_id" not in columns or "label" not in columns:
+            raise ValueError(f"{self.path}: needs columns clip_id,label (frame, side, split optional); "
+                             f"found {columns}")
+        for line, row in rows:
+            where = f"{self.path}:{line}"
+            clip_id, label = (row.get("clip_id") or "").strip(), (row.get("label") or "").strip()
+            if not clip_id or not label:
+                raise ValueError(f"{where}: empty clip_id or label")
+            frame_text = (row.get("frame") or "").strip()
+            try:
+                frame = int(frame_text) if frame_text else None
+            except ValueError:
+                raise ValueError(f"{where}: frame {frame_text!r} is not an integer") from None
+            side = (row.get("side") or "").strip() or None
+            if side not in (None, "face", "left", "right"):
+                raise ValueError(f"{where}: side {side!r} is not face, left or right")
+            key = (clip_id, frame, side)
+            if key in self.rows and self.rows[key][0] != label:
+                raise ValueError(f"{where}: {self._describe(key)} is labelled {label!r} here and "
+                                 f"{self.rows[key][0]!r} on line {self.rows[key][1]}")
+            self.rows.setdefault(key, (label, line))
+            split = (row.get("split") or "").strip()
+            if split:
+                if splits.setdefault(clip_id, split) != split:
+                    raise ValueError(f"{where}: clip {clip_id!r} is in split {split!r} here, "
+                                     f"{splits[clip_id]!r} above (bank and queries must not share a clip)")
         if not self.rows:
             raise ValueError(f"{self.path}: no label rows")
         self.names = sorted({label for label, _ in self.rows.values()})
@@ -183,11 +180,7 @@ def _synthsign_labelled_share(
     manifest_path = synthsign_dir / "manifest.jsonl"
     if not manifest_path.exists():
         raise ValueError(f"{synthsign_dir}: no manifest.jsonl (the probe's labels come from a SynthSign folder)")
-    clips = {}
-    for line in manifest_path.read_text().splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            clips[entry["clip_id"]] = entry
+    clips = {entry["clip_id"]: entry for _, entry in read_rows(manifest_path)}
     label_arrays: dict[str, Any] = {}
     images, labels, is_query = [], [], []
     for record in open_dataset(crops_dir, kind="crops"):

@@ -12,14 +12,13 @@ p < 0.05 is reported as significant.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sacrebleu.metrics.base import Metric
 
+from signmusketeers.data.tables import TableError, read_rows
 from signmusketeers.errors import InputError
 from signmusketeers.translate.metrics import Bleurt, BleurtError, RougeL, bleu_metric
 
@@ -45,20 +44,12 @@ def read_hypotheses(path: str | os.PathLike) -> Hypotheses:
     """Read a JSON-lines hypotheses file (``test``/``predict``/demo lines, or ``translate --output`` lines of a
     manifest, whose translation is ``text``); raises :class:`HypothesesError` naming the file and line."""
     path = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HypothesesError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise HypothesesError(f"{path}: cannot read ({error})") from None
     clip_ids, references, hypotheses, seen = [], [], [], {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise HypothesesError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
+    try:
+        rows = read_rows(path, jsonl=True)
+    except TableError as error:
+        raise HypothesesError(str(error)) from None
+    for number, row in rows:
         if not isinstance(row, dict):
             raise HypothesesError(f"{path}: line {number}: expected an object with clip_id, reference, hypothesis")
         if "hypothesis" not in row and "text" in row:  # `translate --output` lines: the translation is "text"

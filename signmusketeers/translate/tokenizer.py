@@ -207,16 +207,11 @@ def train_tokenizer_from_manifest(
     """Train :func:`train_subword_tokenizer` on the ``split`` texts of a manifest (JSON lines or CSV with ``text``
     and ``split``; ``split=""``: every text) and save it to ``out``, a folder usable as ``tokenizer: DIR`` in a
     TranslationModule config. Returns ``(out, tokens, texts)``; raises :class:`InputError` naming the manifest."""
-    import csv
-    import json
+    from signmusketeers.data.tables import read_rows
 
     manifest, out = Path(manifest), Path(out)
+    rows = [row for _, row in read_rows(manifest)]
     try:
-        if manifest.suffix == ".jsonl":
-            rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-        else:
-            with open(manifest, newline="") as handle:
-                rows = list(csv.DictReader(handle))
         texts = [str(r["text"]) for r in rows if not split or r.get("split") == split]
         tokenizer = train_subword_tokenizer(texts, vocab_size)
     except (OSError, ValueError, KeyError) as error:
