@@ -12,11 +12,7 @@ a run killed mid-epoch and resumed from its last checkpoint sees exactly the vie
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +24,10 @@ from lightning.pytorch import LightningDataModule
 from litdata import StreamingDataset
 from litdata.streaming.sampler import ChunkedIndex
 
-from ..seeding import derive_seed
+from signmusketeers.data.crops import PART_CODES, read_part_index
+from signmusketeers.seeding import derive_seed
 
 PARTS = ("face", "hand")
-log = logging.getLogger(__name__)
 
 
 class CropRecordTransform:
@@ -44,7 +40,7 @@ class CropRecordTransform:
     def __call__(self, record: dict[str, Any], seed: int | None = None) -> dict[str, Any] | None:
         from PIL import Image
 
-        from .shards import decode_jpeg
+        from signmusketeers.data.shards import decode_jpeg
 
         if self.part is not None and record["part"] != self.part:
             return None
@@ -68,8 +64,8 @@ class CropRecordForDevice:
         self.n_local, self.global_scale, self.local_scale = n_local, tuple(global_scale), tuple(local_scale)
 
     def __call__(self, record: dict[str, Any], seed: int | None = None) -> dict[str, Any] | None:
-        from ..pretrain.augment import draw_view_params
-        from .shards import decode_jpeg
+        from signmusketeers.data.shards import decode_jpeg
+        from signmusketeers.pretrain.augment import draw_view_params
 
         if self.part is not None and record["part"] != self.part:
             return None
@@ -112,52 +108,6 @@ class SeededCropDataset(StreamingDataset):
         return record  # slices, keys: raw
 
 
-PART_INDEX = "part_index.npz"
-PART_CODES = {"face": 0, "hand": 1}  # in a part index; any other value: a record of neither part
-
-
-def _index_key(folder: Path) -> str:
-    """A digest of the folder's LitData chunk table: a part index is valid for exactly that record order."""
-    index = json.loads((folder / "index.json").read_text())
-    table = [(chunk["filename"], int(chunk["chunk_size"])) for chunk in index["chunks"]]
-    return hashlib.sha1(json.dumps(table).encode()).hexdigest()
-
-
-def write_part_index(folder: str | Path, parts: np.ndarray) -> Path:
-    """Save the part of every record of a finished crop folder (``parts[i]``: :data:`PART_CODES` of global index
-    ``i``), keyed to its ``index.json``; :class:`ShardWriter` writes it when it publishes a crop folder."""
-    folder = Path(folder)
-    path = folder / PART_INDEX
-    tmp = folder / f".{PART_INDEX}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, parts=np.asarray(parts, dtype=np.uint8), index_key=np.asarray([_index_key(folder)]))
-    tmp.replace(path)
-    return path
-
-
-def read_part_index(folder: str | Path) -> np.ndarray:
-    """The part code (:data:`PART_CODES`) of every record of a crop folder, by global index, without reading the
-    records: from ``part_index.npz`` when it matches the folder's ``index.json``. A folder without one (written
-    by other tools or older versions) is read once, records' ``part`` field only, and the index is saved beside it
-    when the folder is local and writable."""
-    local = Path(folder)
-    if local.is_dir() and (local / PART_INDEX).exists():
-        with np.load(local / PART_INDEX) as saved:
-            if str(saved["index_key"][0]) == _index_key(local):
-                return saved["parts"]
-    log.warning("%s: no part index for this folder yet; reading every record's part once", folder)
-    dataset = StreamingDataset(str(local.resolve()) if local.is_dir() else str(folder), shuffle=False)
-    parts = np.fromiter((PART_CODES.get(str(dataset[i]["part"]), 255) for i in range(len(dataset))), np.uint8,
-                        count=len(dataset))
-    if not local.is_dir():  # object storage: kept in memory for this run
-        return parts
-    folder = local
-    try:
-        write_part_index(folder, parts)
-    except OSError as error:  # a read-only folder: the next run reads the parts again
-        log.warning("%s: could not save %s (%s)", folder, PART_INDEX, error)
-    return parts
-
-
 @dataclass(frozen=True)
 class StreamPosition:
     """Where a reader of a part stream continues: pass ``epoch`` (1-based), its ``chunk``-th chunk (position in
@@ -177,12 +127,14 @@ class EndlessPartStream(torch.utils.data.IterableDataset):
 
     The order is LitData's: the chunks LitData assigns this reader (rank × loader worker) in a pass, each chunk's
     records in LitData's seeded permutation, keeping the records of ``part``. Which record has which part comes
-    from the folder's part index (:func:`read_part_index`), so records of the other part are never read.
+    from the folder's part index (:func:`signmusketeers.data.crops.read_part_index`), so records of the other part
+    are never read.
 
     Resume: with ``batches_done`` set (by :class:`CropShardDataModule` from the restored step), each reader starts
     after the crops of its batches among the first ``batches_done`` (a DataLoader takes batches from its W workers
-    in turn, so worker w made batches w, w + W, ...; see :meth:`_reader` for a restart after any step). That position is computed (:meth:`position`): whole passes
-    and chunks are counted in the part index, and only the chunk it falls in is permuted; nothing is read.
+    in turn, so worker w made batches w, w + W, ...; see :meth:`_reader` for a restart after any step). That
+    position is computed (:meth:`position`): whole passes and chunks are counted in the part index, and only the
+    chunk it falls in is permuted; nothing is read.
     """
 
     def __init__(self, dataset: SeededCropDataset, batch_size: int = 1, part_index: np.ndarray | None = None
@@ -322,8 +274,8 @@ class CropShardDataModule(LightningDataModule):
         self.device_augmentation = None
 
     def setup(self, stage: str | None = None) -> None:
-        from ..pretrain.augment import DeviceMultiCrop, MultiCropAugmentation
-        from .shards import check_dataset_folder
+        from signmusketeers.data.shards import check_dataset_folder
+        from signmusketeers.pretrain.augment import DeviceMultiCrop, MultiCropAugmentation
 
         hp = self.hparams
         if hp.augment_on == "device":
@@ -346,7 +298,7 @@ class CropShardDataModule(LightningDataModule):
     def train_dataloader(self):
         from litdata import StreamingDataLoader
 
-        from ..pretrain.augment import collate_device_views, collate_multicrop
+        from signmusketeers.pretrain.augment import collate_device_views, collate_multicrop
 
         collate = collate_device_views if self.hparams.augment_on == "device" else collate_multicrop
         kwargs = dict(batch_size=self.batch_size, num_workers=self.hparams.num_workers, collate_fn=collate,

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from signmusketeers.cli import main
-from signmusketeers.data import CropShardDataModule
+from signmusketeers.pretrain import CropShardDataModule
 from signmusketeers.data.shards import ShardError
 from signmusketeers.pretrain import DinoV2PretrainModule
 

@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from signmusketeers.data import CropShardDataModule
+from signmusketeers.pretrain import CropShardDataModule
 from signmusketeers.pretrain import DinoV2PretrainModule
 
 from .killing import Killed, KillAt

@@ -18,7 +18,7 @@ from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from signmusketeers.data import CropShardDataModule
+from signmusketeers.pretrain import CropShardDataModule
 from signmusketeers.pretrain import DinoV2PretrainModule
 
 from .killing import Killed, KillAt

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from signmusketeers.data.features import FeatureCollator
+from signmusketeers.translate.datamodule import FeatureCollator
 from signmusketeers.translate import TranslationModule
 
 from .conftest import TINY_T5, make_record

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from signmusketeers.data.features import ClipFeatureDataModule, FeatureCollator, read_text_manifest
+from signmusketeers.translate.datamodule import ClipFeatureDataModule, FeatureCollator, read_text_manifest
 from signmusketeers.data.shards import ShardError
 from signmusketeers.translate.tokenizer import build_tokenizer
 

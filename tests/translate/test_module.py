@@ -1,6 +1,6 @@
 import torch
 
-from signmusketeers.data.features import FeatureCollator
+from signmusketeers.translate.datamodule import FeatureCollator
 from signmusketeers.translate import TranslationModule
 
 from .conftest import TINY_T5, make_record

@@ -18,7 +18,7 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from signmusketeers.data import ClipFeatureDataModule
+from signmusketeers.translate import ClipFeatureDataModule
 from signmusketeers.translate import TranslationModule
 
 from ..pretrain.killing import Killed, KillAt
