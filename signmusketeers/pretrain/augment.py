@@ -32,9 +32,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from signmusketeers.constants import IMAGENET_MEAN, IMAGENET_STD
-
 from signmusketeers.seeding import seeded_torch
-
 
 # Probabilities the official DataAugmentationDINO applies (see the module docstring for the blur inversion).
 BLUR_PROBABILITY = {"global_1": 0.0, "global_2": 0.9, "local": 0.5}
