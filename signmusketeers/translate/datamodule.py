@@ -216,6 +216,7 @@ class ClipFeatureDataModule(LightningDataModule):
         return self
 
     def setup(self, stage: str) -> None:
+        """Connect the model the Trainer runs (:meth:`connect`), unless it is connected already."""
         model = self.trainer.lightning_module if self.trainer is not None else None
         if model is not None and model is not self._model:
             self.connect(model)
