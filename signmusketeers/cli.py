@@ -1,9 +1,11 @@
 """The one console script, ``signmusketeers``.
 
 Training stages are LightningCLI subcommands (``fit``, ``validate``, ``test``, ``predict``): the model and the
-datamodule are picked in the YAML config by ``class_path``. The steps around training (``synth``, and the other
-pipeline steps as they land) are subcommands of the same script, each registered in ``COMMANDS`` below as
-``module:function`` pairs so that importing the CLI stays cheap.
+datamodule are picked in the YAML config by ``class_path``; each stage's DataModule connects itself to the model it
+feeds in its ``setup`` (e.g. :meth:`signmusketeers.translate.ClipFeatureDataModule.connect`), so the CLI and Python
+code share one path. The pipeline steps around training (``synth``, ``parse``, ``extract``, ...) are subcommands of
+the same script, each registered in ``COMMANDS`` below as a ``module:function`` pair so that importing the CLI stays
+cheap.
 """
 
 from __future__ import annotations
@@ -163,8 +165,42 @@ def link_best_checkpoint(trainer: Any) -> str | None:
     return str(link)
 
 
-def run_lightning(argv: Sequence[str] | None = None) -> None:
-    """LightningCLI with the model and datamodule chosen by ``class_path`` in the config.
+def _resolve_last(subcommand: str, config: Any) -> str | None:
+    """The run's ``ckpt_path``, with ``last`` resolved to the newest ``last*.ckpt`` under the trainer's root."""
+    ckpt_path = config.get("ckpt_path")
+    if ckpt_path == "last":
+        root = config.get("trainer", {}).get("default_root_dir") or os.getcwd()
+        ckpt_path = newest_last_checkpoint(root)
+        if ckpt_path:
+            print(f"signmusketeers {subcommand}: resuming from {ckpt_path}", file=sys.stderr)
+            config["ckpt_path"] = ckpt_path
+    return ckpt_path
+
+
+def _refuse_unfit_checkpoint(subcommand: str, config: Any, ckpt_path: str | None) -> None:
+    """Exit with one line (code 2) when ``ckpt_path`` cannot be resumed with the config's model."""
+    model = config.get("model")
+    config_class = getattr(model, "class_path", None) if model is not None else None
+    if ckpt_path and os.path.isfile(ckpt_path):
+        reason = _checkpoint_problem(subcommand, config_class, ckpt_path)
+        if reason:
+            print(reason, file=sys.stderr)
+            sys.exit(2)
+
+
+def _refuse_missing_init_from(subcommand: str, config: Any) -> None:
+    """Exit with one line (code 2) when the model's ``init_from`` names no file (not a jsonargparse union error)."""
+    init_args = getattr(config.get("model"), "init_args", None)
+    init_from = init_args.get("init_from") if init_args is not None else None
+    if init_from and not os.path.isfile(init_from):
+        print(f"signmusketeers {subcommand}: model.init_from {init_from}: no such checkpoint (name the run to start "
+              "from: --model.init_from PATH)", file=sys.stderr)
+        sys.exit(2)
+
+
+def run_lightning(argv: Sequence[str] | None = None) -> Any:
+    """LightningCLI with the model and datamodule chosen by ``class_path`` in the config; returns the CLI object
+    (its ``model``, ``datamodule`` and ``trainer``).
 
     ``argv=None`` reads ``sys.argv`` as Lightning does; a list runs the CLI from Python (tests, notebooks).
     """
@@ -175,30 +211,13 @@ def run_lightning(argv: Sequence[str] | None = None) -> None:
         def _parse_ckpt_path(self) -> None:
             subcommand = self.config.get("subcommand")
             if subcommand:
-                ckpt_path = self.config[subcommand].get("ckpt_path")
-                if ckpt_path == "last":
-                    root = self.config[subcommand].get("trainer", {}).get("default_root_dir") or os.getcwd()
-                    ckpt_path = newest_last_checkpoint(root)
-                    if ckpt_path:
-                        print(f"signmusketeers {subcommand}: resuming from {ckpt_path}", file=sys.stderr)
-                        self.config[subcommand]["ckpt_path"] = ckpt_path
-                model = self.config[subcommand].get("model")
-                config_class = getattr(model, "class_path", None) if model is not None else None
-                if ckpt_path and os.path.isfile(ckpt_path):
-                    reason = _checkpoint_problem(subcommand, config_class, ckpt_path)
-                    if reason:
-                        print(reason, file=sys.stderr)
-                        sys.exit(2)
+                _refuse_unfit_checkpoint(subcommand, self.config[subcommand],
+                                         _resolve_last(subcommand, self.config[subcommand]))
             super()._parse_ckpt_path()
             if subcommand and self.config[subcommand].get("ckpt_path"):
                 _skip_init_from(self.config[subcommand].get("model"))
             elif subcommand:
-                init_args = getattr(self.config[subcommand].get("model"), "init_args", None)
-                init_from = init_args.get("init_from") if init_args is not None else None
-                if init_from and not os.path.isfile(init_from):  # one line, not a jsonargparse union error
-                    print(f"signmusketeers {subcommand}: model.init_from {init_from}: no such checkpoint (name the "
-                          "run to start from: --model.init_from PATH)", file=sys.stderr)
-                    sys.exit(2)
+                _refuse_missing_init_from(subcommand, self.config[subcommand])
 
         def after_fit(self) -> None:
             link_best_checkpoint(self.trainer)
@@ -209,7 +228,7 @@ def run_lightning(argv: Sequence[str] | None = None) -> None:
                 parser.set_defaults(weights_only=True)  # --ckpt_path loads tensors and plain data, never code
             return parser
 
-    CLI(
+    return CLI(
         LightningModule,
         LightningDataModule,
         subclass_mode_model=True,
@@ -228,13 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name in LIGHTNING_COMMANDS:
-        from signmusketeers.parsing.privacy import FacePrivacyError
-
         try:
             run_lightning(None if from_command_line else argv)
-        except FacePrivacyError as error:  # masked and unmasked faces mixed: one line, not a traceback
-            print(f"signmusketeers {name}: {error}", file=sys.stderr)
-            return 2
+        except InputError as error:  # e.g. masked and unmasked faces mixed: one line, not a traceback
+            print_error(name, error)
+            return error.exit_code
         return 0
     if name in COMMANDS:
         return run_pipeline_command(name, rest)

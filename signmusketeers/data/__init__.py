@@ -1,11 +1,16 @@
-"""Data: shard folders, SynthSign (the embedded synthetic dataset), manifests and the DataModules."""
+"""Data: shard folders (writing, reading, the crop folders' part index) and manifests.
+
+The DataModules live in the stages that train with them: :class:`signmusketeers.pretrain.CropShardDataModule` and
+:class:`signmusketeers.translate.ClipFeatureDataModule`.
+"""
 
 import importlib as _importlib
 
-# Lazy: the DataModules import Lightning, which the shard and SynthSign helpers do not need.
+# Kept for users: `from signmusketeers.data import CropShardDataModule, ClipFeatureDataModule` goes on working, though
+# the two live in their stages (the one place where data names a later layer; imported only when asked for).
 _LAZY = {
-    "CropShardDataModule": "signmusketeers.data.crops",
-    "ClipFeatureDataModule": "signmusketeers.data.features",
+    "CropShardDataModule": "signmusketeers.pretrain.datamodule",
+    "ClipFeatureDataModule": "signmusketeers.translate.datamodule",
 }
 
 

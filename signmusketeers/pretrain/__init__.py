@@ -2,7 +2,8 @@
 
 Each piece is importable alone: :mod:`.losses` (``sinkhorn_knopp``, ``DINOLoss``, ``iBOTPatchLoss``,
 ``KoLeoLoss``), :mod:`.heads`, :mod:`.masking`, :mod:`.augment`, :mod:`.schedules`, :mod:`.param_groups`,
-:mod:`.backbone`, :mod:`.teacher`, :mod:`.probe` and :mod:`.export`.
+:mod:`.backbone`, :mod:`.teacher`, :mod:`.probe` and :mod:`.export`; :mod:`.datamodule` feeds the training
+(:class:`CropShardDataModule`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
+    "CropShardDataModule": "signmusketeers.pretrain.datamodule",
     "DinoV2PretrainModule": "signmusketeers.pretrain.module",
     "KNNProbe": "signmusketeers.pretrain.probe",
     "export_encoder": "signmusketeers.pretrain.export",

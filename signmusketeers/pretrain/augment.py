@@ -11,9 +11,9 @@ SignMusketeers encoders were trained by that code, so we reproduce what it did, 
 
 Exact resume: ``MultiCropAugmentation()(image, seed)`` draws every random choice of one image's views from the
 torch generator seeded with ``seed`` (the transforms and their distributions are unchanged; the process's global
-generator is restored afterwards); :class:`signmusketeers.data.crops.SeededCropDataset` makes that seed from (base
-seed, epoch, the sample's global index). A sample's views are then the same whichever process, worker, rank or
-prefetch position augments it, so a resumed run sees exactly the views of a straight one.
+generator is restored afterwards); :class:`signmusketeers.pretrain.datamodule.SeededCropDataset` makes that seed
+from (base seed, epoch, the sample's global index). A sample's views are then the same whichever process, worker,
+rank or prefetch position augments it, so a resumed run sees exactly the views of a straight one.
 
 Horizontal flip and hands: the hand encoder sees left and right hands pooled in one crop set, and a mirrored
 left hand is a plausible right hand (and vice versa), so flipping stays inside the training distribution; the
@@ -32,9 +32,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from signmusketeers.constants import IMAGENET_MEAN, IMAGENET_STD
-
-from ..seeding import seeded_torch
-
+from signmusketeers.seeding import seeded_torch
 
 # Probabilities the official DataAugmentationDINO applies (see the module docstring for the blur inversion).
 BLUR_PROBABILITY = {"global_1": 0.0, "global_2": 0.9, "local": 0.5}

@@ -14,10 +14,10 @@ Learning rate, weight decay, teacher momentum and temperature follow per-iterati
 
 Exact resume: a step's randomness (iBOT masks, drop path) comes from a generator seeded with (the run seed, the
 step, the batch index, the rank; :class:`signmusketeers.seeding.StepSeeds`, the run seed saved in checkpoints), and
-each crop's augmentation from (data seed, epoch, crop index) (:class:`signmusketeers.data.crops.SeededCropDataset`).
-A run killed mid-epoch and resumed from its last checkpoint therefore computes the same losses and teacher as a
-straight run, per rank under DDP and with loader workers (the same ranks, workers and batch size as before: they
-set the order).
+each crop's augmentation from (data seed, epoch, crop index)
+(:class:`signmusketeers.pretrain.datamodule.SeededCropDataset`). A run killed mid-epoch and resumed from its last
+checkpoint therefore computes the same losses and teacher as a straight run, per rank under DDP and with loader
+workers (the same ranks, workers and batch size as before: they set the order).
 """
 
 from __future__ import annotations
@@ -31,21 +31,22 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import nn
 
-from ..seeding import StepSeeds, seeded_torch
-from .backbone import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS, DinoV2Backbone, create_vit, load_pretrained
-from .heads import DINOHead
-from .losses import DINOLoss, KoLeoLoss, iBOTPatchLoss
-from .masking import BlockMaskGenerator, sample_masks
-from .param_groups import dinov2_param_groups
-from .schedules import DinoV2Schedules, build_schedules, scaled_lr
-from .teacher import ema_update
+from signmusketeers.constants import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS
+from signmusketeers.pretrain.backbone import DinoV2Backbone, create_vit, load_pretrained
+from signmusketeers.pretrain.heads import DINOHead
+from signmusketeers.pretrain.losses import DINOLoss, KoLeoLoss, iBOTPatchLoss
+from signmusketeers.pretrain.masking import BlockMaskGenerator, sample_masks
+from signmusketeers.pretrain.param_groups import dinov2_param_groups
+from signmusketeers.pretrain.schedules import DinoV2Schedules, build_schedules, scaled_lr
+from signmusketeers.pretrain.teacher import ema_update
+from signmusketeers.seeding import StepSeeds, seeded_torch
 
 
 class DinoV2PretrainModule(LightningModule):
     """Student/teacher DINOv2 training of a timm ViT; defaults are SignMusketeers Table 7.
 
     Batches are ``{"global_crops": (2, B, 3, G, G), "local_crops": (n_local, B, 3, L, L)}`` float tensors (see
-    :class:`signmusketeers.data.CropShardDataModule`). ``pretrained`` is a torch.hub DINOv2 name
+    :class:`signmusketeers.pretrain.CropShardDataModule`). ``pretrained`` is a torch.hub DINOv2 name
     (``dinov2_vits14_reg``: the official checkpoint the paper starts from, every tensor including the iBOT mask
     token; :func:`~signmusketeers.pretrain.backbone.load_pretrained`), a timm name with tag
     (``vit_small_patch14_reg4_dinov2.lvd142m``: timm's conversion, without the mask token) or a local weights file;

@@ -97,7 +97,8 @@ class TranslationModule(LightningModule):
         num_beams / max_new_tokens: beam search for evaluation (5 beams, 128 tokens).
         init_from: a TranslationModule checkpoint whose weights start this run (YT→H2S fine-tuning).
         face_encoder / hand_encoder: the encoder exports the features were made with; stored in checkpoints so
-            ``signmusketeers translate`` can run from one file. ``None``: taken from the feature shards' manifest.
+            ``signmusketeers translate`` can run from one file. ``None``: taken from the feature shards' manifest
+            (:meth:`adopt_features`, when a :class:`~signmusketeers.translate.ClipFeatureDataModule` connects).
         hypotheses_path: where ``test``/``predict`` write JSON lines ``{clip_id, reference, hypothesis}``
             (default: ``<log dir>/hypotheses-<stage>.jsonl``).
         face_privacy: whether the face features come from masked faces (paper §3.2); ``None``: taken from the
@@ -294,13 +295,15 @@ class TranslationModule(LightningModule):
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
-    def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        found = getattr(datamodule, "encoder_paths", None) or {}
+    def adopt_features(self, encoder_paths: Mapping[str, str], face_privacy: bool | None,
+                       source: str = "feature shards") -> None:
+        """Take what the feature shards record: the encoder exports that made them (for the encoders not given)
+        and whether their faces were masked (a mismatch raises in one line). Called by
+        :meth:`signmusketeers.translate.ClipFeatureDataModule.connect`."""
         for part in ("face", "hand"):
-            if self.encoder_paths.get(part) is None and found.get(part):
-                self.encoder_paths[part] = found[part]
-        self.adopt_face_privacy(getattr(datamodule, "face_privacy", None), "feature shards")
+            if self.encoder_paths.get(part) is None and encoder_paths.get(part):
+                self.encoder_paths[part] = encoder_paths[part]
+        self.adopt_face_privacy(face_privacy, source)
 
     def adopt_face_privacy(self, value: bool | None, source: str) -> None:
         """Take ``value`` (whether faces were masked) from ``source`` if not known yet; refuse a mismatch in one line."""

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from signmusketeers.data.crops import (PART_CODES, PART_INDEX, CropRecordTransform, EndlessPartStream,
-                                       SeededCropDataset, read_part_index)
+from signmusketeers.data.crops import PART_CODES, PART_INDEX, read_part_index
 from signmusketeers.data.shards import ShardWriter, encode_jpeg
+from signmusketeers.pretrain.datamodule import CropRecordTransform, EndlessPartStream, SeededCropDataset
 
 N_CLIPS, PER_CLIP = 12, 10  # 120 crops in several chunks, about one third faces
 

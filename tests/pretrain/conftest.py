@@ -1,14 +1,14 @@
 """Fixtures of the pre-training tests: a small crop shard folder and its SynthSign-format labels.
 
 Crops are synthetic 64 px images of one of four shapes (the label) in random colours, sizes and places, written
-with ``litdata.optimize`` in the crop record format of signmusketeers.data.crops, plus a SynthSign-style manifest whose
-landmark files carry the per-frame ``expression`` / handshape labels the k-NN probe reads.
+by the production writer (:class:`signmusketeers.data.shards.ShardWriter`, one key per clip) in the crop record
+format ``parse --crops-out`` writes, plus a SynthSign-style manifest whose landmark files carry the per-frame
+``expression`` / handshape labels the k-NN probe reads.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -37,43 +37,37 @@ def shape_image(shape: int, rng: np.random.Generator, size: int = CROP_SIZE) -> 
     return image
 
 
-def _crop_record(item: dict) -> dict:
-    from signmusketeers.data.shards import check_record, encode_jpeg
+def _crop_record(clip_id: str, frame: int, label: int, seed: int) -> dict:
+    from signmusketeers.data.shards import encode_jpeg
 
-    rng = np.random.default_rng(item["seed"])
-    return check_record({
-        "image": encode_jpeg(shape_image(item["label"], rng)),
+    rng = np.random.default_rng(seed)
+    return {
+        "image": encode_jpeg(shape_image(label, rng)),
         "part": "face",
         "side": "face",
-        "clip_id": item["clip_id"],
-        "frame": np.asarray([item["frame"]], dtype=np.int64),
-    })
+        "clip_id": clip_id,
+        "frame": np.asarray([frame], dtype=np.int64),
+    }
 
 
 def write_crop_shards(out: Path, synthsign: Path, seed: int = 0) -> None:
     """Write the crop shard folder ``out`` and the matching SynthSign-format labels under ``synthsign``."""
-    import litdata
-
-    from signmusketeers.data.shards import ShardManifest
+    from signmusketeers.data.shards import ShardWriter
 
     rng = np.random.default_rng(seed)
     synthsign.mkdir(parents=True, exist_ok=True)
-    items, manifest = [], []
-    for c in range(N_CLIPS):
-        clip_id = f"clip{c:02d}"
-        labels = rng.integers(0, N_SHAPES, FRAMES)
-        np.savez(synthsign / f"{clip_id}.npz", expression=labels.astype(np.int64),
-                 left_handshape=labels.astype(np.int64), right_handshape=labels.astype(np.int64))
-        manifest.append({"clip_id": clip_id, "landmarks": f"{clip_id}.npz", "split": "train" if c < 6 else "test"})
-        items += [{"clip_id": clip_id, "frame": f, "label": int(labels[f]), "seed": seed * 100000 + c * 100 + f}
-                  for f in range(FRAMES)]
+    manifest = []
+    with ShardWriter(out, "crops", made_by={"command": "tests/pretrain/conftest.py"}, chunk_bytes="1MB") as writer:
+        for c in range(N_CLIPS):
+            clip_id = f"clip{c:02d}"
+            labels = rng.integers(0, N_SHAPES, FRAMES)
+            np.savez(synthsign / f"{clip_id}.npz", expression=labels.astype(np.int64),
+                     left_handshape=labels.astype(np.int64), right_handshape=labels.astype(np.int64))
+            manifest.append({"clip_id": clip_id, "landmarks": f"{clip_id}.npz", "split": "train" if c < 6 else "test"})
+            writer.write(clip_id, [_crop_record(clip_id, f, int(labels[f]), seed * 100000 + c * 100 + f)
+                                   for f in range(FRAMES)])
+        writer.finish()
     (synthsign / "manifest.jsonl").write_text("".join(json.dumps(m) + "\n" for m in manifest))
-    cache = out.parent / f".{out.name}_cache"
-    os.environ["DATA_OPTIMIZER_CACHE_FOLDER"] = str(cache / "cache")
-    os.environ["DATA_OPTIMIZER_DATA_CACHE_FOLDER"] = str(cache / "data")
-    litdata.optimize(fn=_crop_record, inputs=items, output_dir=str(out), num_workers=1, chunk_bytes="1MB",
-                     mode="overwrite", verbose=False, start_method="fork")
-    ShardManifest(kind="crops", records=len(items), made_by={"command": "tests/pretrain/conftest.py"}).write(out)
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 
-from signmusketeers.data import CropShardDataModule
-from signmusketeers.pretrain import DinoV2PretrainModule
+from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
 
 
 class SaveWeightsPerRank(Callback):

@@ -16,8 +16,7 @@ import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from signmusketeers.data import CropShardDataModule
-from signmusketeers.pretrain import DinoV2PretrainModule
+from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
 from signmusketeers.pretrain.probe import KNNProbe
 
 from killing import Killed, KillAt  # beside this script, which runs as one

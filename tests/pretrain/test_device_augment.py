@@ -253,7 +253,7 @@ def test_seeded_views_are_reproducible_and_independent_of_the_batch() -> None:
 
 
 def test_datamodule_device_path_batches(crop_shards) -> None:
-    from signmusketeers.data import CropShardDataModule
+    from signmusketeers.pretrain import CropShardDataModule
 
     kwargs = dict(part="face", batch_size=8, num_workers=0, global_crops_size=56, local_crops_size=28,
                   n_local_crops=2, seed=1)
@@ -287,7 +287,7 @@ def test_device_path_on_cuda_matches_cpu() -> None:
 
 @pytest.mark.gpu
 def test_decode_on_device_with_nvjpeg(crop_shards) -> None:
-    from signmusketeers.data import CropShardDataModule
+    from signmusketeers.pretrain import CropShardDataModule
 
     data = CropShardDataModule(str(crop_shards[0]), part="face", batch_size=8, num_workers=0, global_crops_size=56,
                                local_crops_size=28, n_local_crops=2, augment_on="device", decode_on_device=True)

@@ -8,9 +8,8 @@ import torch
 import yaml
 
 from signmusketeers.cli import main
-from signmusketeers.data import CropShardDataModule
 from signmusketeers.data.shards import ShardError
-from signmusketeers.pretrain import DinoV2PretrainModule
+from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
 
 REPO = Path(__file__).parents[2]
 TINY = dict(model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2), n_prototypes=256,

@@ -10,10 +10,9 @@ import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from signmusketeers.data import CropShardDataModule
-from signmusketeers.pretrain import DinoV2PretrainModule
+from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
 
-from .killing import Killed, KillAt
+from .killing import KillAt, Killed
 
 WARMUP, STEPS = 3, 5
 TINY = dict(model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2, init_values=1.0), n_prototypes=128,

@@ -18,10 +18,9 @@ from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from signmusketeers.data import CropShardDataModule
-from signmusketeers.pretrain import DinoV2PretrainModule
+from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
 
-from .killing import Killed, KillAt
+from .killing import KillAt, Killed
 
 REPO = Path(__file__).parents[2]
 STEPS, KILLED_AT, BATCH = 9, 4, 16

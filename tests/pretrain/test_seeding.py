@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from signmusketeers.data import CropShardDataModule
+from signmusketeers.pretrain import CropShardDataModule
 from signmusketeers.pretrain.augment import MultiCropAugmentation
 from signmusketeers.seeding import derive_seed, seeded_torch
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,23 +24,17 @@ def make_record(index: int, length: int, dim: int = 384, seed: int = 0) -> dict:
     }
 
 
-def _record_from_spec(spec: tuple[int, int, int, int]) -> dict:
-    index, length, dim, seed = spec
-    return make_record(index, length, dim, seed)
+def write_feature_shards(folder: Path, lengths: list[int], dim: int = 384, seed: int = 0,
+                         made_by: dict | None = None) -> Path:
+    """A finished feature shard folder of ``len(lengths)`` clips, written as ``signmusketeers extract`` writes one
+    (:class:`signmusketeers.data.shards.ShardWriter`, one key per clip); ``made_by`` goes into its manifest."""
+    from signmusketeers.data.shards import ShardWriter
 
-
-def write_feature_shards(folder: Path, lengths: list[int], dim: int = 384, seed: int = 0) -> Path:
-    """A finished feature shard folder (LitData index + our manifest) of ``len(lengths)`` clips."""
-    from litdata import optimize
-
-    from signmusketeers.data.shards import ShardManifest
-
-    cache = folder.parent / f".cache-{folder.name}"
-    os.environ["DATA_OPTIMIZER_CACHE_FOLDER"] = str(cache / "a")
-    os.environ["DATA_OPTIMIZER_DATA_CACHE_FOLDER"] = str(cache / "b")
-    optimize(fn=_record_from_spec, inputs=[(i, n, dim, seed) for i, n in enumerate(lengths)],
-             output_dir=str(folder), num_workers=1, chunk_bytes="4MB", mode=None, verbose=False)
-    ShardManifest(kind="features", records=len(lengths), made_by={"command": "tests"}).write(folder)
+    with ShardWriter(folder, "features", made_by=made_by or {"command": "tests"}, chunk_bytes="4MB") as writer:
+        for index, length in enumerate(lengths):
+            record = make_record(index, length, dim, seed)
+            writer.write(record["clip_id"], [record])
+        writer.finish()
     return folder
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from signmusketeers.data.features import FeatureCollator
 from signmusketeers.translate import TranslationModule
+from signmusketeers.translate.datamodule import FeatureCollator
 
 from .conftest import TINY_T5, make_record
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from signmusketeers.data.features import ClipFeatureDataModule, FeatureCollator, read_text_manifest
 from signmusketeers.data.shards import ShardError
+from signmusketeers.translate.datamodule import ClipFeatureDataModule, FeatureCollator, read_text_manifest
 from signmusketeers.translate.tokenizer import build_tokenizer
 
 from .conftest import make_record

@@ -1,7 +1,7 @@
 import torch
 
-from signmusketeers.data.features import FeatureCollator
 from signmusketeers.translate import TranslationModule
+from signmusketeers.translate.datamodule import FeatureCollator
 
 from .conftest import TINY_T5, make_record
 

@@ -18,10 +18,9 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from signmusketeers.data import ClipFeatureDataModule
-from signmusketeers.translate import TranslationModule
+from signmusketeers.translate import ClipFeatureDataModule, TranslationModule
 
-from ..pretrain.killing import Killed, KillAt
+from ..pretrain.killing import KillAt, Killed
 from .conftest import TINY_T5
 
 STEPS, KILLED_AT, BATCH = 7, 3, 2

@@ -6,8 +6,7 @@ from __future__ import annotations
 import torch
 from lightning.pytorch import Callback, Trainer
 
-from signmusketeers.data import ClipFeatureDataModule
-from signmusketeers.translate import TranslationModule
+from signmusketeers.translate import ClipFeatureDataModule, TranslationModule
 
 from .conftest import TINY_T5
 

@@ -7,8 +7,8 @@ import torch
 import yaml
 
 from signmusketeers.cli import main
-from signmusketeers.data.features import FeatureCollator
 from signmusketeers.translate import TranslationModule
+from signmusketeers.translate.datamodule import FeatureCollator
 
 from .conftest import TINY_T5, make_record
 

@@ -11,8 +11,12 @@ Feature shards (``signmusketeers extract``) hold one record per clip: ``face``, 
 
 Clips longer than ``max_frames`` are cut to their first ``max_frames`` frames; the clips cut are counted per split,
 each clip once however many epochs read it (``truncated_clips``, per rank), and reported as a warning at the
-end of each stage. References are tokenised with the model's tokenizer (taken from
-the LightningModule when a Trainer is attached, else built from ``tokenizer``).
+end of each stage.
+
+The DataModule and the translator share what they must agree on in one place, :meth:`ClipFeatureDataModule.connect`
+(called by :meth:`~ClipFeatureDataModule.setup` with the Trainer's model, or by hand without a Trainer): references
+are tokenised with the model's tokenizer, and the model learns from the shards' manifests which encoders made the
+features and whether faces were masked.
 
 Texts may come from a separate manifest (``texts``), keyed by clip id, instead of the shards' own ``text``:
 
@@ -152,8 +156,8 @@ class ClipFeatureDataModule(LightningDataModule):
         max_target_tokens: reference token limit (128, the decoding limit).
         bucket_by_length: batch clips of similar length together (pools ``bucket_pool`` batches); without it the
             LitData loader's mid-epoch resume is available.
-        fallback_tokenizer: used only without a Trainer (the model's tokenizer is used otherwise); see
-            :mod:`signmusketeers.translate.tokenizer`.
+        fallback_tokenizer: used only until a model is connected (:meth:`connect`; the model's tokenizer is used
+            then); see :mod:`signmusketeers.translate.tokenizer`.
         texts: optional text manifest replacing the shards' ``text`` by clip id (How2Sign CSV, etc.).
 
     Under DDP (N ranks × ``num_workers``; ``tests/data/test_exactly_once.py``): the train loader reads no clip twice
@@ -186,22 +190,49 @@ class ClipFeatureDataModule(LightningDataModule):
         self.save_hyperparameters()
         self.folders = {"train": train, "val": val, "test": test, "predict": predict or test}
         self._cut_clips: dict[str, set[str]] = {}  # split → ids of the clips cut to max_frames
-        self._tokenizer = None
+        self._fallback_tokenizer = None
+        self._model = None  # the translator this DataModule feeds, once connected
         self._warned_truncation = False
+
+    # ------------------------------------------------------------------------------------------ the model
+
+    def connect(self, model: Any) -> ClipFeatureDataModule:
+        """Share with ``model`` (a :class:`~signmusketeers.translate.TranslationModule`) what the two must agree on;
+        returns this DataModule.
+
+        * references are tokenised with ``model.tokenizer`` (read when a loader is built, so the tokenizer a
+          checkpoint restores is the one used);
+        * the model takes the encoder exports the features were made with and whether their faces were masked
+          (``model.adopt_features``); features and a model of different face privacy raise
+          :class:`~signmusketeers.parsing.privacy.FacePrivacyError` in one line.
+
+        :meth:`setup` connects the Trainer's model, so ``trainer.fit(model, datamodule)`` and the ``fit``/``test``
+        commands need no call; call it yourself to read batches without a Trainer.
+        """
+        self._model = model
+        adopt = getattr(model, "adopt_features", None)
+        if adopt is not None:
+            adopt(self.encoder_paths, self.face_privacy)
+        return self
+
+    def setup(self, stage: str) -> None:
+        """Connect the model the Trainer runs (:meth:`connect`), unless it is connected already."""
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        if model is not None and model is not self._model:
+            self.connect(model)
 
     # ------------------------------------------------------------------------------------------ helpers
 
     @property
-    def tokenizer(self):
-        if self._tokenizer is None:
-            module = self.trainer.lightning_module if self.trainer is not None else None
-            if module is not None and getattr(module, "tokenizer", None) is not None:
-                self._tokenizer = module.tokenizer
-            else:
-                from signmusketeers.translate.tokenizer import build_tokenizer
+    def tokenizer(self) -> Any:
+        """The connected model's tokenizer; before :meth:`connect`, one built from ``fallback_tokenizer``."""
+        if getattr(self._model, "tokenizer", None) is not None:
+            return self._model.tokenizer
+        if self._fallback_tokenizer is None:
+            from signmusketeers.translate.tokenizer import build_tokenizer
 
-                self._tokenizer = build_tokenizer(self.hparams.fallback_tokenizer)
-        return self._tokenizer
+            self._fallback_tokenizer = build_tokenizer(self.hparams.fallback_tokenizer)
+        return self._fallback_tokenizer
 
     @property
     def encoder_paths(self) -> dict[str, str]:
