@@ -24,7 +24,8 @@ from lightning.pytorch import LightningDataModule
 from litdata import StreamingDataset
 from litdata.streaming.sampler import ChunkedIndex
 
-from signmusketeers.data.crops import PART_CODES, read_part_index
+from signmusketeers.data.part_index import read_part_index
+from signmusketeers.formats.records import PART_CODES
 from signmusketeers.seeding import derive_seed
 
 PARTS = ("face", "hand")
@@ -127,7 +128,7 @@ class EndlessPartStream(torch.utils.data.IterableDataset):
 
     The order is LitData's: the chunks LitData assigns this reader (rank × loader worker) in a pass, each chunk's
     records in LitData's seeded permutation, keeping the records of ``part``. Which record has which part comes
-    from the folder's part index (:func:`signmusketeers.data.crops.read_part_index`), so records of the other part
+    from the folder's part index (:func:`signmusketeers.data.part_index.read_part_index`), so records of the other part
     are never read.
 
     Resume: with ``batches_done`` set (by :class:`CropShardDataModule` from the restored step), each reader starts

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from signmusketeers.data.crops import PART_CODES, PART_INDEX, read_part_index
+from signmusketeers.data.part_index import read_part_index
+from signmusketeers.formats.records import PART_CODES, PART_INDEX
 from signmusketeers.data.shards import ShardWriter, encode_jpeg
 from signmusketeers.pretrain.datamodule import CropRecordTransform, EndlessPartStream, SeededCropDataset
 

@@ -1,4 +1,5 @@
-"""Crop shard folders' part index: which record is a face crop and which a hand crop, without reading records.
+"""Reading a crop shard folder's part index: which record is a face crop and which a hand crop, without reading
+records (the file itself, ``part_index.npz``, is defined in :mod:`signmusketeers.formats.records`).
 
 A crop shard folder (written by ``signmusketeers parse --crops-out``) mixes face and hand crops. Its
 ``part_index.npz`` holds the part of every record by global index, keyed to the folder's ``index.json``;
@@ -8,37 +9,14 @@ stream (:class:`signmusketeers.pretrain.datamodule.EndlessPartStream`) reads it 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
+from signmusketeers.formats.records import PART_CODES, PART_INDEX, part_index_key, write_part_index
+
 log = logging.getLogger(__name__)
-
-PART_INDEX = "part_index.npz"
-PART_CODES = {"face": 0, "hand": 1}  # in a part index; any other value: a record of neither part
-
-
-def _index_key(folder: Path) -> str:
-    """A digest of the folder's LitData chunk table: a part index is valid for exactly that record order."""
-    index = json.loads((folder / "index.json").read_text())
-    table = [(chunk["filename"], int(chunk["chunk_size"])) for chunk in index["chunks"]]
-    return hashlib.sha1(json.dumps(table).encode()).hexdigest()
-
-
-def write_part_index(folder: str | Path, parts: np.ndarray) -> Path:
-    """Save the part of every record of a finished crop folder (``parts[i]``: :data:`PART_CODES` of global index
-    ``i``), keyed to its ``index.json``; :class:`~signmusketeers.data.shards.ShardWriter` writes it when it
-    publishes a crop folder."""
-    folder = Path(folder)
-    path = folder / PART_INDEX
-    tmp = folder / f".{PART_INDEX}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, parts=np.asarray(parts, dtype=np.uint8), index_key=np.asarray([_index_key(folder)]))
-    tmp.replace(path)
-    return path
 
 
 def read_part_index(folder: str | Path) -> np.ndarray:
@@ -49,7 +27,7 @@ def read_part_index(folder: str | Path) -> np.ndarray:
     local = Path(folder)
     if local.is_dir() and (local / PART_INDEX).exists():
         with np.load(local / PART_INDEX) as saved:
-            if str(saved["index_key"][0]) == _index_key(local):
+            if str(saved["index_key"][0]) == part_index_key(local):
                 return saved["parts"]
     from litdata import StreamingDataset
 
