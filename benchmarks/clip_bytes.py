@@ -35,7 +35,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import goal, print_results, result, write_json  # noqa: E402
-from signmusketeers.data.shards import ShardWriter, open_dataset, unpack_clip_crops  # noqa: E402
+from signmusketeers.data.shards import ShardWriter, open_dataset
+from signmusketeers.formats.records import unpack_clip_crops  # noqa: E402
 from signmusketeers.parsing import FrameParser, read_frames  # noqa: E402
 from signmusketeers.parsing.command import clip_record  # noqa: E402
 from signmusketeers.parsing.recrop import record_crops  # noqa: E402

@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import goal, print_results, result, rss_peaks, write_json  # noqa: E402
 from signmusketeers.cli import main as cli_main  # noqa: E402
-from signmusketeers.data.shards import ShardWriter, pack_jpegs, unpack_jpegs, open_dataset  # noqa: E402
-from signmusketeers.translate.encoders import build_encoder, save_encoder  # noqa: E402
+from signmusketeers.data.shards import ShardWriter, open_dataset
+from signmusketeers.formats.records import pack_jpegs, unpack_jpegs  # noqa: E402
+from signmusketeers.pretrain.encoder import build_encoder, save_encoder  # noqa: E402
 
 GOAL = goal(">=", 0.95)  # the whole command keeps ≥ 95% of the bare network's crops/s
 

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import input_pipeline, pretrain_step, translate_step  # noqa: E402
 from benchmarks.common import machine, print_results, result, timed_seconds  # noqa: E402
 from benchmarks.projection import Recipe, project_gpu_hours  # noqa: E402
-from signmusketeers.translate.encoders import build_encoder  # noqa: E402
+from signmusketeers.pretrain.encoder import build_encoder  # noqa: E402
 
 PRETRAIN_BATCHES = (128, 64, 32, 16, 8)  # Table 7: 128 per GPU, halved while it does not fit
 EXTRACT_BATCH = 384  # crops per forward (128 frames × 3 crops, the extract command's default)

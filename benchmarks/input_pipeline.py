@@ -84,7 +84,8 @@ def crop_images(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def write_crop_folder(folder: Path, images: list[np.ndarray]) -> Path:
-    from signmusketeers.data.shards import ShardWriter, encode_jpeg
+    from signmusketeers.data.shards import ShardWriter
+    from signmusketeers.formats.records import encode_jpeg
 
     with ShardWriter(folder, "crops", {"command": "benchmarks/input_pipeline.py"}) as writer:
         for i, image in enumerate(images):
@@ -112,7 +113,7 @@ def stage_costs(folder: Path, images: int = 24, batch: int = 8) -> dict[str, flo
     from litdata import StreamingDataset
     from PIL import Image
 
-    from signmusketeers.data.shards import decode_jpeg
+    from signmusketeers.formats.records import decode_jpeg
     from signmusketeers.pretrain.augment import (DeviceMultiCrop, MultiCropAugmentation, collate_device_views,
                                                  collate_multicrop, draw_view_params)
 

@@ -70,7 +70,8 @@ SIZES = {  # kind: (small, large) record counts
 
 def write_crop_folder(folder: Path, records: int, seed: int = 0) -> None:
     """A crop shard folder (crop records, as in signmusketeers.data.crops) of ``records`` tiny JPEG crops, 100 per clip."""
-    from signmusketeers.data.shards import ShardWriter, encode_jpeg
+    from signmusketeers.data.shards import ShardWriter
+    from signmusketeers.formats.records import encode_jpeg
 
     rng = np.random.default_rng(seed)
     jpegs = [encode_jpeg(rng.integers(0, 256, (CROP_PX, CROP_PX, 3), dtype=np.uint8)) for _ in range(97)]
@@ -108,7 +109,8 @@ def write_feature_folder(folder: Path, clips: int, seed: int = 0) -> None:
 
 def write_clip_folder(folder: Path, clips: int, frames: int = 2, seed: int = 0) -> None:
     """A clip shard folder (clip records, as ``parse`` writes them) of ``clips`` clips of ``frames`` frames, train split."""
-    from signmusketeers.data.shards import ShardWriter, pack_jpegs
+    from signmusketeers.data.shards import ShardWriter
+    from signmusketeers.formats.records import pack_jpegs
 
     rng = np.random.default_rng(seed)
     packed = [pack_jpegs(list(rng.integers(0, 256, (frames * 3, CLIP_CROP_PX, CLIP_CROP_PX, 3), dtype=np.uint8)))
@@ -128,7 +130,7 @@ def write_clip_folder(folder: Path, clips: int, frames: int = 2, seed: int = 0) 
 
 
 def write_encoders(root: Path) -> None:
-    from signmusketeers.translate.encoders import build_encoder, save_encoder
+    from signmusketeers.pretrain.encoder import build_encoder, save_encoder
 
     save_encoder(build_encoder(seed=1, **ENCODER_SHAPE), root / "face")
     save_encoder(build_encoder(seed=2, **ENCODER_SHAPE), root / "hand")

@@ -118,7 +118,7 @@ def write_checkpoint(path: Path) -> Path:
     import torch
 
     from signmusketeers.translate import TranslationModule
-    from signmusketeers.translate.encoders import build_encoder, save_encoder
+    from signmusketeers.pretrain.encoder import build_encoder, save_encoder
 
     face = save_encoder(build_encoder(seed=1, **ENCODER), path.parent / "face")
     hand = save_encoder(build_encoder(seed=2, **ENCODER), path.parent / "hand")

@@ -33,9 +33,9 @@ import torch
 
 from signmusketeers.constants import PAPER_STRIDE
 from signmusketeers.subtitles import SegmentOptions
-from signmusketeers.translate.encoders import (
-    CropEncoder, EncoderError, EncoderSpec, crop_features, encoder_from_state, load_encoder,
-)
+from signmusketeers.pretrain.encoder import CropEncoder, encoder_from_state, load_encoder
+from signmusketeers.formats.encoder_file import EncoderError, EncoderSpec
+from signmusketeers.translate.encoders import crop_features
 from signmusketeers.translate.module import TranslationModule
 
 BATCH_FRAMES = 32  # frames parsed and encoded at a time: their crops are all a translation holds (~14 MB at 224 px)

@@ -31,7 +31,9 @@ import pytest
 import torch
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import ShardWriter, open_dataset, pack_jpegs, read_failures
+from signmusketeers.data.shards import ShardWriter, open_dataset
+from signmusketeers.formats.records import pack_jpegs
+from signmusketeers.data.shard_manifest import read_failures
 
 from .parsing.media import noise_frames, write_video
 from .parsing.test_command import synth_folder
@@ -124,7 +126,7 @@ def test_parse_empty_transcript_is_one_line_and_the_clip_is_kept(tmp_path: Path,
 
 def test_extract_corrupted_records_are_one_line_each_and_the_rest_is_extracted(tmp_path: Path, capsys) -> None:
     """Two kinds of damage: a record whose JPEG bytes are garbage, and a chunk file cut short on disk."""
-    from signmusketeers.translate.encoders import build_encoder, save_encoder
+    from signmusketeers.pretrain.encoder import build_encoder, save_encoder
 
     rng = np.random.default_rng(0)
     clips = tmp_path / "clips"
@@ -189,7 +191,7 @@ def test_fit_config_with_a_wrong_key_or_type_is_jsonargparse_message(tmp_path: P
 def pretrain_checkpoint(path: Path) -> Path:
     """What ``fit`` writes for DinoV2PretrainModule, in the parts export reads: teacher backbone weights."""
     from signmusketeers.pretrain.export import TEACHER_PREFIX
-    from signmusketeers.translate.encoders import build_encoder
+    from signmusketeers.pretrain.encoder import build_encoder
 
     teacher = build_encoder(img_size=28, embed_dim=32, depth=1, num_heads=2, seed=3)
     state = {TEACHER_PREFIX + k: v for k, v in teacher.backbone.state_dict().items()}

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from benchmarks import memory_scale
-from signmusketeers.data.shards import ShardManifest, open_dataset
+from signmusketeers.data.shard_manifest import ShardManifest
+from signmusketeers.data.shards import open_dataset
 
 
 def test_generated_folders_follow_the_record_contracts(tmp_path, monkeypatch):

@@ -13,7 +13,8 @@ from typing import Any
 
 from signmusketeers.data.crop_sample import PLAN, CropPlan, load_or_make_plan
 from signmusketeers.data.manifests import InputClip
-from signmusketeers.data.shards import LEDGER, ShardError, ShardManifest, ShardWriter
+from signmusketeers.data.shards import LEDGER, ShardWriter
+from signmusketeers.data.shard_manifest import ShardError, ShardManifest
 from signmusketeers.errors import InputError
 from signmusketeers.formats.records import CLIP_RECORDS
 from signmusketeers.parsing.landmarks import check_region

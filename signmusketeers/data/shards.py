@@ -27,27 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from signmusketeers.data.shard_manifest import (  # noqa: F401 - the folder's files, read and written with the shards
-    FAILURES,
-    FORMAT_VERSION,
-    INDEX,
-    MANIFEST,
-    ShardError,
-    ShardManifest,
-    append_failures,
-    check_existing_kind,
-    check_record,
-    read_failures,
+from signmusketeers.data.shard_manifest import (
+    INDEX, MANIFEST, ShardError, ShardManifest, append_failures, check_existing_kind,
+    check_record, read_failures,
 )
-from signmusketeers.formats.records import (  # noqa: F401 - the JPEG packing of the records, used with the shards
-    PART_CODES,
-    decode_jpeg,
-    encode_jpeg,
-    pack_jpegs,
-    unpack_clip_crops,
-    unpack_jpegs,
-    write_part_index,
-)
+from signmusketeers.formats.records import PART_CODES, write_part_index
 
 
 # --------------------------------------------------------------------------------------------- records

@@ -41,7 +41,7 @@ class CropRecordTransform:
     def __call__(self, record: dict[str, Any], seed: int | None = None) -> dict[str, Any] | None:
         from PIL import Image
 
-        from signmusketeers.data.shards import decode_jpeg
+        from signmusketeers.formats.records import decode_jpeg
 
         if self.part is not None and record["part"] != self.part:
             return None
@@ -65,7 +65,7 @@ class CropRecordForDevice:
         self.n_local, self.global_scale, self.local_scale = n_local, tuple(global_scale), tuple(local_scale)
 
     def __call__(self, record: dict[str, Any], seed: int | None = None) -> dict[str, Any] | None:
-        from signmusketeers.data.shards import decode_jpeg
+        from signmusketeers.formats.records import decode_jpeg
         from signmusketeers.pretrain.augment import draw_view_params
 
         if self.part is not None and record["part"] != self.part:

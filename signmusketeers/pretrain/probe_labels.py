@@ -150,7 +150,8 @@ def labelled_share(
 def _csv_labelled_share(
     crops_dir: str | Path, labels: CropLabels, part: str | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[CropLabels, set, dict[str, set[int]]]]:
-    from signmusketeers.data.shards import decode_jpeg, open_dataset
+    from signmusketeers.formats.records import decode_jpeg
+    from signmusketeers.data.shards import open_dataset
 
     images, label_ids, is_query = [], [], []
     matched: set = set()
@@ -174,7 +175,8 @@ def _csv_labelled_share(
 def _synthsign_labelled_share(
     crops_dir: str | Path, synthsign_dir: str | Path, part: str | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from signmusketeers.data.shards import decode_jpeg, open_dataset
+    from signmusketeers.formats.records import decode_jpeg
+    from signmusketeers.data.shards import open_dataset
 
     synthsign_dir = Path(synthsign_dir)
     manifest_path = synthsign_dir / "manifest.jsonl"

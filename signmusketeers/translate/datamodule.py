@@ -42,7 +42,8 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, IterableDataset
 
-from signmusketeers.data.shards import ShardError, ShardManifest, open_dataset
+from signmusketeers.data.shard_manifest import ShardError, ShardManifest
+from signmusketeers.data.shards import open_dataset
 
 FRAME_FIELDS = ("face", "left", "right", "pose", "global")
 

@@ -1,8 +1,7 @@
 """Frozen crop encoders for the translation stage (DINOv2-F for faces, DINOv2-H for hands; paper §3.2-3.3).
 
 The encoder itself lives with pre-training (:mod:`signmusketeers.pretrain.encoder`, which the probe uses too) and
-its files are :mod:`signmusketeers.formats.encoder_file`; both are importable from here as the translation stage
-sees them. This module adds :func:`crop_features`, the one way crops become the ``face``/``left``/``right`` streams
+its files are :mod:`signmusketeers.formats.encoder_file`. This module adds :func:`crop_features`, the one way crops become the ``face``/``left``/``right`` streams
 (``extract`` and ``translate`` both call it), and :func:`write_random_encoder` (``signmusketeers random-encoder``).
 """
 
@@ -14,17 +13,11 @@ from pathlib import Path
 import torch
 
 from signmusketeers.constants import CROP_SIZE, DEFAULT_MODEL
-from signmusketeers.formats.encoder_file import EncoderError, EncoderSpec, encoder_paths, file_sha256
 from signmusketeers.pretrain.encoder import (
-    CropEncoder, build_backbone, build_encoder, encoder_from_state, load_encoder, preprocess_crops, save_encoder,
+    CropEncoder, build_encoder, save_encoder,
 )
 
-# Read by TranslationModule.encoder_payload under this name until it imports encoder_paths itself.
-export_paths = encoder_paths
-
-__all__ = ["CropEncoder", "EncoderError", "EncoderSpec", "build_backbone", "build_encoder", "crop_features",
-           "encoder_from_state", "encoder_paths", "export_paths", "file_sha256", "load_encoder", "preprocess_crops",
-           "save_encoder", "write_random_encoder"]
+__all__ = ["crop_features", "write_random_encoder"]
 
 
 def crop_features(

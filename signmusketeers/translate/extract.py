@@ -40,14 +40,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from signmusketeers.data.shards import INDEX, ShardError, ShardWriter, open_dataset, read_failures
-from signmusketeers.data.shards import LEDGER, ShardManifest
+from signmusketeers.data.shard_manifest import INDEX, ShardError, read_failures
+from signmusketeers.data.shards import ShardWriter, open_dataset
+from signmusketeers.data.shards import LEDGER
+from signmusketeers.data.shard_manifest import ShardManifest
 from signmusketeers.errors import InputError
 from signmusketeers.formats.encoder_file import encoder_paths, file_sha256
 from signmusketeers.formats.records import feature_record, unpack_clip_crops
 from signmusketeers.parsing.privacy import claim_face_privacy, describe, folder_face_privacy
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
-from signmusketeers.translate.encoders import CropEncoder, crop_features, load_encoder
+from signmusketeers.pretrain.encoder import CropEncoder, load_encoder
+from signmusketeers.translate.encoders import crop_features
 
 SPLITS = ("train", "val", "test", "unsplit")
 

@@ -323,13 +323,13 @@ class TranslationModule(LightningModule):
         if self._encoder_payload is None:
             from safetensors.torch import load_file
 
-            from signmusketeers.translate.encoders import export_paths
+            from signmusketeers.formats.encoder_file import encoder_paths
 
             payload = {}
             for part, path in self.encoder_paths.items():
                 if path is None:
                     continue
-                weights, meta = export_paths(path)
+                weights, meta = encoder_paths(path)
                 if weights.exists() and meta.exists():
                     payload[part] = {"spec": json.loads(meta.read_text()), "state_dict": load_file(str(weights))}
             self._encoder_payload = payload

@@ -20,7 +20,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from signmusketeers.data.shards import ShardWriter, pack_jpegs
+from signmusketeers.data.shards import ShardWriter
+from signmusketeers.formats.records import pack_jpegs
 
 pytestmark = pytest.mark.distributed
 

@@ -14,7 +14,8 @@ import torch
 
 from signmusketeers.data.part_index import read_part_index
 from signmusketeers.formats.records import PART_CODES, PART_INDEX
-from signmusketeers.data.shards import ShardWriter, encode_jpeg
+from signmusketeers.data.shards import ShardWriter
+from signmusketeers.formats.records import encode_jpeg
 from signmusketeers.pretrain.datamodule import CropRecordTransform, EndlessPartStream, SeededCropDataset
 
 N_CLIPS, PER_CLIP = 12, 10  # 120 crops in several chunks, about one third faces

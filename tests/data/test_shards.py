@@ -15,17 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signmusketeers.data.shards import (
-    INDEX,
-    ShardError,
-    ShardManifest,
-    ShardWriter,
-    check_dataset_folder,
-    open_dataset,
-    pack_jpegs,
-    read_failures,
-    unpack_jpegs,
-)
+from signmusketeers.data.shard_manifest import INDEX, ShardError, ShardManifest, read_failures
+from signmusketeers.data.shards import ShardWriter, check_dataset_folder, open_dataset
+from signmusketeers.formats.records import pack_jpegs, unpack_jpegs
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import ShardWriter, open_dataset, pack_jpegs, read_failures, unpack_clip_crops
+from signmusketeers.data.shards import ShardWriter, open_dataset
+from signmusketeers.formats.records import pack_jpegs, unpack_clip_crops
+from signmusketeers.data.shard_manifest import read_failures
 from signmusketeers.parsing import FrameParser, PrecomputedLandmarks
 from signmusketeers.formats.records import clip_record
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
-from signmusketeers.translate.encoders import build_encoder, load_encoder, save_encoder
+from signmusketeers.pretrain.encoder import build_encoder, load_encoder, save_encoder
 
 from .media import SHARED_CLIPS, noise_frames, write_video
 from .test_command import synth_folder

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import INDEX, open_dataset, read_failures, unpack_clip_crops, unpack_jpegs
+from signmusketeers.data.shard_manifest import INDEX, read_failures
+from signmusketeers.data.shards import open_dataset
+from signmusketeers.formats.records import unpack_clip_crops, unpack_jpegs
 
 from .media import noise_frames, portrait, write_video
 from .test_parser import synthetic_landmarks

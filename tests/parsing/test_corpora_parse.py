@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import open_dataset, read_failures
+from signmusketeers.data.shards import open_dataset
+from signmusketeers.data.shard_manifest import read_failures
 
 from .corpus_media import clip_frames, encode, frame_folder
 

@@ -16,7 +16,8 @@ import pytest
 
 from signmusketeers.cli import main
 from signmusketeers.data.manifests import InputClip
-from signmusketeers.data.shards import INDEX, open_dataset
+from signmusketeers.data.shard_manifest import INDEX
+from signmusketeers.data.shards import open_dataset
 from signmusketeers.parsing.boxes import LANDMARKS, POSE_FALLBACK
 from signmusketeers.data.crop_sample import make_plan, pick_crops
 

@@ -38,7 +38,7 @@ def shape_image(shape: int, rng: np.random.Generator, size: int = CROP_SIZE) -> 
 
 
 def _crop_record(clip_id: str, frame: int, label: int, seed: int) -> dict:
-    from signmusketeers.data.shards import encode_jpeg
+    from signmusketeers.formats.records import encode_jpeg
 
     rng = np.random.default_rng(seed)
     return {

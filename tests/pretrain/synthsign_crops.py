@@ -31,7 +31,8 @@ def square_crop(frame: np.ndarray, points: np.ndarray, size: int) -> np.ndarray:
 def _records(item: dict) -> list[dict]:
     import av
 
-    from signmusketeers.data.shards import check_record, encode_jpeg
+    from signmusketeers.data.shard_manifest import check_record
+    from signmusketeers.formats.records import encode_jpeg
 
     root = Path(item["root"])
     landmarks = np.load(root / item["landmarks"])
@@ -62,7 +63,8 @@ def write_synthsign_crops(synthsign: Path, out: Path, part: str, size: int = 64,
     """Write the ``part`` ("face" | "hand") crops of every SynthSign clip to the shard folder ``out``."""
     import litdata
 
-    from signmusketeers.data.shards import ShardManifest, check_dataset_folder
+    from signmusketeers.data.shard_manifest import ShardManifest
+    from signmusketeers.data.shards import check_dataset_folder
 
     sides = ["face"] if part == "face" else ["left", "right"]
     clips = [json.loads(line) for line in (synthsign / "manifest.jsonl").read_text().splitlines() if line.strip()]

@@ -8,7 +8,7 @@ import torch
 from signmusketeers.cli import main
 from signmusketeers.pretrain import DinoV2PretrainModule
 from signmusketeers.pretrain.backbone import create_vit
-from signmusketeers.translate.encoders import load_encoder
+from signmusketeers.pretrain.encoder import load_encoder
 
 # A tiny ViT of the DINOv2 family stands in for the public weights, which cannot be downloaded in tests.
 TINY = {"img_size": 56, "embed_dim": 32, "depth": 2, "num_heads": 2, "init_values": 1.0}

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import ShardError
+from signmusketeers.data.shard_manifest import ShardError
 from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
 
 REPO = Path(__file__).parents[2]
@@ -101,7 +101,7 @@ def test_fit_demo_config_export_and_probe(crop_shards, tmp_path, capsys):
         assert torch.allclose(vit.forward_features(x)[:, 0], module.teacher["backbone"](x)["cls"], atol=1e-5)
         assert not torch.allclose(module.teacher["backbone"](x)["cls"], module.student["backbone"](x)["cls"])
 
-    from signmusketeers.translate.encoders import load_encoder  # the translation stage reads the same files
+    from signmusketeers.pretrain.encoder import load_encoder  # the translation stage reads the same files
 
     crops = torch.randint(0, 256, (2, 56, 56, 3), dtype=torch.uint8)
     with torch.no_grad():

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from signmusketeers.translate.encoders import EncoderError, build_encoder, load_encoder, save_encoder
+from signmusketeers.formats.encoder_file import EncoderError
+from signmusketeers.pretrain.encoder import build_encoder, load_encoder, save_encoder
 
 SHAPE = {"img_size": 28, "embed_dim": 32, "depth": 1, "num_heads": 2}
 

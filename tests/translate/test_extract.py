@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import ShardWriter, open_dataset, pack_jpegs
+from signmusketeers.data.shards import ShardWriter, open_dataset
+from signmusketeers.formats.records import pack_jpegs
 from signmusketeers.translate import extract
-from signmusketeers.translate.encoders import build_encoder, load_encoder, save_encoder
+from signmusketeers.pretrain.encoder import build_encoder, load_encoder, save_encoder
 
 CROP = 28
 SPLITS = ["train", "train", "val", "train", "test", "train"]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from signmusketeers.data.shards import ShardError
+from signmusketeers.data.shard_manifest import ShardError
 from signmusketeers.translate.datamodule import ClipFeatureDataModule, FeatureCollator, read_text_manifest
 from signmusketeers.translate.tokenizer import build_tokenizer
 

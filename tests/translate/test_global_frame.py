@@ -17,7 +17,7 @@ from signmusketeers.data.shards import open_dataset
 from signmusketeers.parsing.recrop import whole_frame
 from signmusketeers.parsing.video import read_frames
 from signmusketeers.translate import TranslationModule
-from signmusketeers.translate.encoders import build_encoder, load_encoder, save_encoder
+from signmusketeers.pretrain.encoder import build_encoder, load_encoder, save_encoder
 
 from ..parsing.test_command import synth_folder
 from .conftest import TINY_T5

@@ -11,7 +11,7 @@ import signmusketeers.parsing
 from signmusketeers.cli import main
 from signmusketeers.inference import Translator
 from signmusketeers.translate import TranslationModule
-from signmusketeers.translate.encoders import build_encoder, save_encoder
+from signmusketeers.pretrain.encoder import build_encoder, save_encoder
 
 from .conftest import TINY_T5
 

@@ -16,7 +16,7 @@ from signmusketeers.inference import Translator
 from signmusketeers.parsing import FrameParser, PrecomputedLandmarks
 from signmusketeers.parsing.privacy import FacePrivacyError
 from signmusketeers.translate import TranslationModule
-from signmusketeers.translate.encoders import build_encoder, save_encoder
+from signmusketeers.pretrain.encoder import build_encoder, save_encoder
 
 from ..parsing.test_command import synth_folder
 from .conftest import TINY_T5

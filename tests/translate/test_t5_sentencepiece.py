@@ -14,7 +14,7 @@ import yaml
 import signmusketeers.parsing
 from signmusketeers.cli import main
 from signmusketeers.translate import TranslationModule
-from signmusketeers.translate.encoders import build_encoder, save_encoder
+from signmusketeers.pretrain.encoder import build_encoder, save_encoder
 from signmusketeers.translate.tokenizer import build_tokenizer, read_sentencepiece_model
 
 from .conftest import WORDS
