@@ -1,35 +1,28 @@
 """signmusketeers: sign-language translation from parsed face, hand and pose streams (SignMusketeers).
 
-The public names are imported lazily so that ``import signmusketeers`` (and the CLI's ``--help``) stays fast;
-each lives in the subpackage of its pipeline stage:
+The public names are imported on first use (:mod:`signmusketeers.lazy`), so that ``import signmusketeers`` and
+the console script's ``--help`` stay fast; each lives in the package of its pipeline stage:
 
 * ``signmusketeers.parsing``   — FrameParser, ParsedClip (video → crops + pose)
-* ``signmusketeers.pretrain``  — DinoV2PretrainModule and the DINOv2 losses
-* ``signmusketeers.translate`` — TranslationModule
-* ``signmusketeers.data``      — CropShardDataModule, ClipFeatureDataModule, SynthSign
+* ``signmusketeers.data``      — shard folders, manifests, tables, the corpus job ``parse_corpus``
+* ``signmusketeers.pretrain``  — DinoV2PretrainModule, CropShardDataModule and the DINOv2 losses
+* ``signmusketeers.translate`` — TranslationModule, ClipFeatureDataModule, ``extract_features``
+* ``signmusketeers.synthsign`` — SynthSign, the embedded synthetic signing dataset
+* ``signmusketeers.formats``   — every on-disk format (records and encoder files)
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from signmusketeers.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_PUBLIC = {
-    "FrameParser": "signmusketeers.parsing",
-    "ParsedClip": "signmusketeers.parsing",
-    "DinoV2PretrainModule": "signmusketeers.pretrain",
-    "TranslationModule": "signmusketeers.translate",
-    "CropShardDataModule": "signmusketeers.data",
-    "ClipFeatureDataModule": "signmusketeers.data",
+_LAZY = {
+    "FrameParser": "signmusketeers.parsing.parser",
+    "ParsedClip": "signmusketeers.parsing.parser",
+    "CropShardDataModule": "signmusketeers.pretrain.datamodule",
+    "DinoV2PretrainModule": "signmusketeers.pretrain.module",
+    "ClipFeatureDataModule": "signmusketeers.translate.datamodule",
+    "TranslationModule": "signmusketeers.translate.module",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'signmusketeers' has no attribute {name!r}")
-
-
-__all__ = sorted(_PUBLIC) + ["__version__"]
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__all__ = [*sorted(_LAZY), "__version__"]

@@ -4,7 +4,7 @@ The DataModules live in the stages that train with them: :class:`signmusketeers.
 :class:`signmusketeers.translate.ClipFeatureDataModule`.
 """
 
-import importlib as _importlib
+from signmusketeers.lazy import lazy_exports
 
 # Kept for users: `from signmusketeers.data import CropShardDataModule, ClipFeatureDataModule` goes on working, though
 # the two live in their stages (the one place where data names a later layer; imported only when asked for).
@@ -13,11 +13,5 @@ _LAZY = {
     "ClipFeatureDataModule": "signmusketeers.translate.datamodule",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(_importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'signmusketeers.data' has no attribute {name!r}")
-
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 __all__ = sorted(_LAZY)

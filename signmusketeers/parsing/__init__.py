@@ -5,40 +5,35 @@ provenance of every box.
 >>> clip = FrameParser(crop_size=224).parse_video("clip.mp4")  # doctest: +SKIP
 """
 
-from signmusketeers.parsing.boxes import LANDMARKS, POSE_FALLBACK, PREVIOUS, PROVENANCE_NAMES, SHIFTED, BoxTracker
-from signmusketeers.parsing.boxes import crop_box
-from signmusketeers.parsing.landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource, PrecomputedLandmarks
-from signmusketeers.parsing.mediapipe_holistic import MediaPipeHolistic
-from signmusketeers.parsing.mediapipe_tasks import MediaPipeTasksHolistic, write_holistic_task
-from signmusketeers.parsing.parser import FrameParser, ParsedClip, ParsedFrame, ParseError
-from signmusketeers.parsing.pose import normalise_pose
-from signmusketeers.parsing.posefile import PoseFileError, PoseFileLandmarks, read_pose_file, write_pose_file
-from signmusketeers.parsing.video import VideoError, read_frames
+from signmusketeers.lazy import lazy_exports
 
-__all__ = [
-    "BoxTracker",
-    "ClipLandmarks",
-    "FrameLandmarks",
-    "FrameParser",
-    "LANDMARKS",
-    "LandmarkSource",
-    "MediaPipeHolistic",
-    "MediaPipeTasksHolistic",
-    "POSE_FALLBACK",
-    "PREVIOUS",
-    "PROVENANCE_NAMES",
-    "ParseError",
-    "ParsedClip",
-    "PoseFileError",
-    "PoseFileLandmarks",
-    "ParsedFrame",
-    "PrecomputedLandmarks",
-    "SHIFTED",
-    "VideoError",
-    "crop_box",
-    "normalise_pose",
-    "read_frames",
-    "read_pose_file",
-    "write_pose_file",
-    "write_holistic_task",
-]
+_LAZY = {
+    "BoxTracker": "signmusketeers.parsing.boxes",
+    "LANDMARKS": "signmusketeers.parsing.boxes",
+    "POSE_FALLBACK": "signmusketeers.parsing.boxes",
+    "PREVIOUS": "signmusketeers.parsing.boxes",
+    "PROVENANCE_NAMES": "signmusketeers.parsing.boxes",
+    "SHIFTED": "signmusketeers.parsing.boxes",
+    "crop_box": "signmusketeers.parsing.boxes",
+    "ClipLandmarks": "signmusketeers.parsing.landmarks",
+    "FrameLandmarks": "signmusketeers.parsing.landmarks",
+    "LandmarkSource": "signmusketeers.parsing.landmarks",
+    "PrecomputedLandmarks": "signmusketeers.parsing.landmarks",
+    "MediaPipeHolistic": "signmusketeers.parsing.mediapipe_holistic",
+    "MediaPipeTasksHolistic": "signmusketeers.parsing.mediapipe_tasks",
+    "write_holistic_task": "signmusketeers.parsing.mediapipe_tasks",
+    "FrameParser": "signmusketeers.parsing.parser",
+    "ParseError": "signmusketeers.parsing.parser",
+    "ParsedClip": "signmusketeers.parsing.parser",
+    "ParsedFrame": "signmusketeers.parsing.parser",
+    "normalise_pose": "signmusketeers.parsing.pose",
+    "PoseFileError": "signmusketeers.parsing.posefile",
+    "PoseFileLandmarks": "signmusketeers.parsing.posefile",
+    "read_pose_file": "signmusketeers.parsing.posefile",
+    "write_pose_file": "signmusketeers.parsing.posefile",
+    "VideoError": "signmusketeers.parsing.video",
+    "read_frames": "signmusketeers.parsing.video",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__all__ = sorted(_LAZY)

@@ -6,23 +6,14 @@ Each piece is importable alone: :mod:`.losses` (``sinkhorn_knopp``, ``DINOLoss``
 (:class:`CropShardDataModule`).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from signmusketeers.lazy import lazy_exports
 
 _LAZY = {
     "CropShardDataModule": "signmusketeers.pretrain.datamodule",
+    "export_encoder": "signmusketeers.pretrain.export",
     "DinoV2PretrainModule": "signmusketeers.pretrain.module",
     "KNNProbe": "signmusketeers.pretrain.probe",
-    "export_encoder": "signmusketeers.pretrain.export",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'signmusketeers.pretrain' has no attribute {name!r}")
-
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 __all__ = sorted(_LAZY)

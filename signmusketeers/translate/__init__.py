@@ -1,10 +1,17 @@
 """signmusketeers.translate: frozen crop encoders, stream fusion, the T5 translator, BLEU and feature extraction."""
 
-from signmusketeers.translate.datamodule import ClipFeatureDataModule
-from signmusketeers.pretrain.encoder import CropEncoder, build_encoder, load_encoder, save_encoder
-from signmusketeers.translate.fusion import StreamFusion
-from signmusketeers.translate.metrics import corpus_scores
-from signmusketeers.translate.module import TranslationModule
+from signmusketeers.lazy import lazy_exports
 
-__all__ = ["ClipFeatureDataModule", "CropEncoder", "StreamFusion", "TranslationModule", "build_encoder", "corpus_scores",
-           "load_encoder", "save_encoder"]
+_LAZY = {
+    "CropEncoder": "signmusketeers.pretrain.encoder",
+    "build_encoder": "signmusketeers.pretrain.encoder",
+    "load_encoder": "signmusketeers.pretrain.encoder",
+    "save_encoder": "signmusketeers.pretrain.encoder",
+    "ClipFeatureDataModule": "signmusketeers.translate.datamodule",
+    "StreamFusion": "signmusketeers.translate.fusion",
+    "corpus_scores": "signmusketeers.translate.metrics",
+    "TranslationModule": "signmusketeers.translate.module",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__all__ = sorted(_LAZY)
