@@ -189,11 +189,7 @@ class Translator:
         seconds["parse"] += time.perf_counter() - begin
         if batch:
             add(np.stack([f.crops for f in batch]), np.stack([f.pose for f in batch]))
-        minimum = getattr(self.parser, "min_frames", 1)
-        if len(times) < minimum:
-            raise ValueError(f"{video}: {len(times)} frame{'s' if len(times) != 1 else ''} decoded; a clip needs "
-                             f"at least {minimum}")
-        return times, found, fps
+        return times, found, fps  # iter_frames itself refuses a clip with too few frames or nobody in it
 
     def _parse_whole(self, video: str | os.PathLike, options: dict[str, Any],
                      add: Callable[[np.ndarray, np.ndarray], None], seconds: dict[str, float]

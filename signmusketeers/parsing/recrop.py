@@ -8,8 +8,8 @@ did (:func:`~signmusketeers.parsing.video.read_frames`) and cuts each box with t
 in-memory crops bit for bit; full records hold those crops after a JPEG (quality 95) round trip.
 
 Records of a parse that masked faces (``parse`` does by default) also hold ``face_regions``, the eye and mouth
-points of every kept frame in face-crop pixels, with which the face crops are masked again exactly as the parser masked them
-(:func:`~signmusketeers.parsing.privacy.mask_face_crop`).
+points of every kept frame in face-crop pixels, with which the face crops are masked again exactly as the parser
+masked them (:func:`~signmusketeers.parsing.privacy.mask_face_crop`).
 
 The video must be the one that was parsed: a missing file, another frame size, a frame count or frame times that
 differ from the record raise :class:`SourceVideoError` with one line naming the file (never a silently shifted clip).
@@ -18,7 +18,7 @@ differ from the record raise :class:`SourceVideoError` with one line naming the 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -69,54 +69,22 @@ def crops_from_video(
         ``uint8 (T, 3, crop_size, crop_size, 3)`` RGB crops in the order face, left hand, right hand.
     """
     path = str(video)
-    frames = np.asarray(frames, dtype=np.int64)
-    boxes = np.asarray(boxes, dtype=np.float32)
-    if frames.ndim != 1 or boxes.shape != (len(frames), 3, 4):
-        raise SourceVideoError(f"{path}: record has {frames.shape} frame indices and {boxes.shape} boxes")
-    if face_regions is not None:
-        face_regions = np.asarray(face_regions, dtype=np.int16)
-        if face_regions.shape[0] != len(frames):
-            raise SourceVideoError(f"{path}: record has face regions for {face_regions.shape[0]} of {len(frames)} frames")
-    if len(frames) and (np.diff(frames) <= 0).any():
-        raise SourceVideoError(f"{path}: record's frame indices are not increasing")
+    frames, boxes = np.asarray(frames, dtype=np.int64), np.asarray(boxes, dtype=np.float32)
+    face_regions = None if face_regions is None else np.asarray(face_regions, dtype=np.int16)
+    _check_record(path, frames, boxes, face_regions)
     try:
         info = probe_video(path, fps=fps)
-        if (info.height, info.width) != tuple(int(s) for s in size):
-            raise SourceVideoError(
-                f"{path}: frames are {info.width}x{info.height}, the clip record was parsed from "
-                f"{int(size[1])}x{int(size[0])} (not the parsed video?)"
-            )
-        if video_frames and info.frames and info.frames != video_frames:
-            raise SourceVideoError(
-                f"{path}: header announces {info.frames} frames, the clip record was parsed from a video of "
-                f"{video_frames} (not the parsed video?)"
-            )
+        _check_source(path, info, size, video_frames)
         crops = np.zeros((len(frames), 3, crop_size, crop_size, 3), dtype=np.uint8)
-        wanted = {int(index): position for position, index in enumerate(frames)}
         half_frame = 0.5 / info.fps if info.fps else None
         found = 0
-        if len(frames):
-            start = None
-            if timestamps is not None and len(timestamps):
-                start = float(timestamps[0]) - (half_frame or 0.0)  # the checks below catch a video that differs
-            for frame in read_frames(path, start=start, end=None, fps=fps):
-                position = wanted.get(frame.index)
-                if position is not None:
-                    if timestamps is not None and half_frame is not None:
-                        expected = float(timestamps[position])
-                        if abs(frame.time - expected) > half_frame:
-                            raise SourceVideoError(
-                                f"{path}: frame {frame.index} is at {frame.time:.3f} s, the clip record has it at "
-                                f"{expected:.3f} s (not the parsed video?)"
-                            )
-                    crops[position] = [crop_box(frame.image, box, crop_size) for box in boxes[position]]
-                    if whole is not None:
-                        whole[position] = whole_frame(frame.image, whole.shape[1])
-                    if face_regions is not None:
-                        crops[position, 0] = mask_face_crop(crops[position, 0], face_regions[position])
-                    found += 1
-                    if found == len(frames):
-                        break  # no need to decode the rest of the file
+        for position, frame in _wanted_frames(path, frames, timestamps, half_frame, fps):
+            crops[position] = [crop_box(frame.image, box, crop_size) for box in boxes[position]]
+            if whole is not None:
+                whole[position] = whole_frame(frame.image, whole.shape[1])
+            if face_regions is not None:
+                crops[position, 0] = mask_face_crop(crops[position, 0], face_regions[position])
+            found += 1
         if found < len(frames):
             raise SourceVideoError(
                 f"{path}: decodes {found} of the clip record's {len(frames)} frames (last needed: frame "
@@ -125,6 +93,56 @@ def crops_from_video(
         return crops
     except VideoError as error:
         raise SourceVideoError(str(error)) from None
+
+
+def _check_record(path: str, frames: np.ndarray, boxes: np.ndarray, face_regions: np.ndarray | None) -> None:
+    if frames.ndim != 1 or boxes.shape != (len(frames), 3, 4):
+        raise SourceVideoError(f"{path}: record has {frames.shape} frame indices and {boxes.shape} boxes")
+    if face_regions is not None and face_regions.shape[0] != len(frames):
+        raise SourceVideoError(f"{path}: record has face regions for {face_regions.shape[0]} of {len(frames)} frames")
+    if len(frames) and (np.diff(frames) <= 0).any():
+        raise SourceVideoError(f"{path}: record's frame indices are not increasing")
+
+
+def _check_source(path: str, info: Any, size: tuple[int, int], video_frames: int) -> None:
+    """The video's frame size and announced frame count must be those the record was parsed from."""
+    if (info.height, info.width) != tuple(int(s) for s in size):
+        raise SourceVideoError(
+            f"{path}: frames are {info.width}x{info.height}, the clip record was parsed from "
+            f"{int(size[1])}x{int(size[0])} (not the parsed video?)"
+        )
+    if video_frames and info.frames and info.frames != video_frames:
+        raise SourceVideoError(
+            f"{path}: header announces {info.frames} frames, the clip record was parsed from a video of "
+            f"{video_frames} (not the parsed video?)"
+        )
+
+
+def _wanted_frames(path: str, frames: np.ndarray, timestamps: np.ndarray | None, half_frame: float | None,
+                   fps: float | None) -> Iterator[tuple[int, Any]]:
+    """``(position in the record, decoded frame)`` of the record's frames, in order, each at the time the record
+    has it to within half a frame; decoding stops after the last one."""
+    if not len(frames):
+        return
+    wanted = {int(index): position for position, index in enumerate(frames)}
+    start = None
+    if timestamps is not None and len(timestamps):
+        start = float(timestamps[0]) - (half_frame or 0.0)  # the time checks catch a video that differs
+    found = 0
+    for frame in read_frames(path, start=start, end=None, fps=fps):
+        position = wanted.get(frame.index)
+        if position is None:
+            continue
+        late = None if timestamps is None or half_frame is None else abs(frame.time - float(timestamps[position]))
+        if late is not None and late > half_frame:
+            raise SourceVideoError(
+                f"{path}: frame {frame.index} is at {frame.time:.3f} s, the clip record has it at "
+                f"{float(timestamps[position]):.3f} s (not the parsed video?)"
+            )
+        yield position, frame
+        found += 1
+        if found == len(frames):
+            return  # no need to decode the rest of the file
 
 
 def whole_frame(image: np.ndarray, size: int) -> np.ndarray:
