@@ -47,7 +47,31 @@ def test_csv_labels_give_the_same_probe_set_and_scores_as_synthsign(crop_shards,
                                   n_prototypes=16, head_hidden_dim=16, head_bottleneck_dim=8).eval()
     ours = KNNProbe(str(crops), path, k=5, part="face").measure(module)
     assert ours == KNNProbe(str(crops), str(labels_dir), k=5, part="face").measure(module)
-    assert 0.0 <= ours["top1"] <= 1.0
+    assert ours == pytest.approx(knn_restated(module, images, ids, is_query, k=5))
+
+
+def knn_restated(module, images, ids, is_query, k, temperature=0.07) -> dict:
+    """The probe restated: the teacher's CLS features of the crops (bicubic-resized to the ViT's size, ImageNet
+    normalisation, eval mode), L2-normalised; each query's k most cosine-similar bank crops vote with weight
+    exp(sim / T); top-1 and the mean per-class accuracy over the query classes."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    x = F.interpolate(x, size=(56, 56), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)  # 64 -> 56
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    with torch.no_grad():
+        features = F.normalize(module.teacher["backbone"].eval()(x)["cls"], dim=-1).numpy()
+    bank, bank_ids, queries, truth = features[~is_query], ids[~is_query], features[is_query], ids[is_query]
+    predicted = []
+    for query in queries:
+        similarity = bank @ query
+        nearest = np.argsort(-similarity)[:k]
+        votes = np.zeros(ids.max() + 1)
+        np.add.at(votes, bank_ids[nearest], np.exp(similarity[nearest] / temperature))
+        predicted.append(votes.argmax())
+    right = np.asarray(predicted) == truth
+    return {"top1": right.mean(), "balanced": np.mean([right[truth == c].mean() for c in np.unique(truth)])}
 
 
 def test_clip_labels_side_rows_and_a_hashed_split(crop_shards, tmp_path):
