@@ -22,7 +22,7 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # name -> ("module:register_function", one-line help). A register function takes an argparse parser, adds its
 # arguments and returns the callable ``run(args) -> int`` that executes the command.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("signmusketeers.data.synthsign:register", "render SynthSign, the embedded synthetic signing dataset"),
+    "synth": ("signmusketeers.commands.synth:register", "render SynthSign, the embedded synthetic signing dataset"),
     "captions": ("signmusketeers.data.captions:register", "videos + caption files (.vtt/.srt/.json3) → a clip manifest"),
     "parse": ("signmusketeers.parsing.command:register", "parse videos into face/hand crops + pose (clip and crop shards)"),
     "export": ("signmusketeers.pretrain.export:register", "export a pre-trained teacher as an encoder (safetensors)"),
