@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("signmusketeers.translate.extract:register", "clip shards → per-clip encoder feature shards"),
     "translate": ("signmusketeers.inference:register", "translate sign-language videos into English"),
     "score": ("signmusketeers.translate.score:register", "BLEU-1..4, chrF, ROUGE-L (+ BLEURT) with 95% CIs; paired test"),
-    "demo": ("signmusketeers.demo:register", "the whole pipeline on SynthSign, on a CPU, with a summary and pictures"),
+    "demo": ("signmusketeers.commands.demo:register", "the whole pipeline on SynthSign, on a CPU, with a summary and pictures"),
 }
 
 

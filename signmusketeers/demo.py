@@ -13,7 +13,6 @@ down), so nothing is downloaded.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -31,8 +30,8 @@ import yaml
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How much the demo does. ``DEFAULT`` took 10 minutes on 2 CPU cores (README, "The demo") and reaches test
-    BLEU-4 near 89; ``QUICK`` takes about a minute and only proves that every step runs."""
+    """How much the demo does. ``DEFAULT`` takes about 8 minutes on 2 CPU cores and reaches a test BLEU-4 near 90
+    (README, "The demo"); ``QUICK`` takes about half a minute and only proves that every step runs."""
 
     clips: int
     crops_per_clip: int
@@ -90,14 +89,12 @@ class Demo:
 
     # ---------------------------------------------------------------------------------------------- running
 
-    def run(self, stage: str, argv: list[str], program: str = "signmusketeers", main: Callable | None = None) -> None:
-        """Run ``signmusketeers ARGV`` (or another ``program``'s ``main``) in this process, timed as ``stage``;
-        stop the demo if it fails."""
-        if main is None:
-            from signmusketeers.cli import main
+    def run(self, stage: str, argv: list[str]) -> None:
+        """Run ``signmusketeers ARGV`` in this process, timed as ``stage``; stop the demo if it fails."""
+        from signmusketeers.cli import main
 
         log = self.out / "logs" / f"{stage.replace(' ', '_')}.log"
-        self.console.print(f"$ {program} {shlex.join(argv)}", style="bold cyan", markup=False, soft_wrap=True)
+        self.console.print(f"$ signmusketeers {shlex.join(argv)}", style="bold cyan", markup=False, soft_wrap=True)
         start = time.perf_counter()
         with self.console.status(f"{stage} … (log: {log})"), _output_to(log):
             crash = None
@@ -167,10 +164,7 @@ class Demo:
                              str(hand), "--out", str(self.out / "features")])
 
     def tokenizer(self) -> None:
-        from signmusketeers.translate.tokenizer import main
-
-        self.run("tokenizer", [str(self.synthsign / "manifest.jsonl"), "--out", str(self.out / "tokenizer")],
-                 program="python -m signmusketeers.translate.tokenizer", main=main)
+        self.run("tokenizer", ["tokenizer", str(self.synthsign / "manifest.jsonl"), "--out", str(self.out / "tokenizer")])
 
     def translate(self, feature_dim: int) -> Path:
         folder = self.out / "translate"
@@ -333,32 +327,3 @@ def print_summary(console: Any, summary: dict[str, Any], out: Path) -> None:
     table.add_row("summary", str(out / "summary.json"))
     table.add_row("pictures", "\n".join(summary["pictures"]))
     console.print(table)
-
-
-def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    """``signmusketeers demo``: SynthSign → parse → pre-train → export → extract → translate, with a summary."""
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
-    parser.add_argument("--quick", action="store_true", help="a 3-minute version (tiny sizes; BLEU is not the point)")
-    return _run
-
-
-def _terminal() -> Any:
-    """A stream to the terminal that stays there while the steps' output (file descriptors 1 and 2) goes to logs."""
-    try:
-        return os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    except (AttributeError, OSError, ValueError):  # no real file behind sys.stdout (e.g. captured in a notebook)
-        return sys.stdout
-
-
-def _run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    console = Console(file=_terminal())
-    demo = Demo(args.out, QUICK if args.quick else DEFAULT, console)
-    try:
-        summary = run_demo(demo)
-    except (RuntimeError, FileNotFoundError) as error:
-        console.print(f"signmusketeers demo: {error}", style="bold red", markup=False, soft_wrap=True)
-        return 1
-    print_summary(console, summary, args.out)
-    return 0
