@@ -43,6 +43,10 @@ class DemoSize:
 DEFAULT = DemoSize(clips=1000, crops_per_clip=2, pretrain_steps=400, translate_steps=1500, val_every=500)
 QUICK = DemoSize(clips=40, crops_per_clip=4, pretrain_steps=6, translate_steps=60, val_every=30)
 CROP_SIZE = 56  # the demo encoders' input size (the paper's is 224)
+# What a demo run writes into its output folder (an earlier run's are removed first: Demo.remove_earlier_run).
+DEMO_FOLDERS = ("synthsign", "clips", "crops", "preview_parse", "pretrain", "encoders", "features", "tokenizer",
+                "translate", "configs", "logs", "pictures")
+DEMO_FILES = ("summary.json", "preview_clip.jsonl", "heldout.jsonl", "heldout_translations.jsonl")
 
 
 def configs_dir() -> Path:
@@ -199,6 +203,23 @@ class Demo:
 
     # ---------------------------------------------------------------------------------------------- pieces
 
+    def remove_earlier_run(self) -> None:
+        """Delete what an earlier demo wrote into ``out`` (its own folders and files, nothing else).
+
+        ``parse`` and ``extract`` resume: given the folders of an earlier run (a ``--quick`` one, or one stopped
+        halfway) they would skip the clips already there and the demo would train on that run's data; and the logs,
+        the TensorBoard curves and the best checkpoint would mix two runs. Starting empty, the same command writes
+        the same files.
+        """
+        import shutil
+
+        for name in DEMO_FOLDERS:
+            if (self.out / name).is_dir():
+                shutil.rmtree(self.out / name)
+        for name in DEMO_FILES:
+            if (self.out / name).is_file():
+                (self.out / name).unlink()
+
     @property
     def synthsign(self) -> Path:
         return self.out / "synthsign"
@@ -245,6 +266,7 @@ def _run_stages(demo: Demo) -> dict[str, Any]:
     from signmusketeers.translate.metrics import corpus_scores
 
     demo.out.mkdir(parents=True, exist_ok=True)
+    demo.remove_earlier_run()
     demo.synth()
     demo.parse()
     face = demo.pretrain("face")

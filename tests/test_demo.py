@@ -107,6 +107,21 @@ def test_quick_demo_twice_gives_the_same_files(quick_demo, tmp_path):
     assert not differ, f"files that differ between two runs of the same demo: {differ}"
 
 
+def test_a_demo_starts_from_an_empty_folder_but_keeps_other_files(tmp_path):
+    """``parse`` and ``extract`` resume, so a demo given an earlier run's folders would reuse that run's clips
+    (a ``--quick`` run's in ``demo_out``, say): every demo starts by removing its own outputs, and only those."""
+    from signmusketeers.demo import DEMO_FILES, DEMO_FOLDERS, QUICK, Demo
+
+    for name in DEMO_FOLDERS:
+        (tmp_path / name / "lightning_logs").mkdir(parents=True)
+        (tmp_path / name / "lightning_logs" / "stale").write_text("an earlier run")
+    for name in DEMO_FILES:
+        (tmp_path / name).write_text("an earlier run")
+    (tmp_path / "notes.txt").write_text("the user's")
+    Demo(tmp_path, QUICK, console=None).remove_earlier_run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 def test_demo_refuses_a_failing_step_with_one_line(tmp_path, capsys):
     out = tmp_path / "demo"
     out.mkdir()
