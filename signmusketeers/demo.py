@@ -118,6 +118,7 @@ class Demo:
         self.console.print(f"  [green]done[/] in {self.seconds[stage]:.1f} s")
 
     def write_config(self, name: str, edit: Callable[[dict], None]) -> Path:
+        """``OUT/configs/NAME.yaml``: the shipped ``configs/demo/NAME.yaml`` changed by ``edit``."""
         config = yaml.safe_load((configs_dir() / "demo" / f"{name}.yaml").read_text())
         edit(config)
         path = self.out / "configs" / f"{name}.yaml"
@@ -128,10 +129,12 @@ class Demo:
     # ---------------------------------------------------------------------------------------------- stages
 
     def synth(self) -> None:
+        """Render the SynthSign set (``OUT/synthsign``)."""
         self.run("synth", ["synth", "--out", str(self.synthsign), "--clips", str(self.size.clips), "--seed", "0",
                            "--workers", "2", "--preview"])
 
     def parse(self) -> None:
+        """Parse it into clip and crop shards, and one clip with its preview pictures."""
         # SynthSign's faces are drawn, nobody's likeness, and the demo's figures are measured on whole faces: its
         # parse keeps them (--no-face-privacy; the checkpoint records it and translate follows).
         self.run("parse", ["parse", str(self.synthsign), "--out", str(self.out / "clips"), "--crops-out",
@@ -142,6 +145,7 @@ class Demo:
                                    str(CROP_SIZE), "--preview", "--no-face-privacy"])
 
     def pretrain(self, part: str) -> Path:
+        """Pre-train the ``part`` ("face" or "hand") encoder with its k-NN probe, export it; returns the encoder."""
         folder = self.out / "pretrain" / part
 
         def edit(config: dict) -> None:
@@ -164,13 +168,16 @@ class Demo:
         return encoder
 
     def extract(self, face: Path, hand: Path) -> None:
+        """Encode the clip shards into per-split feature shards (``OUT/features``)."""
         self.run("extract", ["extract", str(self.out / "clips"), "--face-encoder", str(face), "--hand-encoder",
                              str(hand), "--out", str(self.out / "features")])
 
     def tokenizer(self) -> None:
+        """Train the subword tokenizer on the training sentences (``OUT/tokenizer``)."""
         self.run("tokenizer", ["tokenizer", str(self.synthsign / "manifest.jsonl"), "--out", str(self.out / "tokenizer")])
 
     def translate(self, feature_dim: int) -> Path:
+        """Train the translator, test its best checkpoint; returns that checkpoint."""
         folder = self.out / "translate"
 
         def edit(config: dict) -> None:
@@ -222,9 +229,11 @@ class Demo:
 
     @property
     def synthsign(self) -> Path:
+        """The SynthSign folder of this run."""
         return self.out / "synthsign"
 
     def synthsign_rows(self) -> list[dict]:
+        """The SynthSign manifest's rows."""
         return [json.loads(line) for line in (self.synthsign / "manifest.jsonl").read_text().splitlines()]
 
     def clip_manifest(self, name: str, rows: list[dict]) -> Path:
@@ -329,6 +338,7 @@ def draw_pictures(demo: Demo) -> list[Path]:
 
 
 def print_summary(console: Any, summary: dict[str, Any], out: Path) -> None:
+    """The summary as a table on ``console``."""
     from rich.table import Table
 
     table = Table(title="signmusketeers demo", show_header=False)

@@ -23,8 +23,23 @@ Modules: :mod:`~signmusketeers.synthsign.vocabulary` (signs, grammar, splits), :
 
 from signmusketeers.synthsign.render import RenderedClip, SynthSignConfig, render_clip
 from signmusketeers.synthsign.vocabulary import (
-    ADJECTIVES, EXPRESSIONS, HANDSHAPES, LOCATIONS, MOVEMENTS, NOUNS, SUBJECTS, TIMES, VERBS, VOCABULARY, Sentence,
-    Sign, assign_splits, minimal_pairs, sample_sentence, split_of_pair, stream_of_difference,
+    ADJECTIVES,
+    EXPRESSIONS,
+    HANDSHAPES,
+    LOCATIONS,
+    MOVEMENTS,
+    NOUNS,
+    SUBJECTS,
+    TIMES,
+    VERBS,
+    VOCABULARY,
+    Sentence,
+    Sign,
+    assign_splits,
+    minimal_pairs,
+    sample_sentence,
+    split_of_pair,
+    stream_of_difference,
 )
 from signmusketeers.synthsign.write import clip_seed, generate, save_preview, write_npz, write_video
 

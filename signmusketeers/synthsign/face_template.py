@@ -57,6 +57,7 @@ def load_face_template() -> np.ndarray:
 
 
 def make_face_template() -> np.ndarray:
+    """Run MediaPipe Face Mesh on matplotlib's portrait and normalise the 468 points (see the module doc)."""
     import matplotlib.cbook
     import mediapipe as mp
     from PIL import Image

@@ -76,6 +76,7 @@ class Appearance:
 
 
 def sample_appearance(rng: np.random.Generator) -> Appearance:
+    """Draw a clip's colours, position and face size from its random stream."""
     def colour(low: int, high: int) -> tuple[int, int, int]:
         return tuple(int(v) for v in rng.integers(low, high, size=3))
 

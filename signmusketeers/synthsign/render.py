@@ -13,7 +13,13 @@ import numpy as np
 
 from signmusketeers.synthsign.face_template import face_regions, load_face_template
 from signmusketeers.synthsign.figure import (
-    Appearance, SignerState, arm_elbow, draw_signer, expression_offsets, hand_template, sample_appearance,
+    Appearance,
+    SignerState,
+    arm_elbow,
+    draw_signer,
+    expression_offsets,
+    hand_template,
+    sample_appearance,
 )
 from signmusketeers.synthsign.vocabulary import EXPRESSIONS, HANDSHAPES, LOCATIONS, VOCABULARY, Sentence
 

@@ -20,13 +20,21 @@ import numpy as np
 
 from signmusketeers.synthsign.render import RenderedClip, SynthSignConfig, render_clip
 from signmusketeers.synthsign.vocabulary import (
-    EXPRESSIONS, HANDSHAPES, LOCATIONS, MOVEMENTS, VOCABULARY, assign_splits, sample_sentence,
+    EXPRESSIONS,
+    HANDSHAPES,
+    LOCATIONS,
+    MOVEMENTS,
+    VOCABULARY,
+    assign_splits,
+    sample_sentence,
 )
+
 
 def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
     """Write RGB frames as H.264 in mp4, bit-exact (no timestamps or encoder strings that vary between runs)."""
-    import av
     from fractions import Fraction
+
+    import av
 
     with av.open(str(path), mode="w", options={"fflags": "+bitexact"}) as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from signmusketeers.cli import main
 import signmusketeers.synthsign as ss
+from signmusketeers.cli import main
 
 
 def _files(folder: Path) -> dict[str, bytes]:
