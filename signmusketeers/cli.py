@@ -24,7 +24,7 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # name -> ("module:register_function", one-line help). A register function takes an argparse parser, adds its
 # arguments and returns the callable ``run(args) -> int`` that executes the command.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("signmusketeers.data.synthsign:register", "render SynthSign, the embedded synthetic signing dataset"),
+    "synth": ("signmusketeers.commands.synth:register", "render SynthSign, the embedded synthetic signing dataset"),
     "captions": ("signmusketeers.commands.captions:register", "videos + caption files (.vtt/.srt/.json3) → a clip manifest"),
     "parse": ("signmusketeers.commands.parse:register", "parse videos into face/hand crops + pose (clip and crop shards)"),
     "export": ("signmusketeers.commands.export:register", "export a pre-trained teacher as an encoder (safetensors)"),
@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokenizer": ("signmusketeers.commands.tokenizer:register", "train a subword tokenizer on a manifest's sentences"),
     "translate": ("signmusketeers.commands.translate:register", "translate sign-language videos into English"),
     "score": ("signmusketeers.commands.score:register", "BLEU-1..4, chrF, ROUGE-L (+ BLEURT) with 95% CIs; paired test"),
-    "demo": ("signmusketeers.demo:register", "the whole pipeline on SynthSign, on a CPU, with a summary and pictures"),
+    "demo": ("signmusketeers.commands.demo:register", "the whole pipeline on SynthSign, on a CPU, with a summary and pictures"),
 }
 
 

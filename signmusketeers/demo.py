@@ -1,19 +1,20 @@
 """``signmusketeers demo``: the whole pipeline on SynthSign, on a CPU, in minutes.
 
 The demo is a thin chain of the public commands a user would run — ``synth`` → ``parse`` → ``fit`` (face and hand
-DINOv2 pre-training of tiny ViTs) → ``export`` → ``extract`` → ``fit`` / ``test`` (translation) → ``translate`` —
-each printed before it runs so that any step can be repeated by hand. The configs it runs are the shipped
-``configs/demo/*.yaml`` with this run's paths and sizes filled in, written to ``OUT/configs/``. Each step's output
-goes to ``OUT/logs/STEP.log``. At the end it prints a summary (stage times, k-NN probe before/after pre-training,
+DINOv2 pre-training of tiny ViTs) → ``export`` → ``extract`` → ``tokenizer`` → ``fit`` / ``test`` (translation) →
+``translate`` — each printed before it runs so that any step can be repeated by hand. The configs it runs are the
+shipped ``configs/demo/*.yaml`` with this run's paths and sizes filled in, written to ``OUT/configs/``. Each step's
+output goes to ``OUT/logs/STEP.log``. At the end it prints a summary (stage times, k-NN probe before/after pre-training,
 BLEU-1..4 and chrF on the held-out test sentences), writes it as ``OUT/summary.json`` and draws ``OUT/pictures/``.
 
 The encoders and the T5 are small and randomly initialised (the architectures of ViT-S/14-reg4 and T5.1.1, scaled
-down), so nothing is downloaded.
+down), so nothing is downloaded. Every step is seeded and the demo starts from an empty folder, so the same command
+writes the same data, shards, encoders and scores every time (only stage times, logs and checkpoints' own paths
+differ).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -31,8 +32,8 @@ import yaml
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How much the demo does. ``DEFAULT`` took 10 minutes on 2 CPU cores (README, "The demo") and reaches test
-    BLEU-4 near 89; ``QUICK`` takes about a minute and only proves that every step runs."""
+    """How much the demo does. ``DEFAULT`` takes about 8 minutes on 2 CPU cores and reaches a test BLEU-4 near 90
+    (README, "The demo"); ``QUICK`` takes about half a minute and only proves that every step runs."""
 
     clips: int
     crops_per_clip: int
@@ -44,6 +45,10 @@ class DemoSize:
 DEFAULT = DemoSize(clips=1000, crops_per_clip=2, pretrain_steps=400, translate_steps=1500, val_every=500)
 QUICK = DemoSize(clips=40, crops_per_clip=4, pretrain_steps=6, translate_steps=60, val_every=30)
 CROP_SIZE = 56  # the demo encoders' input size (the paper's is 224)
+# What a demo run writes into its output folder (an earlier run's are removed first: Demo.remove_earlier_run).
+DEMO_FOLDERS = ("synthsign", "clips", "crops", "preview_parse", "pretrain", "encoders", "features", "tokenizer",
+                "translate", "configs", "logs", "pictures")
+DEMO_FILES = ("summary.json", "preview_clip.jsonl", "heldout.jsonl", "heldout_translations.jsonl")
 
 
 def configs_dir() -> Path:
@@ -90,14 +95,12 @@ class Demo:
 
     # ---------------------------------------------------------------------------------------------- running
 
-    def run(self, stage: str, argv: list[str], program: str = "signmusketeers", main: Callable | None = None) -> None:
-        """Run ``signmusketeers ARGV`` (or another ``program``'s ``main``) in this process, timed as ``stage``;
-        stop the demo if it fails."""
-        if main is None:
-            from signmusketeers.cli import main
+    def run(self, stage: str, argv: list[str]) -> None:
+        """Run ``signmusketeers ARGV`` in this process, timed as ``stage``; stop the demo if it fails."""
+        from signmusketeers.cli import main
 
         log = self.out / "logs" / f"{stage.replace(' ', '_')}.log"
-        self.console.print(f"$ {program} {shlex.join(argv)}", style="bold cyan", markup=False, soft_wrap=True)
+        self.console.print(f"$ signmusketeers {shlex.join(argv)}", style="bold cyan", markup=False, soft_wrap=True)
         start = time.perf_counter()
         with self.console.status(f"{stage} … (log: {log})"), _output_to(log):
             crash = None
@@ -117,6 +120,7 @@ class Demo:
         self.console.print(f"  [green]done[/] in {self.seconds[stage]:.1f} s")
 
     def write_config(self, name: str, edit: Callable[[dict], None]) -> Path:
+        """``OUT/configs/NAME.yaml``: the shipped ``configs/demo/NAME.yaml`` changed by ``edit``."""
         config = yaml.safe_load((configs_dir() / "demo" / f"{name}.yaml").read_text())
         edit(config)
         path = self.out / "configs" / f"{name}.yaml"
@@ -127,10 +131,12 @@ class Demo:
     # ---------------------------------------------------------------------------------------------- stages
 
     def synth(self) -> None:
+        """Render the SynthSign set (``OUT/synthsign``)."""
         self.run("synth", ["synth", "--out", str(self.synthsign), "--clips", str(self.size.clips), "--seed", "0",
                            "--workers", "2", "--preview"])
 
     def parse(self) -> None:
+        """Parse it into clip and crop shards, and one clip with its preview pictures."""
         # SynthSign's faces are drawn, nobody's likeness, and the demo's figures are measured on whole faces: its
         # parse keeps them (--no-face-privacy; the checkpoint records it and translate follows).
         self.run("parse", ["parse", str(self.synthsign), "--out", str(self.out / "clips"), "--crops-out",
@@ -141,6 +147,7 @@ class Demo:
                                    str(CROP_SIZE), "--preview", "--no-face-privacy"])
 
     def pretrain(self, part: str) -> Path:
+        """Pre-train the ``part`` ("face" or "hand") encoder with its k-NN probe, export it; returns the encoder."""
         folder = self.out / "pretrain" / part
 
         def edit(config: dict) -> None:
@@ -163,16 +170,16 @@ class Demo:
         return encoder
 
     def extract(self, face: Path, hand: Path) -> None:
+        """Encode the clip shards into per-split feature shards (``OUT/features``)."""
         self.run("extract", ["extract", str(self.out / "clips"), "--face-encoder", str(face), "--hand-encoder",
                              str(hand), "--out", str(self.out / "features")])
 
     def tokenizer(self) -> None:
-        from signmusketeers.translate.tokenizer import main
-
-        self.run("tokenizer", [str(self.synthsign / "manifest.jsonl"), "--out", str(self.out / "tokenizer")],
-                 program="python -m signmusketeers.translate.tokenizer", main=main)
+        """Train the subword tokenizer on the training sentences (``OUT/tokenizer``)."""
+        self.run("tokenizer", ["tokenizer", str(self.synthsign / "manifest.jsonl"), "--out", str(self.out / "tokenizer")])
 
     def translate(self, feature_dim: int) -> Path:
+        """Train the translator, test its best checkpoint; returns that checkpoint."""
         folder = self.out / "translate"
 
         def edit(config: dict) -> None:
@@ -205,11 +212,30 @@ class Demo:
 
     # ---------------------------------------------------------------------------------------------- pieces
 
+    def remove_earlier_run(self) -> None:
+        """Delete what an earlier demo wrote into ``out`` (its own folders and files, nothing else).
+
+        ``parse`` and ``extract`` resume: given the folders of an earlier run (a ``--quick`` one, or one stopped
+        halfway) they would skip the clips already there and the demo would train on that run's data; and the logs,
+        the TensorBoard curves and the best checkpoint would mix two runs. Starting empty, the same command writes
+        the same files.
+        """
+        import shutil
+
+        for name in DEMO_FOLDERS:
+            if (self.out / name).is_dir():
+                shutil.rmtree(self.out / name)
+        for name in DEMO_FILES:
+            if (self.out / name).is_file():
+                (self.out / name).unlink()
+
     @property
     def synthsign(self) -> Path:
+        """The SynthSign folder of this run."""
         return self.out / "synthsign"
 
     def synthsign_rows(self) -> list[dict]:
+        """The SynthSign manifest's rows."""
         return [json.loads(line) for line in (self.synthsign / "manifest.jsonl").read_text().splitlines()]
 
     def clip_manifest(self, name: str, rows: list[dict]) -> Path:
@@ -251,6 +277,7 @@ def _run_stages(demo: Demo) -> dict[str, Any]:
     from signmusketeers.translate.metrics import corpus_scores
 
     demo.out.mkdir(parents=True, exist_ok=True)
+    demo.remove_earlier_run()
     demo.synth()
     demo.parse()
     face = demo.pretrain("face")
@@ -313,6 +340,7 @@ def draw_pictures(demo: Demo) -> list[Path]:
 
 
 def print_summary(console: Any, summary: dict[str, Any], out: Path) -> None:
+    """The summary as a table on ``console``."""
     from rich.table import Table
 
     table = Table(title="signmusketeers demo", show_header=False)
@@ -333,32 +361,3 @@ def print_summary(console: Any, summary: dict[str, Any], out: Path) -> None:
     table.add_row("summary", str(out / "summary.json"))
     table.add_row("pictures", "\n".join(summary["pictures"]))
     console.print(table)
-
-
-def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    """``signmusketeers demo``: SynthSign → parse → pre-train → export → extract → translate, with a summary."""
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
-    parser.add_argument("--quick", action="store_true", help="a 3-minute version (tiny sizes; BLEU is not the point)")
-    return _run
-
-
-def _terminal() -> Any:
-    """A stream to the terminal that stays there while the steps' output (file descriptors 1 and 2) goes to logs."""
-    try:
-        return os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    except (AttributeError, OSError, ValueError):  # no real file behind sys.stdout (e.g. captured in a notebook)
-        return sys.stdout
-
-
-def _run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    console = Console(file=_terminal())
-    demo = Demo(args.out, QUICK if args.quick else DEFAULT, console)
-    try:
-        summary = run_demo(demo)
-    except (RuntimeError, FileNotFoundError) as error:
-        console.print(f"signmusketeers demo: {error}", style="bold red", markup=False, soft_wrap=True)
-        return 1
-    print_summary(console, summary, args.out)
-    return 0

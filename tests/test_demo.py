@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -42,18 +44,82 @@ def check_summary(out: Path) -> dict:
     return summary
 
 
-def test_quick_demo_runs_every_stage_and_writes_a_checkable_summary(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory) -> tuple[Path, str]:
+    """One ``demo --quick`` run for the tests of this module: its folder and what it printed."""
+    out = tmp_path_factory.mktemp("quick") / "demo"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # the demo's console falls back to sys.stdout without a file number
+        code = main(["demo", "--quick", "--out", str(out)])
+    assert code == 0, printed.getvalue()
+    return out, printed.getvalue()
+
+
+def test_quick_demo_runs_every_stage_and_writes_a_checkable_summary(quick_demo):
+    out, printed = quick_demo
     # Every step is printed as the command a user would type, so it can be repeated by hand.
     for command in ("signmusketeers synth", "signmusketeers parse", "signmusketeers fit --config",
                     "signmusketeers export", "signmusketeers extract", "signmusketeers test --config",
-                    "signmusketeers translate", "python -m signmusketeers.translate.tokenizer"):
+                    "signmusketeers translate", "signmusketeers tokenizer"):
         assert f"$ {command}" in printed, command
+    assert "python -m" not in printed
     assert "test BLEU-1/2/3/4" in printed and "k-NN probe, hand" in printed
     check_summary(out)
     assert (out / "configs" / "translate.yaml").exists() and (out / "logs" / "translate_fit.log").exists()
+
+
+# What a run writes that must not change from run to run: the data, the shards and the trained encoders.
+SAME_BYTES = ("synthsign", "clips", "crops", "features", "encoders")
+
+
+def _comparable(path: Path, out: Path) -> bytes | object:
+    """A file's bytes, with JSON text made independent of the run's folder; wall-clock seconds left out."""
+    if path.suffix not in (".json", ".jsonl") or path.parent.name == ".ledger":
+        return path.read_bytes()
+
+    def scrub(value):
+        if isinstance(value, dict):
+            # seconds: wall clock. checkpoint_sha256: the checkpoint holds its own folder's path (its bytes differ
+            # between two output folders; the encoder weights beside it are compared byte for byte).
+            return {k: scrub(v) for k, v in value.items() if k not in ("seconds", "checkpoint_sha256")}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value.replace(str(out), "OUT") if isinstance(value, str) else value
+
+    text = path.read_text()
+    if path.suffix == ".jsonl":
+        return [scrub(json.loads(line)) for line in text.splitlines()]
+    return scrub(json.loads(text))
+
+
+def test_quick_demo_twice_gives_the_same_files(quick_demo, tmp_path):
+    """Same command, same bytes: a second run writes the same SynthSign set, clip, crop and feature shards and
+    encoders, and the same summary (but for its stage times), hypotheses and held-out translations."""
+    first, _ = quick_demo
+    second = tmp_path / "demo"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["demo", "--quick", "--out", str(second)]) == 0
+    names = ["summary.json", "heldout_translations.jsonl", "translate/hypotheses-test.jsonl"]
+    for folder in SAME_BYTES:
+        names += sorted(str(p.relative_to(first)) for p in (first / folder).rglob("*") if p.is_file())
+    assert len(names) > 100
+    differ = [name for name in names if _comparable(first / name, first) != _comparable(second / name, second)]
+    assert not differ, f"files that differ between two runs of the same demo: {differ}"
+
+
+def test_a_demo_starts_from_an_empty_folder_but_keeps_other_files(tmp_path):
+    """``parse`` and ``extract`` resume, so a demo given an earlier run's folders would reuse that run's clips
+    (a ``--quick`` run's in ``demo_out``, say): every demo starts by removing its own outputs, and only those."""
+    from signmusketeers.demo import DEMO_FILES, DEMO_FOLDERS, QUICK, Demo
+
+    for name in DEMO_FOLDERS:
+        (tmp_path / name / "lightning_logs").mkdir(parents=True)
+        (tmp_path / name / "lightning_logs" / "stale").write_text("an earlier run")
+    for name in DEMO_FILES:
+        (tmp_path / name).write_text("an earlier run")
+    (tmp_path / "notes.txt").write_text("the user's")
+    Demo(tmp_path, QUICK, console=None).remove_earlier_run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_demo_refuses_a_failing_step_with_one_line(tmp_path, capsys):

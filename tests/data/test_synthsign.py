@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+import signmusketeers.synthsign as ss
 from signmusketeers.cli import main
-from signmusketeers.data import synthsign as ss
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -143,6 +143,9 @@ def test_sentence_text_is_english():
     assert ss.Sentence("friend", "like", "new", "car", "now").signs == ["now", "friend", "like", "car", "new"]
 
 
-def test_synth_refuses_bad_arguments(capsys):
-    with pytest.raises(SystemExit, match="--clips must be at least 1"):
-        main(["synth", "--out", "unused", "--clips", "0"])
+def test_synth_refuses_bad_arguments_in_one_line(tmp_path, capsys):
+    for options, problem in ((["--clips", "0"], "--clips must be at least 1"),
+                             (["--width", "64"], "--width and --height must be at least 96 pixels")):
+        assert main(["synth", "--out", str(tmp_path / "unused"), *options]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [f"signmusketeers synth: {problem}"]
+    assert not (tmp_path / "unused").exists()

@@ -19,7 +19,7 @@ REPO = Path(__file__).parents[2]
 
 @pytest.fixture(scope="module")
 def synthsign_24(tmp_path_factory) -> Path:
-    from signmusketeers.data.synthsign import generate
+    from signmusketeers.synthsign import generate
 
     out = tmp_path_factory.mktemp("synthsign24")
     generate(out, clips=24, seed=0)

@@ -4,7 +4,7 @@ SynthSign must write face landmarks in MediaPipe's Face Mesh layout (the indices
 rely on: eyes, brows, lips, oval). Rather than invent 468 positions, we take them once from a real frontal
 portrait that every install has (matplotlib's ``grace_hopper.jpg``), level the eyes, centre the face oval on the
 origin and scale its half-width to 1. The result ships as ``assets/face_template.npy``; regenerate it with
-``python -m signmusketeers.data.face_template``.
+``python -m signmusketeers.synthsign.face_template``.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def load_face_template() -> np.ndarray:
 
 
 def make_face_template() -> np.ndarray:
+    """Run MediaPipe Face Mesh on matplotlib's portrait and normalise the 468 points (see the module doc)."""
     import matplotlib.cbook
     import mediapipe as mp
     from PIL import Image
