@@ -38,7 +38,7 @@ from benchmarks.common import goal, print_results, result, write_json  # noqa: E
 from signmusketeers.data.shards import ShardWriter, open_dataset
 from signmusketeers.formats.records import unpack_clip_crops  # noqa: E402
 from signmusketeers.parsing import FrameParser, read_frames  # noqa: E402
-from signmusketeers.parsing.command import clip_record  # noqa: E402
+from signmusketeers.formats.records import clip_record  # noqa: E402
 from signmusketeers.parsing.recrop import record_crops  # noqa: E402
 from signmusketeers.parsing.video import probe_video  # noqa: E402
 

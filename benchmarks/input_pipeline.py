@@ -243,7 +243,7 @@ def end_to_end(folder: Path, model: str, device: str, batch: int, workers: int, 
 
 def synthetic_index(folder: Path, records: int = 2_000_000, chunks: int = 500, seed: int = 0) -> Path:
     """A crop folder's ``index.json`` and part index with no chunk files: enough to plan and position a stream."""
-    from signmusketeers.data.crops import write_part_index
+    from signmusketeers.formats.records import write_part_index
 
     folder.mkdir(parents=True, exist_ok=True)
     per_chunk = records // chunks
@@ -261,7 +261,8 @@ def synthetic_index(folder: Path, records: int = 2_000_000, chunks: int = 500, s
 
 def resume_position(folder: Path, skip: int, batch: int = 128) -> tuple[float, Any]:
     """Seconds to compute a single reader's position after ``skip`` crops of the face part."""
-    from signmusketeers.data.crops import CropRecordTransform, EndlessPartStream, SeededCropDataset, read_part_index
+    from signmusketeers.data.part_index import read_part_index
+    from signmusketeers.pretrain.datamodule import CropRecordTransform, EndlessPartStream, SeededCropDataset
 
     start = time.perf_counter()
     dataset = SeededCropDataset(str(folder), CropRecordTransform(str(folder), None, "face"), 0, shuffle=True,

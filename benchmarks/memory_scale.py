@@ -69,7 +69,7 @@ SIZES = {  # kind: (small, large) record counts
 
 
 def write_crop_folder(folder: Path, records: int, seed: int = 0) -> None:
-    """A crop shard folder (crop records, as in signmusketeers.data.crops) of ``records`` tiny JPEG crops, 100 per clip."""
+    """A crop shard folder (crop records, as in signmusketeers.formats.records) of ``records`` tiny JPEG crops, 100 per clip."""
     from signmusketeers.data.shards import ShardWriter
     from signmusketeers.formats.records import encode_jpeg
 
@@ -88,7 +88,7 @@ def write_crop_folder(folder: Path, records: int, seed: int = 0) -> None:
 
 
 def write_feature_folder(folder: Path, clips: int, seed: int = 0) -> None:
-    """A feature shard folder (feature records, as in signmusketeers.data.features) of ``clips`` short clips (4-11 frames, 32-d)."""
+    """A feature shard folder (feature records, as in signmusketeers.formats.records) of ``clips`` short clips (4-11 frames, 32-d)."""
     from signmusketeers.data.shards import ShardWriter
 
     rng = np.random.default_rng(seed)
@@ -165,7 +165,7 @@ def _crop_reader(folder: str) -> Callable[[], int]:
     """The configs' path (``configs/pretrain/hand.yaml``: ``part: hand``): one pass over the folder's hand crops."""
     import itertools
 
-    from signmusketeers.data.crops import CropShardDataModule
+    from signmusketeers.pretrain.datamodule import CropShardDataModule
     from signmusketeers.pretrain import augment
 
     augment.MultiCropAugmentation = DecodedViews  # what CropShardDataModule.setup builds its record transform with
@@ -178,7 +178,7 @@ def _crop_reader(folder: str) -> Callable[[], int]:
 
 
 def _feature_reader(folder: str) -> Callable[[], int]:
-    from signmusketeers.data.features import ClipFeatureDataModule
+    from signmusketeers.translate.datamodule import ClipFeatureDataModule
 
     module = ClipFeatureDataModule(train=folder, batch_size=16, num_workers=0)
     loader = module.train_dataloader()

@@ -49,7 +49,7 @@ def bare_mediapipe(frames) -> float:
 
 def frame_parser(path: str, with_record: bool, seconds: float | None = None) -> float:
     from signmusketeers.parsing import FrameParser
-    from signmusketeers.parsing.command import clip_record
+    from signmusketeers.formats.records import clip_record
 
     from signmusketeers.parsing.video import read_frames
 
@@ -72,7 +72,7 @@ def parser_overhead(path: str, seconds: float | None = None) -> tuple[float, flo
     import numpy as np
 
     from signmusketeers.parsing import FrameParser
-    from signmusketeers.parsing.command import clip_record
+    from signmusketeers.formats.records import clip_record
 
     clip = FrameParser(keep_landmarks=True).parse_video(path, end=seconds)
     found = clip.landmarks
@@ -139,7 +139,7 @@ def memory_side(side: str, clip: str, seconds: float | None = None):
 
         return work
     from signmusketeers.parsing import FrameParser
-    from signmusketeers.parsing.command import clip_record
+    from signmusketeers.formats.records import clip_record
 
     parser = FrameParser(keep_landmarks=False)
     parser.landmark_source._holistic()

@@ -176,12 +176,12 @@ def parse_side(side: str, video: str, out: str) -> Callable[[], Any]:
     memory, then the same records made from them), as ``parse`` did before it streamed."""
     import litdata.streaming.writer  # noqa: F401  (imported before the work: libraries are not the clip's)
 
-    import signmusketeers.parsing.command as command
+    import signmusketeers.data.corpus_run as command
     import signmusketeers.parsing.parser as parser_module
     from signmusketeers.cli import main
 
     # the command builds its default landmark source; here that is the cheap synthetic body
-    parser_module.MediaPipeHolistic = lambda region_of_interest=None: SyntheticBody()
+    parser_module.MediaPipeHolistic = lambda region_of_interest=None, verbose=False: SyntheticBody()
     if side == "whole":
         def whole_clip(parser, video, *, clip_id=None, jpegs="all", keep_landmarks=False, **where):
             return parser.parse_video(video, clip_id=clip_id, **where)

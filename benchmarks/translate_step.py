@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import goal, print_results, result, rss_peaks, write_json  # noqa: E402
-from signmusketeers.data.features import FeatureCollator  # noqa: E402
+from signmusketeers.translate.datamodule import FeatureCollator  # noqa: E402
 from signmusketeers.translate import TranslationModule  # noqa: E402
 
 SIZES = {

@@ -48,10 +48,10 @@ def _top_level_help() -> str:
         "training (LightningCLI; see `signmusketeers fit --help`):",
     ]
     for name in LIGHTNING_COMMANDS:
-        lines.append(f"  {name:<10} {name} a model from a YAML config: --config CONFIG.yaml [--print_config]")
+        lines.append(f"  {name:<15} {name} a model from a YAML config: --config CONFIG.yaml [--print_config]")
     lines += ["", "pipeline steps (see `signmusketeers COMMAND --help`):"]
     for name, (_, text) in COMMANDS.items():
-        lines.append(f"  {name:<10} {text}")
+        lines.append(f"  {name:<15} {text}")
     return "\n".join(lines)
 
 

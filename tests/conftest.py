@@ -21,7 +21,7 @@ def shared_clips() -> Path:
 @pytest.fixture(scope="session")
 def synthsign_small(tmp_path_factory) -> Path:
     """A 6-clip SynthSign set (seed 3), rendered once per test session; returns its folder."""
-    from signmusketeers.data.synthsign import generate
+    from signmusketeers.synthsign import generate
 
     out = tmp_path_factory.mktemp("synthsign")
     generate(out, clips=6, seed=3)

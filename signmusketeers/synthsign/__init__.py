@@ -21,31 +21,35 @@ Modules: :mod:`~signmusketeers.synthsign.vocabulary` (signs, grammar, splits), :
 (a whole set on disk), :mod:`~signmusketeers.synthsign.face_template` (the 468-point face layout).
 """
 
-from signmusketeers.synthsign.render import RenderedClip, SynthSignConfig, render_clip
-from signmusketeers.synthsign.vocabulary import (
-    ADJECTIVES,
-    EXPRESSIONS,
-    HANDSHAPES,
-    LOCATIONS,
-    MOVEMENTS,
-    NOUNS,
-    SUBJECTS,
-    TIMES,
-    VERBS,
-    VOCABULARY,
-    Sentence,
-    Sign,
-    assign_splits,
-    minimal_pairs,
-    sample_sentence,
-    split_of_pair,
-    stream_of_difference,
-)
-from signmusketeers.synthsign.write import clip_seed, generate, save_preview, write_npz, write_video
+from signmusketeers.lazy import lazy_exports
 
-__all__ = [
-    "ADJECTIVES", "EXPRESSIONS", "HANDSHAPES", "LOCATIONS", "MOVEMENTS", "NOUNS", "SUBJECTS", "TIMES", "VERBS",
-    "VOCABULARY", "RenderedClip", "Sentence", "Sign", "SynthSignConfig", "assign_splits", "clip_seed", "generate",
-    "minimal_pairs", "render_clip", "sample_sentence", "save_preview", "split_of_pair", "stream_of_difference",
-    "write_npz", "write_video",
-]
+_LAZY = {
+    "RenderedClip": "signmusketeers.synthsign.render",
+    "SynthSignConfig": "signmusketeers.synthsign.render",
+    "render_clip": "signmusketeers.synthsign.render",
+    "ADJECTIVES": "signmusketeers.synthsign.vocabulary",
+    "EXPRESSIONS": "signmusketeers.synthsign.vocabulary",
+    "HANDSHAPES": "signmusketeers.synthsign.vocabulary",
+    "LOCATIONS": "signmusketeers.synthsign.vocabulary",
+    "MOVEMENTS": "signmusketeers.synthsign.vocabulary",
+    "NOUNS": "signmusketeers.synthsign.vocabulary",
+    "SUBJECTS": "signmusketeers.synthsign.vocabulary",
+    "Sentence": "signmusketeers.synthsign.vocabulary",
+    "Sign": "signmusketeers.synthsign.vocabulary",
+    "TIMES": "signmusketeers.synthsign.vocabulary",
+    "VERBS": "signmusketeers.synthsign.vocabulary",
+    "VOCABULARY": "signmusketeers.synthsign.vocabulary",
+    "assign_splits": "signmusketeers.synthsign.vocabulary",
+    "minimal_pairs": "signmusketeers.synthsign.vocabulary",
+    "sample_sentence": "signmusketeers.synthsign.vocabulary",
+    "split_of_pair": "signmusketeers.synthsign.vocabulary",
+    "stream_of_difference": "signmusketeers.synthsign.vocabulary",
+    "clip_seed": "signmusketeers.synthsign.write",
+    "generate": "signmusketeers.synthsign.write",
+    "save_preview": "signmusketeers.synthsign.write",
+    "write_npz": "signmusketeers.synthsign.write",
+    "write_video": "signmusketeers.synthsign.write",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__all__ = sorted(_LAZY)

@@ -3,8 +3,7 @@
 SynthSign must write face landmarks in MediaPipe's Face Mesh layout (the indices the parser and privacy masks
 rely on: eyes, brows, lips, oval). Rather than invent 468 positions, we take them once from a real frontal
 portrait that every install has (matplotlib's ``grace_hopper.jpg``), level the eyes, centre the face oval on the
-origin and scale its half-width to 1. The result ships as ``assets/face_template.npy``; regenerate it with
-``python -m signmusketeers.synthsign.face_template``.
+origin and scale its half-width to 1. The result ships as ``assets/face_template.npy``; :func:`write_face_template` regenerates it.
 """
 
 from __future__ import annotations
@@ -77,8 +76,10 @@ def make_face_template() -> np.ndarray:
     return ((points - centre) / half_width).astype(np.float32)
 
 
-if __name__ == "__main__":
+def write_face_template() -> tuple[Path, Path]:
+    """Write ``assets/face_template.npy`` and ``assets/face_regions.json`` again (needs mediapipe's Face Mesh
+    connections and matplotlib's sample image); returns their paths."""
     TEMPLATE_PATH.parent.mkdir(exist_ok=True)
     np.save(TEMPLATE_PATH, np.round(make_face_template(), 4))
     REGIONS_PATH.write_text(json.dumps({k: v.tolist() for k, v in _mediapipe_face_regions().items()}) + "\n")
-    print(f"wrote {TEMPLATE_PATH} and {REGIONS_PATH}")
+    return TEMPLATE_PATH, REGIONS_PATH

@@ -3,7 +3,7 @@ frozen face and hand encoders (paper §3.3).
 
 Every clip's face crops go through DINOv2-F and both hands' crops through DINOv2-H (one encoder for both hands,
 as in the paper); the CLS features are stored per clip as ``face``, ``left``, ``right`` ``(T, 384)`` float16 with
-the clip's ``pose`` ``(T, 14)``, ``text`` and ``clip_id`` (the feature record of :mod:`signmusketeers.data.features`).
+the clip's ``pose`` ``(T, 14)``, ``text`` and ``clip_id`` (the feature record of :mod:`signmusketeers.formats.records`).
 Crops of several clips are batched together for the encoders; decoding runs in loader worker processes: JPEG crops of
 full clip records, or the source video of boxes-only records (``parse --clip-records boxes``), cut again with the
 parser's boxes and crop function.
