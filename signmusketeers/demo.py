@@ -141,7 +141,8 @@ class Demo:
         # parse keeps them (--no-face-privacy; the checkpoint records it and translate follows).
         self.run("parse", ["parse", str(self.synthsign), "--out", str(self.out / "clips"), "--crops-out",
                            str(self.out / "crops"), "--crop-size", str(CROP_SIZE), "--crops-per-clip",
-                           str(self.size.crops_per_clip), "--workers", "2", "--no-face-privacy"])
+                           str(self.size.crops_per_clip), "--workers", "2", "--no-face-privacy",
+                           "--checkpoint-every", "0"])  # chunks cut by size only: the same bytes on any machine
         one_clip = self.clip_manifest("preview_clip.jsonl", self.synthsign_rows()[:1])
         self.run("parse preview", ["parse", str(one_clip), "--out", str(self.out / "preview_parse"), "--crop-size",
                                    str(CROP_SIZE), "--preview", "--no-face-privacy"])

@@ -52,7 +52,9 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument("--workers", type=int, default=1, help="parallel processes, one MediaPipe graph each")
     parser.add_argument(
         "--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
-        help="make finished clips durable at least this often (an interrupted run loses at most this much work)",
+        help="make finished clips durable at least this often (an interrupted run loses at most this much work); "
+             "0: every 256 MB of records only, so that the chunk layout, and the bytes, do not depend on the "
+             "machine's speed",
     )  # fmt: skip
     parser.add_argument("--shard-index", type=int, default=0, help="this job's part of the inputs (job arrays)")
     parser.add_argument("--num-shards", type=int, default=1, help="how many jobs split the inputs")

@@ -63,6 +63,8 @@ def check_settings(settings: CorpusSettings) -> None:
         raise InputError(f"--shard-index {s.shard_index} is not in [0, --num-shards {s.num_shards})")
     if s.workers < 1 or s.stride < 1:
         raise InputError("--workers and --stride must be at least 1")
+    if s.checkpoint_every < 0:
+        raise InputError(f"--checkpoint-every must not be negative (0: by size only), got {s.checkpoint_every}")
     if s.clip_records not in CLIP_RECORDS:
         raise InputError(f"--clip-records is one of {', '.join(CLIP_RECORDS)}, got {s.clip_records!r}")
     if s.sampled and s.crops_per_clip is not None:

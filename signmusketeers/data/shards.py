@@ -124,7 +124,9 @@ class ShardWriter:
         made_by: what made the folder (command, config, checksums); stored in ``manifest.json``.
         chunk_bytes: LitData chunk size.
         segment_bytes / segment_seconds: a segment is closed (made durable) after this many bytes of records or
-            seconds, whichever comes first; they bound the work an interruption can lose.
+            seconds, whichever comes first; they bound the work an interruption can lose. Segments end chunks, so
+            closing them by the clock makes the chunk layout depend on the machine's speed; ``segment_seconds=0``
+            closes them by size only, and the same records then give the same bytes however fast they come.
         shard_index / num_shards: this writer's part of a split job.
     """
 
@@ -197,7 +199,8 @@ class ShardWriter:
         self._segment_keys.append(key)
         self.done_keys.add(key)
         self.records += len(checked)
-        if self._segment_bytes >= self.segment_bytes or time.monotonic() - self._segment_opened >= self.segment_seconds:
+        late = self.segment_seconds > 0 and time.monotonic() - self._segment_opened >= self.segment_seconds
+        if late or self._segment_bytes >= self.segment_bytes:
             self.flush()
         return len(checked)
 

@@ -162,3 +162,27 @@ def test_records_that_would_be_pickled_are_refused(tmp_path: Path) -> None:
         writer.write("a", [{"fps": np.float32(25.0)}])
     with pytest.raises(TypeError, match="text"):
         writer.write("b", [{"text": None}])
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.startswith("lock-")}
+
+
+def test_segments_closed_by_size_only_give_the_same_bytes_however_slow_the_writes(tmp_path: Path, monkeypatch) -> None:
+    records = {f"clip{i}": crop_records(f"clip{i}", 3) for i in range(4)}
+
+    def write(folder: Path, segment_seconds: float, seconds_per_write: float) -> dict[str, bytes]:
+        clock = iter(range(0, 10_000_000, int(seconds_per_write) or 1))
+        monkeypatch.setattr(time, "monotonic", lambda: float(next(clock)))  # a slow or a fast machine
+        with ShardWriter(folder, "crops", {"command": "test"}, segment_seconds=segment_seconds) as writer:
+            for key, rows in records.items():
+                writer.write(key, rows)
+            writer.finish()
+        return _folder_bytes(folder)
+
+    fast = write(tmp_path / "fast", 0, 1)
+    assert write(tmp_path / "slow", 0, 1000) == fast  # by size only: the clock plays no part
+    by_clock = write(tmp_path / "clock", 300, 1000)  # a segment per clip: other chunks, the same records
+    assert by_clock != fast
+    assert [r["clip_id"] for r in read_all(tmp_path / "clock")] == [r["clip_id"] for r in read_all(tmp_path / "fast")]
