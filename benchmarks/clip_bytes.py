@@ -34,13 +34,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, print_results, result, write_json  # noqa: E402
+from benchmarks.common import goal, print_results, result, write_json
 from signmusketeers.data.shards import ShardWriter, open_dataset
-from signmusketeers.formats.records import unpack_clip_crops  # noqa: E402
-from signmusketeers.parsing import FrameParser, read_frames  # noqa: E402
-from signmusketeers.formats.records import clip_record  # noqa: E402
-from signmusketeers.parsing.recrop import record_crops  # noqa: E402
-from signmusketeers.parsing.video import probe_video  # noqa: E402
+from signmusketeers.formats.records import (
+    clip_record,
+    unpack_clip_crops,
+)
+from signmusketeers.parsing import FrameParser, read_frames
+from signmusketeers.parsing.recrop import record_crops
+from signmusketeers.parsing.video import probe_video
 
 BYTES_GOAL = goal("<=", 1.1)
 RECROP_GOAL = goal("<=", 1.5)
@@ -80,16 +82,28 @@ def seconds(function) -> float:
     return time.perf_counter() - started
 
 
-def run(video: str, stride: int = 2, crop_size: int = 224, end: float | None = None, runs: int = 3,
-        clips: int = YOUTUBE_ASL_CLIPS, seconds_per_clip: float = YOUTUBE_ASL_SECONDS_PER_CLIP,
-        fps: float = 30.0) -> list[dict[str, Any]]:
+def run(
+    video: str,
+    stride: int = 2,
+    crop_size: int = 224,
+    end: float | None = None,
+    runs: int = 3,
+    clips: int = YOUTUBE_ASL_CLIPS,
+    seconds_per_clip: float = YOUTUBE_ASL_SECONDS_PER_CLIP,
+    fps: float = 30.0,
+) -> list[dict[str, Any]]:
     parser = FrameParser(crop_size=crop_size, stride=stride, keep_landmarks=False)
     parsed = parser.parse_video(video, end=end)
     parser.close()
     frames = len(parsed)
     info = probe_video(video)
-    settings = {"video": Path(video).name, "frame_size": f"{info.width}x{info.height}", "kept_frames": frames,
-                "stride": stride, "crop_size": crop_size}
+    settings = {
+        "video": Path(video).name,
+        "frame_size": f"{info.width}x{info.height}",
+        "kept_frames": frames,
+        "stride": stride,
+        "crop_size": crop_size,
+    }
     full = clip_record(parsed, "a sentence of text", "train")
     boxes = clip_record(parsed, "a sentence of text", "train", records="boxes", video=video, video_frames=info.frames)
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,34 +117,66 @@ def run(video: str, stride: int = 2, crop_size: int = 224, end: float | None = N
             recrop_seconds.append(seconds(lambda: record_crops(boxes_read)))
             decode_seconds.append(seconds(lambda: decode_frames_only(video, parsed.frame_index)))
     full_floor, boxes_floor = payload_bytes(full), payload_bytes(boxes)
-    per_frame = {key: statistics.median(values) / frames * 1e3 for key, values in
-                 (("jpeg", jpeg_seconds), ("recrop", recrop_seconds), ("decode", decode_seconds))}
+    per_frame = {
+        key: statistics.median(values) / frames * 1e3
+        for key, values in (("jpeg", jpeg_seconds), ("recrop", recrop_seconds), ("decode", decode_seconds))
+    }
     results = [
-        result("full clip record, bytes per clip", full_bytes, full_floor, "bytes", BYTES_GOAL, settings,
-               details={"bytes_per_frame": full_bytes / frames}),
-        result("boxes-only clip record, bytes per clip", boxes_bytes, boxes_floor, "bytes", BYTES_GOAL, settings,
-               details={"bytes_per_frame": boxes_bytes / frames}),
-        result("boxes-only crops at extract time (decode + crop), per kept frame", per_frame["recrop"],
-               per_frame["decode"], "ms", RECROP_GOAL, settings, details={"full_jpeg_ms": per_frame["jpeg"]}),
+        result(
+            "full clip record, bytes per clip",
+            full_bytes,
+            full_floor,
+            "bytes",
+            BYTES_GOAL,
+            settings,
+            details={"bytes_per_frame": full_bytes / frames},
+        ),
+        result(
+            "boxes-only clip record, bytes per clip",
+            boxes_bytes,
+            boxes_floor,
+            "bytes",
+            BYTES_GOAL,
+            settings,
+            details={"bytes_per_frame": boxes_bytes / frames},
+        ),
+        result(
+            "boxes-only crops at extract time (decode + crop), per kept frame",
+            per_frame["recrop"],
+            per_frame["decode"],
+            "ms",
+            RECROP_GOAL,
+            settings,
+            details={"full_jpeg_ms": per_frame["jpeg"]},
+        ),
     ]
     print_results(results)
     kept = seconds_per_clip * fps / stride
     print(f"{video}: {info.width}x{info.height}, {frames} kept frames (stride {stride}), crops {crop_size} px")
-    print(f"bytes per clip:  full {full_bytes:,}  boxes-only {boxes_bytes:,}  (boxes-only / full = "
-          f"{boxes_bytes / full_bytes:.4f}, 1/{full_bytes / boxes_bytes:.0f})")
+    print(
+        f"bytes per clip:  full {full_bytes:,}  boxes-only {boxes_bytes:,}  (boxes-only / full = "
+        f"{boxes_bytes / full_bytes:.4f}, 1/{full_bytes / boxes_bytes:.0f})"
+    )
     print(f"bytes per kept frame:  full {full_bytes / frames:,.0f}  boxes-only {boxes_bytes / frames:,.0f}")
-    print(f"crops per kept frame at extract time:  full (JPEG decode) {per_frame['jpeg']:.2f} ms  boxes-only "
-          f"(PyAV decode + crop) {per_frame['recrop']:.2f} ms  ({per_frame['recrop'] / per_frame['jpeg']:.1f}x)")
-    print(f"projection: {clips:,} clips x {seconds_per_clip:.1f} s x {fps:g} fps / stride {stride} = "
-          f"{kept:.0f} kept frames per clip:  full {full_bytes / frames * kept * clips / 1e12:.2f} TB  boxes-only "
-          f"{boxes_bytes / frames * kept * clips / 1e9:.1f} GB")
+    print(
+        f"crops per kept frame at extract time:  full (JPEG decode) {per_frame['jpeg']:.2f} ms  boxes-only "
+        f"(PyAV decode + crop) {per_frame['recrop']:.2f} ms  ({per_frame['recrop'] / per_frame['jpeg']:.1f}x)"
+    )
+    print(
+        f"projection: {clips:,} clips x {seconds_per_clip:.1f} s x {fps:g} fps / stride {stride} = "
+        f"{kept:.0f} kept frames per clip:  full {full_bytes / frames * kept * clips / 1e12:.2f} TB  boxes-only "
+        f"{boxes_bytes / frames * kept * clips / 1e9:.1f} GB"
+    )
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("video", nargs="?", default=str(Path(__file__).resolve().parents[1] /
-                                                        "../shared/data/clips/signer_blue_screen.mp4"))
+    parser.add_argument(
+        "video",
+        nargs="?",
+        default=str(Path(__file__).resolve().parents[1] / "../shared/data/clips/signer_blue_screen.mp4"),
+    )
     parser.add_argument("--stride", type=int, default=2)
     parser.add_argument("--crop-size", type=int, default=224)
     parser.add_argument("--end", type=float, default=None, help="parse only the first END seconds")
@@ -140,8 +186,10 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate assumed for the projection")
     parser.add_argument("--json", default=None, help="write the result records here")
     args = parser.parse_args()
-    write_json(run(args.video, args.stride, args.crop_size, args.end, args.runs, args.clips, args.seconds_per_clip,
-                   args.fps), args.json)
+    write_json(
+        run(args.video, args.stride, args.crop_size, args.end, args.runs, args.clips, args.seconds_per_clip, args.fps),
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,8 +74,10 @@ def print_results(results: list[dict[str, Any]]) -> None:
         memory = ""
         if peaks.get("ours") is not None:
             memory = f"; peak memory ours {peaks['ours']:.0f} MiB, floor {peaks['floor']:.0f} MiB"
-        print(f"{r['name']}: ours {r['ours']:.4g} vs floor {r['floor']:.4g} {r['unit']} -> ratio {r['ratio']:.3f} "
-              f"(goal {target['op']} {target['value']}: {'met' if r['met'] else 'MISSED'}){memory}")
+        print(
+            f"{r['name']}: ours {r['ours']:.4g} vs floor {r['floor']:.4g} {r['unit']} -> ratio {r['ratio']:.3f} "
+            f"(goal {target['op']} {target['value']}: {'met' if r['met'] else 'MISSED'}){memory}"
+        )
 
 
 def _status_kib(field: str) -> int:
@@ -107,7 +110,10 @@ def peak_rss_mib(target: str, **kwargs: Any) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.common", "--probe", target, json.dumps(kwargs)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     lines = [line for line in completed.stdout.splitlines() if line.startswith("PEAK_RSS_KIB ")]
     if completed.returncode != 0 or not lines:
@@ -121,8 +127,10 @@ def rss_peaks(target: str, memory_note: str = "", **kwargs: Any) -> tuple[dict[s
     """``peak_mib`` and ``memory_note`` of a :func:`result` from two probes of ``target``: ``side="ours"`` and
     ``side="floor"`` (plus ``kwargs``)."""
     probes = {side: peak_rss_mib(target, side=side, **kwargs) for side in ("ours", "floor")}
-    note = ("process peak RSS during the work, each side alone in a fresh process; resident before it (libraries, "
-            f"model): ours {probes['ours']['before']:.0f} MiB, floor {probes['floor']['before']:.0f} MiB")
+    note = (
+        "process peak RSS during the work, each side alone in a fresh process; resident before it (libraries, "
+        f"model): ours {probes['ours']['before']:.0f} MiB, floor {probes['floor']['before']:.0f} MiB"
+    )
     if memory_note:
         note += f"; {memory_note}"
     return {side: p["peak"] for side, p in probes.items()}, note
@@ -190,7 +198,9 @@ def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     import torch
 
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     return {
         "cpu": _cpu_model(),
         "arch": platform.machine(),

@@ -16,24 +16,25 @@ download); ``--img-size``/``--embed-dim``/``--depth`` make smaller ones.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, print_results, result, rss_peaks, write_json  # noqa: E402
-from signmusketeers.cli import main as cli_main  # noqa: E402
+from benchmarks.common import goal, print_results, result, rss_peaks, write_json
+from signmusketeers.cli import main as cli_main
 from signmusketeers.data.shards import ShardWriter, open_dataset
-from signmusketeers.formats.records import pack_jpegs, unpack_jpegs  # noqa: E402
-from signmusketeers.pretrain.encoder import build_encoder, save_encoder  # noqa: E402
+from signmusketeers.formats.records import pack_jpegs, unpack_jpegs
+from signmusketeers.pretrain.encoder import build_encoder, save_encoder
 
 GOAL = goal(">=", 0.95)  # the whole command keeps ≥ 95% of the bare network's crops/s
 
@@ -51,10 +52,20 @@ def write_clips(folder: Path, clips: int, frames: int, size: int) -> None:
     with ShardWriter(folder, "clips", {"command": "benchmarks/extract.py"}) as writer:
         for index in range(clips):
             data, offsets = pack_jpegs(list(smooth_crops(rng, frames * 3, size)))
-            writer.write(f"clip{index}", [{
-                "crops": data, "offsets": offsets, "pose": rng.random((frames, 14)).astype(np.float32),
-                "frames": np.arange(frames), "text": "a sentence", "split": "train", "clip_id": f"clip{index}",
-            }])
+            writer.write(
+                f"clip{index}",
+                [
+                    {
+                        "crops": data,
+                        "offsets": offsets,
+                        "pose": rng.random((frames, 14)).astype(np.float32),
+                        "frames": np.arange(frames),
+                        "text": "a sentence",
+                        "split": "train",
+                        "clip_id": f"clip{index}",
+                    }
+                ],
+            )
         writer.finish()
 
 
@@ -69,8 +80,9 @@ def prepare(root: Path, clips: int, frames: int, img_size: int, shape: dict[str,
 def floor_pass(root: Path, img_size: int, shape: dict[str, int], crops_per_batch: int) -> Callable[[], None]:
     """The floor: the bare timm network on the folder's crops, decoded and normalised beforehand."""
     dataset = open_dataset(root / "clips", kind="clips")
-    decoded = np.concatenate([np.stack(unpack_jpegs(dataset[i]["crops"], dataset[i]["offsets"]))
-                              for i in range(len(dataset))])
+    decoded = np.concatenate(
+        [np.stack(unpack_jpegs(dataset[i]["crops"], dataset[i]["offsets"])) for i in range(len(dataset))]
+    )
     network = build_encoder(img_size=img_size, seed=1, **shape)
     images = network.preprocess(torch.from_numpy(decoded))
     backbone = network.backbone.eval()
@@ -87,17 +99,32 @@ def extract_command(root: Path, out: str, frames_per_batch: int, workers: int) -
     """Ours: the whole ``signmusketeers extract`` command on the folder."""
 
     def ours() -> None:
-        code = cli_main(["extract", str(root / "clips"), "--face-encoder", str(root / "face.safetensors"),
-                         "--hand-encoder", str(root / "hand.safetensors"), "--out", str(root / out),
-                         "--frames-per-batch", str(frames_per_batch), "--workers", str(workers), "--no-progress"])
+        code = cli_main(
+            [
+                "extract",
+                str(root / "clips"),
+                "--face-encoder",
+                str(root / "face.safetensors"),
+                "--hand-encoder",
+                str(root / "hand.safetensors"),
+                "--out",
+                str(root / out),
+                "--frames-per-batch",
+                str(frames_per_batch),
+                "--workers",
+                str(workers),
+                "--no-progress",
+            ]
+        )
         if code != 0:
             raise RuntimeError(f"extract exited with {code}")
 
     return ours
 
 
-def memory_side(side: str, root: str, img_size: int, shape: dict[str, int], frames_per_batch: int, workers: int
-                ) -> Callable[[], None]:
+def memory_side(
+    side: str, root: str, img_size: int, shape: dict[str, int], frames_per_batch: int, workers: int
+) -> Callable[[], None]:
     """Memory probe on a folder :func:`prepare` wrote: set up ``side`` ("floor" or "ours"), return its work."""
     os.environ.setdefault("DATA_OPTIMIZER_CACHE_FOLDER", str(Path(root) / "cache"))
     if side == "floor":
@@ -105,8 +132,16 @@ def memory_side(side: str, root: str, img_size: int, shape: dict[str, int], fram
     return extract_command(Path(root), "features-memory", frames_per_batch, workers)
 
 
-def run(clips: int = 4, frames: int = 24, img_size: int = 224, shape: dict[str, int] | None = None,
-        frames_per_batch: int = 32, workers: int = 1, runs: int = 2, memory: bool = True) -> list[dict[str, Any]]:
+def run(
+    clips: int = 4,
+    frames: int = 24,
+    img_size: int = 224,
+    shape: dict[str, int] | None = None,
+    frames_per_batch: int = 32,
+    workers: int = 1,
+    runs: int = 2,
+    memory: bool = True,
+) -> list[dict[str, Any]]:
     """Crops/s of ours and the floor, interleaved, best of ``runs`` each (after one floor warm-up)."""
     shape = shape or {}
     root = Path(tempfile.mkdtemp(prefix="bench-extract-"))
@@ -125,24 +160,43 @@ def run(clips: int = 4, frames: int = 24, img_size: int = 224, shape: dict[str, 
             extract_command(root, f"features{run_index}", frames_per_batch, workers)()
             timings["ours"].append(time.perf_counter() - start)
         if memory:
-            peaks, note = rss_peaks("benchmarks.extract:memory_side", "the work: one pass over all crops "
-                                    "(ours: the whole command, less its loader worker process, which is not counted)",
-                                    root=str(root), img_size=img_size, shape=shape,
-                                    frames_per_batch=frames_per_batch, workers=workers)
+            peaks, note = rss_peaks(
+                "benchmarks.extract:memory_side",
+                "the work: one pass over all crops "
+                "(ours: the whole command, less its loader worker process, which is not counted)",
+                root=str(root),
+                img_size=img_size,
+                shape=shape,
+                frames_per_batch=frames_per_batch,
+                workers=workers,
+            )
         else:
             peaks, note = None, ""
     finally:
         shutil.rmtree(root, ignore_errors=True)
     bare_rate, ours_rate = crops_total / min(timings["bare"]), crops_total / min(timings["ours"])
     model = f"vit_small_patch14_reg4_dinov2 {shape or '(ViT-S/14-reg4)'} at {img_size} px, random weights"
-    return [result(
-        "signmusketeers extract", ours_rate, bare_rate, "crops/s", GOAL,
-        settings={"encoders": model, "crops": f"{clips} clips x {frames} frames x 3 = {crops_total}",
-                  "frames per batch": frames_per_batch, "loader workers": workers, "device": "cpu",
-                  "threads": torch.get_num_threads(), "runs (best of)": runs},
-        peak_mib=peaks, memory_note=note,
-        details={"seconds per run": timings},
-    )]
+    return [
+        result(
+            "signmusketeers extract",
+            ours_rate,
+            bare_rate,
+            "crops/s",
+            GOAL,
+            settings={
+                "encoders": model,
+                "crops": f"{clips} clips x {frames} frames x 3 = {crops_total}",
+                "frames per batch": frames_per_batch,
+                "loader workers": workers,
+                "device": "cpu",
+                "threads": torch.get_num_threads(),
+                "runs (best of)": runs,
+            },
+            peak_mib=peaks,
+            memory_note=note,
+            details={"seconds per run": timings},
+        )
+    ]
 
 
 def main() -> None:
@@ -159,10 +213,21 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     parser.add_argument("--json", help="also write the result records to this file")
     args = parser.parse_args()
-    shape = {k: v for k, v in (("embed_dim", args.embed_dim), ("depth", args.depth), ("num_heads", args.num_heads))
-             if v is not None}
-    results = run(args.clips, args.frames, args.img_size, shape, args.frames_per_batch, args.workers, args.runs,
-                  not args.no_memory)
+    shape = {
+        k: v
+        for k, v in (("embed_dim", args.embed_dim), ("depth", args.depth), ("num_heads", args.num_heads))
+        if v is not None
+    }
+    results = run(
+        args.clips,
+        args.frames,
+        args.img_size,
+        shape,
+        args.frames_per_batch,
+        args.workers,
+        args.runs,
+        not args.no_memory,
+    )
     print(f"settings: {results[0]['settings']}")
     print_results(results)
     write_json(results, args.json)

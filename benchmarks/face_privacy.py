@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, goal, print_results, result, write_json  # noqa: E402
-from signmusketeers.parsing import FrameParser  # noqa: E402
+from benchmarks.common import ROOT, goal, print_results, result, write_json
+from signmusketeers.parsing import FrameParser
 
 PARSER_GOAL = goal("<=", 1.25)
 PARSE_GOAL = goal("<=", 1.05)
@@ -53,14 +53,34 @@ def run(clip: str, seconds: float, repeats: int) -> list[dict]:
                 again = parsers[private].parse_video(clip, landmarks=npz, end=seconds)
                 times[private].append(1000 * (time.perf_counter() - begin) / len(again))
     ours, floor = statistics.median(times[True]), statistics.median(times[False])
-    settings = {"clip": Path(clip).name, "seconds": seconds, "frames": len(parsed), "repeats": repeats,
-                "crop_size": 224, "stride": 1}
+    settings = {
+        "clip": Path(clip).name,
+        "seconds": seconds,
+        "frames": len(parsed),
+        "repeats": repeats,
+        "crop_size": 224,
+        "stride": 1,
+    }
     details = {"mask_ms_per_frame": ours - floor, "mediapipe_ms_per_frame": mediapipe_ms}
     return [
-        result("face privacy: parser without MediaPipe (ms/frame)", ours, floor, "ms/frame", PARSER_GOAL, settings,
-               details=details),
-        result("face privacy: whole parse incl. MediaPipe (ms/frame)", ours + mediapipe_ms, floor + mediapipe_ms,
-               "ms/frame", PARSE_GOAL, settings, details=details),
+        result(
+            "face privacy: parser without MediaPipe (ms/frame)",
+            ours,
+            floor,
+            "ms/frame",
+            PARSER_GOAL,
+            settings,
+            details=details,
+        ),
+        result(
+            "face privacy: whole parse incl. MediaPipe (ms/frame)",
+            ours + mediapipe_ms,
+            floor + mediapipe_ms,
+            "ms/frame",
+            PARSE_GOAL,
+            settings,
+            details=details,
+        ),
     ]
 
 
@@ -74,8 +94,10 @@ def main() -> None:
     results = run(args.clip, args.seconds, args.repeats)
     print_results(results)
     for r in results[:1]:
-        print(f"  mask: {r['details']['mask_ms_per_frame']:.2f} ms per frame; MediaPipe Holistic: "
-              f"{r['details']['mediapipe_ms_per_frame']:.1f} ms per frame")
+        print(
+            f"  mask: {r['details']['mask_ms_per_frame']:.2f} ms per frame; MediaPipe Holistic: "
+            f"{r['details']['mediapipe_ms_per_frame']:.1f} ms per frame"
+        )
     write_json(results, args.json)
 
 

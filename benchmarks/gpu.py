@@ -33,17 +33,18 @@ import json
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import input_pipeline, pretrain_step, translate_step  # noqa: E402
-from benchmarks.common import machine, print_results, result, timed_seconds  # noqa: E402
-from benchmarks.projection import Recipe, project_gpu_hours  # noqa: E402
-from signmusketeers.pretrain.encoder import build_encoder  # noqa: E402
+from benchmarks import input_pipeline, pretrain_step, translate_step
+from benchmarks.common import machine, print_results, result, timed_seconds
+from benchmarks.projection import Recipe, project_gpu_hours
+from signmusketeers.pretrain.encoder import build_encoder
 
 PRETRAIN_BATCHES = (128, 64, 32, 16, 8)  # Table 7: 128 per GPU, halved while it does not fit
 EXTRACT_BATCH = 384  # crops per forward (128 frames × 3 crops, the extract command's default)
@@ -67,8 +68,13 @@ def _free(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def pretrain(device: str = "cuda", steps: int = 10, tiny: bool = False,
-             batches: tuple[int, ...] = PRETRAIN_BATCHES, compile_losses: bool = False) -> dict[str, Any]:
+def pretrain(
+    device: str = "cuda",
+    steps: int = 10,
+    tiny: bool = False,
+    batches: tuple[int, ...] = PRETRAIN_BATCHES,
+    compile_losses: bool = False,
+) -> dict[str, Any]:
     """Images/s of the DINOv2 step (ours) and its floor at the largest batch of ``batches`` that fits."""
     for batch in batches:
         out_of_memory = False
@@ -82,8 +88,10 @@ def pretrain(device: str = "cuda", steps: int = 10, tiny: bool = False,
             for i in range(steps):
                 floor_times += timed_seconds(lambda: bench.floor_step(i), device, 1)
                 ours_times += timed_seconds(lambda: bench.our_step(i), device, 1)
-            peaks = {"ours": _peak(lambda: bench.our_step(0), device),
-                     "floor": _peak(lambda: bench.floor_step(0), device)}
+            peaks = {
+                "ours": _peak(lambda: bench.our_step(0), device),
+                "floor": _peak(lambda: bench.floor_step(0), device),
+            }
         except torch.cuda.OutOfMemoryError:
             out_of_memory = True
         bench = None
@@ -92,11 +100,19 @@ def pretrain(device: str = "cuda", steps: int = 10, tiny: bool = False,
             continue
         ours_ms, floor_ms = 1000 * statistics.median(ours_times), 1000 * statistics.median(floor_times)
         return result(
-            "pre-training step (GPU, bf16" + (", compile_losses)" if compile_losses else ")"), ours_ms, floor_ms,
-            "ms/step", pretrain_step.GOAL,
-            settings={"model": "tiny ViT (64x2, 56 px)" if tiny else "ViT-S/14-reg4, Table 7 heads, 224 + 98 px crops",
-                      "batch per GPU": batch, "precision": "bf16 autocast", "compile_losses": compile_losses,
-                      "device": device, "steps (median)": steps},
+            "pre-training step (GPU, bf16" + (", compile_losses)" if compile_losses else ")"),
+            ours_ms,
+            floor_ms,
+            "ms/step",
+            pretrain_step.GOAL,
+            settings={
+                "model": "tiny ViT (64x2, 56 px)" if tiny else "ViT-S/14-reg4, Table 7 heads, 224 + 98 px crops",
+                "batch per GPU": batch,
+                "precision": "bf16 autocast",
+                "compile_losses": compile_losses,
+                "device": device,
+                "steps (median)": steps,
+            },
             peak_mib=peaks if peaks["ours"] is not None else None,
             memory_note="torch.cuda.max_memory_allocated during one step",
             details={"images/s (ours)": batch / ours_ms * 1000, "images/s (floor)": batch / floor_ms * 1000},
@@ -135,17 +151,26 @@ def extract(device: str = "cuda", batches: int = 20, tiny: bool = False, batch: 
     from benchmarks.extract import GOAL
 
     return result(
-        "extraction encoder (GPU, bf16)", ours_rate, floor_rate, "crops/s", GOAL,
-        settings={"model": "tiny ViT (64x2, 56 px)" if tiny else "ViT-S/14-reg4 at 224 px, frozen",
-                  "crops per forward": batch, "precision": "bf16 autocast", "device": device,
-                  "forwards (median)": batches},
+        "extraction encoder (GPU, bf16)",
+        ours_rate,
+        floor_rate,
+        "crops/s",
+        GOAL,
+        settings={
+            "model": "tiny ViT (64x2, 56 px)" if tiny else "ViT-S/14-reg4 at 224 px, frozen",
+            "crops per forward": batch,
+            "precision": "bf16 autocast",
+            "device": device,
+            "forwards (median)": batches,
+        },
         peak_mib=peaks if peaks["ours"] is not None else None,
         memory_note="torch.cuda.max_memory_allocated during one forward",
     )
 
 
-def translate(device: str = "cuda", repeats: int = 10, tiny: bool = False, frames: int = TRANSLATE_FRAMES
-              ) -> dict[str, Any]:
+def translate(
+    device: str = "cuda", repeats: int = 10, tiny: bool = False, frames: int = TRANSLATE_FRAMES
+) -> dict[str, Any]:
     """Seconds per T5.1.1-Base training step at batch 16, fp32 (Table 8), and the bare HF step."""
     size = "small" if tiny else "base"
     bench = translate_step.build(size, TRANSLATE_BATCH, frames, torch.device(device))
@@ -161,60 +186,87 @@ def translate(device: str = "cuda", repeats: int = 10, tiny: bool = False, frame
     del bench
     _free(device)
     return result(
-        "translation step (GPU, fp32)", 1000 * statistics.median(ours_times), 1000 * statistics.median(floor_times),
-        "ms/step", translate_step.GOAL,
-        settings={"T5": f"{size} shape, random weights", "batch per GPU": TRANSLATE_BATCH,
-                  "labels": f"{label_tokens} byte-level tokens (offline tokenizer)",
-                  "frames per clip": f"{frames} (assumed)", "precision": "fp32", "device": device,
-                  "steps (median)": repeats},
+        "translation step (GPU, fp32)",
+        1000 * statistics.median(ours_times),
+        1000 * statistics.median(floor_times),
+        "ms/step",
+        translate_step.GOAL,
+        settings={
+            "T5": f"{size} shape, random weights",
+            "batch per GPU": TRANSLATE_BATCH,
+            "labels": f"{label_tokens} byte-level tokens (offline tokenizer)",
+            "frames per clip": f"{frames} (assumed)",
+            "precision": "fp32",
+            "device": device,
+            "steps (median)": repeats,
+        },
         peak_mib=peaks if peaks["ours"] is not None else None,
         memory_note="torch.cuda.max_memory_allocated during one step",
     )
 
 
-def pretrain_end_to_end(device: str = "cuda", steps: int = 10, tiny: bool = False, batch: int = 128,
-                        workers: int = 4) -> dict[str, Any]:
+def pretrain_end_to_end(
+    device: str = "cuda", steps: int = 10, tiny: bool = False, batch: int = 128, workers: int = 4
+) -> dict[str, Any]:
     """Images/s of pre-training steps fed by the crop loader (device path; the CPU path beside it) and on a batch
     already on the device, with the CPU cores per GPU each loader path needs at the on-device rate."""
     with tempfile.TemporaryDirectory(prefix="gpu-input-") as tmp:
-        folder = input_pipeline.write_crop_folder(Path(tmp) / "crops",
-                                                  input_pipeline.crop_images(max(256, 2 * batch)))
+        folder = input_pipeline.write_crop_folder(Path(tmp) / "crops", input_pipeline.crop_images(max(256, 2 * batch)))
         costs = input_pipeline.stage_costs(folder)
         rates = input_pipeline.end_to_end(folder, "tiny" if tiny else "vits", device, batch, workers, steps, "bf16")
     _free(device)
     cpu_ms = costs["CPU path loader (read + decode + views + collation)"]
     device_ms = costs["device path loader (read + decode + parameters + collation)"]
     return result(
-        "pre-training fed end to end (GPU, bf16, augment_on='device')", rates["device"], rates["floor"], "images/s",
+        "pre-training fed end to end (GPU, bf16, augment_on='device')",
+        rates["device"],
+        rates["floor"],
+        "images/s",
         input_pipeline.END_TO_END_GOAL,
-        settings={"model": "tiny ViT (64x2) at 224 px" if tiny else "ViT-S/14-reg4, Table 7 heads, 224 + 98 px crops",
-                  "batch per GPU": batch, "loader workers": workers, "precision": "bf16 autocast", "device": device,
-                  "steps per block": steps},
-        details={"images/s, augment_on='cpu'": rates["cpu"], "images/s on device tensors (floor)": rates["floor"],
-                 "loader core-ms per image, device path": device_ms, "loader core-ms per image, CPU path": cpu_ms,
-                 "CPU cores per GPU at the floor's rate, device path": rates["floor"] * device_ms / 1000,
-                 "CPU cores per GPU at the floor's rate, CPU path": rates["floor"] * cpu_ms / 1000},
+        settings={
+            "model": "tiny ViT (64x2) at 224 px" if tiny else "ViT-S/14-reg4, Table 7 heads, 224 + 98 px crops",
+            "batch per GPU": batch,
+            "loader workers": workers,
+            "precision": "bf16 autocast",
+            "device": device,
+            "steps per block": steps,
+        },
+        details={
+            "images/s, augment_on='cpu'": rates["cpu"],
+            "images/s on device tensors (floor)": rates["floor"],
+            "loader core-ms per image, device path": device_ms,
+            "loader core-ms per image, CPU path": cpu_ms,
+            "CPU cores per GPU at the floor's rate, device path": rates["floor"] * device_ms / 1000,
+            "CPU cores per GPU at the floor's rate, CPU path": rates["floor"] * cpu_ms / 1000,
+        },
     )
 
 
-def validation(device: str = "cuda", repeats: int = 3, tiny: bool = False, frames: int = TRANSLATE_FRAMES
-               ) -> dict[str, Any]:
+def validation(
+    device: str = "cuda", repeats: int = 3, tiny: bool = False, frames: int = TRANSLATE_FRAMES
+) -> dict[str, Any]:
     """Seconds per clip of beam-search validation (5 beams, 128 tokens, batch 16) and of the bare HF generate."""
     size = "small" if tiny else "base"
     bench = translate_step.build(size, TRANSLATE_BATCH, frames, torch.device(device))
     module = bench.module.eval()
     module.t5.generation_config.min_new_tokens = module.hparams.max_new_tokens  # every hypothesis full length
-    embeds = torch.randn(TRANSLATE_BATCH, bench.batch["attention_mask"].shape[1], module.t5.config.d_model,
-                         device=device)
+    embeds = torch.randn(
+        TRANSLATE_BATCH, bench.batch["attention_mask"].shape[1], module.t5.config.d_model, device=device
+    )
 
     def ours() -> None:
         module.generate(bench.batch)
 
     @torch.no_grad()
     def floor() -> None:
-        module.t5.generate(inputs_embeds=embeds, attention_mask=bench.batch["attention_mask"],
-                           num_beams=module.hparams.num_beams, max_new_tokens=module.hparams.max_new_tokens,
-                           do_sample=False, decoder_start_token_id=module.t5.config.decoder_start_token_id)
+        module.t5.generate(
+            inputs_embeds=embeds,
+            attention_mask=bench.batch["attention_mask"],
+            num_beams=module.hparams.num_beams,
+            max_new_tokens=module.hparams.max_new_tokens,
+            do_sample=False,
+            decoder_start_token_id=module.t5.config.decoder_start_token_id,
+        )
 
     ours()
     floor()
@@ -225,11 +277,20 @@ def validation(device: str = "cuda", repeats: int = 3, tiny: bool = False, frame
     del bench, module
     _free(device)
     return result(
-        "validation beam search (GPU, fp32)", statistics.median(ours_times) / TRANSLATE_BATCH,
-        statistics.median(floor_times) / TRANSLATE_BATCH, "s/clip", translate_step.GOAL,
-        settings={"T5": f"{size} shape, random weights", "clips per batch": TRANSLATE_BATCH, "beams": 5,
-                  "tokens": "128 (forced: an upper bound)", "frames per clip": f"{frames} (assumed)",
-                  "device": device, "batches (median)": repeats},
+        "validation beam search (GPU, fp32)",
+        statistics.median(ours_times) / TRANSLATE_BATCH,
+        statistics.median(floor_times) / TRANSLATE_BATCH,
+        "s/clip",
+        translate_step.GOAL,
+        settings={
+            "T5": f"{size} shape, random weights",
+            "clips per batch": TRANSLATE_BATCH,
+            "beams": 5,
+            "tokens": "128 (forced: an upper bound)",
+            "frames per clip": f"{frames} (assumed)",
+            "device": device,
+            "batches (median)": repeats,
+        },
     )
 
 
@@ -269,9 +330,11 @@ def main() -> None:
     print(f"device: {figures['device']}")
     print_results(figures["results"])
     hours = figures["projection"]
-    print(f"projected GPU-hours of YT->H2S: pre-training {hours['pretrain']:.1f} + extraction {hours['extract']:.1f} "
-          f"+ translation {hours['translate']:.1f} + validation {hours['validate']:.1f} = {hours['total']:.1f} "
-          f"(paper: {hours['paper']:.0f})")
+    print(
+        f"projected GPU-hours of YT->H2S: pre-training {hours['pretrain']:.1f} + extraction {hours['extract']:.1f} "
+        f"+ translation {hours['translate']:.1f} + validation {hours['validate']:.1f} = {hours['total']:.1f} "
+        f"(paper: {hours['paper']:.0f})"
+    )
     if args.json:
         command = "PYTHONPATH=. python benchmarks/gpu.py" + "".join(f" {a}" for a in sys.argv[1:])
         figures.update(machine=machine(), started=started.isoformat(), command=command)

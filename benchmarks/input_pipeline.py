@@ -41,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, goal, print_results, result, sync, write_json  # noqa: E402
+from benchmarks.common import ROOT, goal, print_results, result, sync, write_json
 
 END_TO_END_GOAL = goal(">=", 0.95)
 LOADER_GOAL = goal("<=", 0.1)  # the device path's loader work at most a tenth of the CPU path's
@@ -75,7 +75,7 @@ def crop_images(n: int, seed: int = 0) -> list[np.ndarray]:
             frame = frames[i % len(frames)]
             side = int(rng.integers(min(frame.shape[:2]) // 4, min(frame.shape[:2]) // 2))
             y, x = rng.integers(0, frame.shape[0] - side), rng.integers(0, frame.shape[1] - side)
-            images.append(cv2.resize(frame[y:y + side, x:x + side], (CROP, CROP), interpolation=cv2.INTER_AREA))
+            images.append(cv2.resize(frame[y : y + side, x : x + side], (CROP, CROP), interpolation=cv2.INTER_AREA))
         else:
             yy, xx = np.mgrid[:CROP, :CROP] / CROP
             base = np.stack([np.sin(6 * xx + i), np.cos(5 * yy - i), np.sin(4 * (xx + yy))], -1)
@@ -89,8 +89,18 @@ def write_crop_folder(folder: Path, images: list[np.ndarray]) -> Path:
 
     with ShardWriter(folder, "crops", {"command": "benchmarks/input_pipeline.py"}) as writer:
         for i, image in enumerate(images):
-            writer.write(f"crop{i:06d}", [{"image": encode_jpeg(image), "part": "face", "side": "face",
-                                           "clip_id": f"crop{i:06d}", "frame": np.asarray([0], np.int64)}])
+            writer.write(
+                f"crop{i:06d}",
+                [
+                    {
+                        "image": encode_jpeg(image),
+                        "part": "face",
+                        "side": "face",
+                        "clip_id": f"crop{i:06d}",
+                        "frame": np.asarray([0], np.int64),
+                    }
+                ],
+            )
         writer.finish()
     return folder
 
@@ -114,8 +124,13 @@ def stage_costs(folder: Path, images: int = 24, batch: int = 8) -> dict[str, flo
     from PIL import Image
 
     from signmusketeers.formats.records import decode_jpeg
-    from signmusketeers.pretrain.augment import (DeviceMultiCrop, MultiCropAugmentation, collate_device_views,
-                                                 collate_multicrop, draw_view_params)
+    from signmusketeers.pretrain.augment import (
+        DeviceMultiCrop,
+        MultiCropAugmentation,
+        collate_device_views,
+        collate_multicrop,
+        draw_view_params,
+    )
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -127,25 +142,31 @@ def stage_costs(folder: Path, images: int = 24, batch: int = 8) -> dict[str, flo
         costs["JPEG decode"] = statistics.median(_core_ms(lambda r=r: decode_jpeg(r["image"]), 3) for r in records)
         cpu = MultiCropAugmentation()
         costs["CPU path: multi-crop views"] = statistics.median(
-            _core_ms(lambda d=d, i=i: cpu(Image.fromarray(d), i), 1) for i, d in enumerate(decoded))
+            _core_ms(lambda d=d, i=i: cpu(Image.fromarray(d), i), 1) for i, d in enumerate(decoded)
+        )
         views = [cpu(Image.fromarray(d), i) for i, d in enumerate(decoded[:batch])]
         costs["CPU path: collation"] = _core_ms(lambda: collate_multicrop(views), 3) / batch
         costs["device path: parameters"] = statistics.median(
-            _core_ms(lambda i=i: draw_view_params(i, CROP, CROP), 3) for i in range(images))
-        samples = [{"image": torch.from_numpy(d).permute(2, 0, 1).contiguous(), "params": draw_view_params(i, CROP,
-                    CROP)} for i, d in enumerate(decoded[:batch])]
+            _core_ms(lambda i=i: draw_view_params(i, CROP, CROP), 3) for i in range(images)
+        )
+        samples = [
+            {"image": torch.from_numpy(d).permute(2, 0, 1).contiguous(), "params": draw_view_params(i, CROP, CROP)}
+            for i, d in enumerate(decoded[:batch])
+        ]
         costs["device path: collation"] = _core_ms(lambda: collate_device_views(samples), 3) / batch
         collated = collate_device_views(samples)
         device_views = DeviceMultiCrop()
-        costs["device path: views built on the CPU"] = _core_ms(
-            lambda: device_views(collated["images"], collated["params"]), 2) / batch
+        costs["device path: views built on the CPU"] = (
+            _core_ms(lambda: device_views(collated["images"], collated["params"]), 2) / batch
+        )
     finally:
         torch.set_num_threads(threads)
     costs["CPU path loader (read + decode + views + collation)"] = (
-        costs["shard read"] + costs["JPEG decode"] + costs["CPU path: multi-crop views"] + costs["CPU path: collation"])
+        costs["shard read"] + costs["JPEG decode"] + costs["CPU path: multi-crop views"] + costs["CPU path: collation"]
+    )
     costs["device path loader (read + decode + parameters + collation)"] = (
-        costs["shard read"] + costs["JPEG decode"] + costs["device path: parameters"]
-        + costs["device path: collation"])
+        costs["shard read"] + costs["JPEG decode"] + costs["device path: parameters"] + costs["device path: collation"]
+    )
     return costs
 
 
@@ -157,8 +178,12 @@ def build_module(model: str, device: str):
 
     torch.manual_seed(0)
     if model == "tiny":  # a 64-wide, 2-deep ViT-S/14 shape at Table 7's crop sizes
-        module = DinoV2PretrainModule(model_kwargs=dict(img_size=CROP, embed_dim=64, depth=2, num_heads=2),
-                                      n_prototypes=4096, head_hidden_dim=256, head_bottleneck_dim=64)
+        module = DinoV2PretrainModule(
+            model_kwargs=dict(img_size=CROP, embed_dim=64, depth=2, num_heads=2),
+            n_prototypes=4096,
+            head_hidden_dim=256,
+            head_bottleneck_dim=64,
+        )
     else:
         module = DinoV2PretrainModule()
     module = module.to(device)
@@ -198,8 +223,9 @@ def images_per_second(step, next_views, steps: int, batch: int, device: str, war
     return steps * batch / (time.perf_counter() - start)
 
 
-def end_to_end(folder: Path, model: str, device: str, batch: int, workers: int, steps: int, precision: str,
-               rounds: int = 2) -> dict[str, Any]:
+def end_to_end(
+    folder: Path, model: str, device: str, batch: int, workers: int, steps: int, precision: str, rounds: int = 2
+) -> dict[str, Any]:
     """Images/s of ``steps`` training steps fed by each loader path and on one on-device batch (floor)."""
     from signmusketeers.data import CropShardDataModule
 
@@ -209,8 +235,9 @@ def end_to_end(folder: Path, model: str, device: str, batch: int, workers: int, 
     step = make_step(module, optimizer, device, precision)
 
     def datamodule(augment_on: str) -> CropShardDataModule:
-        data = CropShardDataModule(str(folder), part="face", batch_size=batch, num_workers=workers, seed=0,
-                                   augment_on=augment_on)
+        data = CropShardDataModule(
+            str(folder), part="face", batch_size=batch, num_workers=workers, seed=0, augment_on=augment_on
+        )
         data.setup("fit")
         return data
 
@@ -247,12 +274,22 @@ def synthetic_index(folder: Path, records: int = 2_000_000, chunks: int = 500, s
 
     folder.mkdir(parents=True, exist_ok=True)
     per_chunk = records // chunks
-    index = {"chunks": [{"chunk_bytes": per_chunk * 20_000, "chunk_size": per_chunk, "dim": None,
-                         "filename": f"chunk-0-{i}.bin"} for i in range(chunks)],
-             "config": {"chunk_bytes": 64_000_000, "chunk_size": None, "compression": None, "data_format":
-                        ["numpy", "str", "str", "str", "numpy"], "data_spec": None, "encryption": None,
-                        "item_loader": "PyTreeLoader"},
-             "updated_at": "0"}
+    index = {
+        "chunks": [
+            {"chunk_bytes": per_chunk * 20_000, "chunk_size": per_chunk, "dim": None, "filename": f"chunk-0-{i}.bin"}
+            for i in range(chunks)
+        ],
+        "config": {
+            "chunk_bytes": 64_000_000,
+            "chunk_size": None,
+            "compression": None,
+            "data_format": ["numpy", "str", "str", "str", "numpy"],
+            "data_spec": None,
+            "encryption": None,
+            "item_loader": "PyTreeLoader",
+        },
+        "updated_at": "0",
+    }
     (folder / "index.json").write_text(json.dumps(index))
     parts = np.random.default_rng(seed).permutation(np.arange(records) % 2).astype(np.uint8)
     write_part_index(folder, parts)
@@ -265,8 +302,9 @@ def resume_position(folder: Path, skip: int, batch: int = 128) -> tuple[float, A
     from signmusketeers.pretrain.datamodule import CropRecordTransform, EndlessPartStream, SeededCropDataset
 
     start = time.perf_counter()
-    dataset = SeededCropDataset(str(folder), CropRecordTransform(str(folder), None, "face"), 0, shuffle=True,
-                                drop_last=True)
+    dataset = SeededCropDataset(
+        str(folder), CropRecordTransform(str(folder), None, "face"), 0, shuffle=True, drop_last=True
+    )
     stream = EndlessPartStream(dataset, batch, read_part_index(folder))
     position = stream.position(skip)
     return time.perf_counter() - start, position
@@ -275,8 +313,16 @@ def resume_position(folder: Path, skip: int, batch: int = 128) -> tuple[float, A
 # ---- run ---------------------------------------------------------------------------------------------------------
 
 
-def run(model: str = "tiny", device: str = "cpu", batch: int = 4, workers: int = 1, steps: int = 4,
-        precision: str = "fp32", crops: int = 96, resume_views: int = 10_000_000) -> list[dict]:
+def run(
+    model: str = "tiny",
+    device: str = "cpu",
+    batch: int = 4,
+    workers: int = 1,
+    steps: int = 4,
+    precision: str = "fp32",
+    crops: int = 96,
+    resume_views: int = 10_000_000,
+) -> list[dict]:
     records = []
     with tempfile.TemporaryDirectory(prefix="input-pipeline-") as tmp:
         folder = write_crop_folder(Path(tmp) / "crops", crop_images(crops))
@@ -285,28 +331,66 @@ def run(model: str = "tiny", device: str = "cpu", batch: int = 4, workers: int =
         # a position inside a chunk, several passes in
         elapsed, position = resume_position(synthetic_index(Path(tmp) / "index"), resume_views - 1234)
     model_name = "ViT-S/14-reg4, Table 7 heads" if model == "vits" else "tiny ViT (64x2) at 224 px"
-    settings = {"model": model_name, "crops": "2 x 224 + 8 x 98 per image", "batch": batch,
-                "loader workers": workers, "device": device, "precision": precision, "timed steps": steps}
+    settings = {
+        "model": model_name,
+        "crops": "2 x 224 + 8 x 98 per image",
+        "batch": batch,
+        "loader workers": workers,
+        "device": device,
+        "precision": precision,
+        "timed steps": steps,
+    }
     for path in ("cpu", "device"):
-        loader_ms = costs[[k for k in costs if k.startswith(f"{path.upper() if path == 'cpu' else path} path loader")][0]]
-        details = {"images/s fed by the loader": rates[path], "images/s on device tensors (floor)": rates["floor"],
-                   "loader core-ms per image": loader_ms,
-                   "CPU cores per device to feed the floor's images/s": rates["floor"] * loader_ms / 1000}
-        records.append(result(f"pre-training fed by the loader, augment_on={path!r}", rates[path], rates["floor"],
-                              "images/s", END_TO_END_GOAL, settings, details=details))
+        loader_ms = costs[
+            [k for k in costs if k.startswith(f"{path.upper() if path == 'cpu' else path} path loader")][0]
+        ]
+        details = {
+            "images/s fed by the loader": rates[path],
+            "images/s on device tensors (floor)": rates["floor"],
+            "loader core-ms per image": loader_ms,
+            "CPU cores per device to feed the floor's images/s": rates["floor"] * loader_ms / 1000,
+        }
+        records.append(
+            result(
+                f"pre-training fed by the loader, augment_on={path!r}",
+                rates[path],
+                rates["floor"],
+                "images/s",
+                END_TO_END_GOAL,
+                settings,
+                details=details,
+            )
+        )
     cpu_ms = costs["CPU path loader (read + decode + views + collation)"]
     device_ms = costs["device path loader (read + decode + parameters + collation)"]
-    records.append(result("loader CPU per image, augment_on='device' vs 'cpu'", device_ms, cpu_ms, "core-ms",
-                          LOADER_GOAL, {"threads": 1, "crop": "224 px JPEG (quality 95)",
-                                        "floor": "the CPU path's loader work"}, details=dict(costs)))
+    records.append(
+        result(
+            "loader CPU per image, augment_on='device' vs 'cpu'",
+            device_ms,
+            cpu_ms,
+            "core-ms",
+            LOADER_GOAL,
+            {"threads": 1, "crop": "224 px JPEG (quality 95)", "floor": "the CPU path's loader work"},
+            details=dict(costs),
+        )
+    )
     reread = resume_views * 2 * costs["shard read"] / 1000  # the former skip read every record of both parts
-    records.append(result(
-        f"resume position after {resume_views:,} crops of a part", elapsed, reread, "s",
-        goal("<=", RESUME_SECONDS / reread),
-        {"index": "2,000,000 crops (half each part) in 500 chunks, synthetic", "readers": 1},
-        details={"seconds to compute": elapsed, f"goal < {RESUME_SECONDS:g} s": elapsed < RESUME_SECONDS,
-                 "position (pass, chunk, offset)": f"{position.epoch}, {position.chunk}, {position.offset}",
-                 "records the former skip read": 2 * resume_views}))
+    records.append(
+        result(
+            f"resume position after {resume_views:,} crops of a part",
+            elapsed,
+            reread,
+            "s",
+            goal("<=", RESUME_SECONDS / reread),
+            {"index": "2,000,000 crops (half each part) in 500 chunks, synthetic", "readers": 1},
+            details={
+                "seconds to compute": elapsed,
+                f"goal < {RESUME_SECONDS:g} s": elapsed < RESUME_SECONDS,
+                "position (pass, chunk, offset)": f"{position.epoch}, {position.chunk}, {position.offset}",
+                "records the former skip read": 2 * resume_views,
+            },
+        )
+    )
     return records
 
 
@@ -324,8 +408,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("benchmarks/input_pipeline.py: no CUDA device here")
-    results = run(args.model, args.device, args.batch, args.workers, args.steps, args.precision, args.crops,
-                  args.resume_views)
+    results = run(
+        args.model, args.device, args.batch, args.workers, args.steps, args.precision, args.crops, args.resume_views
+    )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print_results(results)
     for r in results:

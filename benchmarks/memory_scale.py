@@ -39,15 +39,16 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, peak_rss_mib, print_results, result, write_json  # noqa: E402
+from benchmarks.common import goal, peak_rss_mib, print_results, result, write_json
 
 GOAL = goal("<=", 1.05)  # ten times the records may cost at most 5% more peak memory
 
@@ -76,14 +77,24 @@ def write_crop_folder(folder: Path, records: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     jpegs = [encode_jpeg(rng.integers(0, 256, (CROP_PX, CROP_PX, 3), dtype=np.uint8)) for _ in range(97)]
     sides = ("face", "left", "right")
-    with ShardWriter(folder, "crops", {"command": "benchmarks/memory_scale.py"},
-                     chunk_bytes=CHUNK_BYTES["crops"]) as writer:
+    with ShardWriter(
+        folder, "crops", {"command": "benchmarks/memory_scale.py"}, chunk_bytes=CHUNK_BYTES["crops"]
+    ) as writer:
         for start in range(0, records, 100):
             clip_id = f"clip{start // 100:06d}"
-            writer.write(clip_id, [{
-                "image": jpegs[index % len(jpegs)], "part": "face" if index % 3 == 0 else "hand",
-                "side": sides[index % 3], "clip_id": clip_id, "frame": np.array([index - start]),
-            } for index in range(start, min(start + 100, records))])
+            writer.write(
+                clip_id,
+                [
+                    {
+                        "image": jpegs[index % len(jpegs)],
+                        "part": "face" if index % 3 == 0 else "hand",
+                        "side": sides[index % 3],
+                        "clip_id": clip_id,
+                        "frame": np.array([index - start]),
+                    }
+                    for index in range(start, min(start + 100, records))
+                ],
+            )
         writer.finish()
 
 
@@ -94,16 +105,25 @@ def write_feature_folder(folder: Path, clips: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     pool = rng.standard_normal((64, 12, FEATURE_DIM)).astype(np.float16)
     pose = rng.random((12, 14)).astype(np.float32)
-    with ShardWriter(folder, "features", {"command": "benchmarks/memory_scale.py"},
-                     chunk_bytes=CHUNK_BYTES["features"]) as writer:
+    with ShardWriter(
+        folder, "features", {"command": "benchmarks/memory_scale.py"}, chunk_bytes=CHUNK_BYTES["features"]
+    ) as writer:
         for index in range(clips):
             frames = 4 + index % 8
             clip_id = f"clip{index:06d}"
-            writer.write(clip_id, [{
-                "face": pool[index % 64, :frames], "left": pool[(index + 1) % 64, :frames],
-                "right": pool[(index + 2) % 64, :frames], "pose": pose[:frames],
-                "text": f"sentence number {index}", "clip_id": clip_id,
-            }])
+            writer.write(
+                clip_id,
+                [
+                    {
+                        "face": pool[index % 64, :frames],
+                        "left": pool[(index + 1) % 64, :frames],
+                        "right": pool[(index + 2) % 64, :frames],
+                        "pose": pose[:frames],
+                        "text": f"sentence number {index}",
+                        "clip_id": clip_id,
+                    }
+                ],
+            )
         writer.finish()
 
 
@@ -113,19 +133,32 @@ def write_clip_folder(folder: Path, clips: int, frames: int = 2, seed: int = 0) 
     from signmusketeers.formats.records import pack_jpegs
 
     rng = np.random.default_rng(seed)
-    packed = [pack_jpegs(list(rng.integers(0, 256, (frames * 3, CLIP_CROP_PX, CLIP_CROP_PX, 3), dtype=np.uint8)))
-              for _ in range(31)]
-    with ShardWriter(folder, "clips", {"command": "benchmarks/memory_scale.py"},
-                     chunk_bytes=CHUNK_BYTES["clips"]) as writer:
+    packed = [
+        pack_jpegs(list(rng.integers(0, 256, (frames * 3, CLIP_CROP_PX, CLIP_CROP_PX, 3), dtype=np.uint8)))
+        for _ in range(31)
+    ]
+    with ShardWriter(
+        folder, "clips", {"command": "benchmarks/memory_scale.py"}, chunk_bytes=CHUNK_BYTES["clips"]
+    ) as writer:
         for index in range(clips):
             data, offsets = packed[index % len(packed)]
             clip_id = f"clip{index:06d}"
-            writer.write(clip_id, [{
-                "crops": data, "offsets": offsets, "pose": rng.random((frames, 14)).astype(np.float32),
-                "provenance": np.zeros((frames, 3), np.uint8), "frames": np.arange(frames) * 2,
-                "fps": np.array([25.0], np.float32), "text": f"sentence {index}", "split": "train",
-                "clip_id": clip_id,
-            }])
+            writer.write(
+                clip_id,
+                [
+                    {
+                        "crops": data,
+                        "offsets": offsets,
+                        "pose": rng.random((frames, 14)).astype(np.float32),
+                        "provenance": np.zeros((frames, 3), np.uint8),
+                        "frames": np.arange(frames) * 2,
+                        "fps": np.array([25.0], np.float32),
+                        "text": f"sentence {index}",
+                        "split": "train",
+                        "clip_id": clip_id,
+                    }
+                ],
+            )
         writer.finish()
 
 
@@ -165,8 +198,8 @@ def _crop_reader(folder: str) -> Callable[[], int]:
     """The configs' path (``configs/pretrain/hand.yaml``: ``part: hand``): one pass over the folder's hand crops."""
     import itertools
 
-    from signmusketeers.pretrain.datamodule import CropShardDataModule
     from signmusketeers.pretrain import augment
+    from signmusketeers.pretrain.datamodule import CropShardDataModule
 
     augment.MultiCropAugmentation = DecodedViews  # what CropShardDataModule.setup builds its record transform with
     module = CropShardDataModule(folder, part="hand", batch_size=100, num_workers=0)
@@ -200,9 +233,23 @@ def _extract(folder: str) -> Callable[[], int]:
     out = Path(tempfile.mkdtemp(prefix="features-", dir=root))
 
     def work() -> int:
-        code = cli_main(["extract", folder, "--face-encoder", str(root / "face.safetensors"),
-                         "--hand-encoder", str(root / "hand.safetensors"), "--out", str(out),
-                         "--frames-per-batch", "64", "--workers", "0", "--no-progress"])
+        code = cli_main(
+            [
+                "extract",
+                folder,
+                "--face-encoder",
+                str(root / "face.safetensors"),
+                "--hand-encoder",
+                str(root / "hand.safetensors"),
+                "--out",
+                str(out),
+                "--frames-per-batch",
+                "64",
+                "--workers",
+                "0",
+                "--no-progress",
+            ]
+        )
         if code != 0:
             raise RuntimeError(f"extract exited with {code}")
         return 0
@@ -245,8 +292,9 @@ NAMES = {
 }
 
 
-def run(quick: bool = False, kinds: tuple[str, ...] = ("crops", "features", "clips"), parallel: int = 3
-        ) -> list[dict[str, Any]]:
+def run(
+    quick: bool = False, kinds: tuple[str, ...] = ("crops", "features", "clips"), parallel: int = 3
+) -> list[dict[str, Any]]:
     """Peak RSS of ours and the bare floor over a small and a ten-times larger folder of each kind."""
     sizes = SIZES["quick" if quick else "full"]
     root = Path(tempfile.mkdtemp(prefix="bench-memory-"))
@@ -265,58 +313,83 @@ def run(quick: bool = False, kinds: tuple[str, ...] = ("crops", "features", "cli
             plans.append((kind, small, large, folders, write_seconds))
         # Every probe is its own process; a few at a time (peak RSS is per process, so they do not disturb each
         # other's figure, only the wall time).
-        jobs = {(kind, side, label): str(folders[label]) for kind, _, _, folders, _ in plans
-                for label in ("small", "large") for side in ("floor", "ours")}
+        jobs = {
+            (kind, side, label): str(folders[label])
+            for kind, _, _, folders, _ in plans
+            for label in ("small", "large")
+            for side in ("floor", "ours")
+        }
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = {key: pool.submit(peak_rss_mib, "benchmarks.memory_scale:memory_side", side=key[1],
-                                        folder=folder) for key, folder in jobs.items()}
+            futures = {
+                key: pool.submit(peak_rss_mib, "benchmarks.memory_scale:memory_side", side=key[1], folder=folder)
+                for key, folder in jobs.items()
+            }
             probes = {key: future.result() for key, future in futures.items()}
         for kind, small, large, _, write_seconds in plans:
-            mine = {(side, label): probes[kind, side, label]
-                    for side in ("floor", "ours") for label in ("small", "large")}
+            mine = {
+                (side, label): probes[kind, side, label] for side in ("floor", "ours") for label in ("small", "large")
+            }
             results.append(scale_record(kind, small, large, mine, write_seconds))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return results
 
 
-def scale_record(kind: str, small: int, large: int, probes: dict[tuple[str, str], dict[str, float]],
-                 write_seconds: dict[str, float]) -> dict[str, Any]:
+def scale_record(
+    kind: str, small: int, large: int, probes: dict[tuple[str, str], dict[str, float]], write_seconds: dict[str, float]
+) -> dict[str, Any]:
     """One result: ours = our peak on the large folder, floor = our peak on the small one (ratio = growth)."""
     reader, unit = NAMES[kind]
     ours_small, ours_large = probes["ours", "small"]["peak"], probes["ours", "large"]["peak"]
     bare_small, bare_large = probes["floor", "small"]["peak"], probes["floor", "large"]["peak"]
     growth_mib = ours_large - ours_small
-    note = (f"ours {ours_small:.0f} → {ours_large:.0f} MiB ({growth_mib:+.1f} MiB, "
-            f"{growth_mib * 2**20 / (large - small):+.1f} bytes per added record); bare litdata.StreamingDataset "
-            f"pass over the same folders {bare_small:.0f} → {bare_large:.0f} MiB "
-            f"(ratio {bare_large / bare_small:.3f}); "
-            f"resident before the pass (interpreter and imports): ours "
-            f"{probes['ours', 'small']['before']:.0f} / {probes['ours', 'large']['before']:.0f} MiB, bare "
-            f"{probes['floor', 'small']['before']:.0f} / {probes['floor', 'large']['before']:.0f} MiB "
-            "(small / large); each pass alone in a fresh process, loader workers off")
+    note = (
+        f"ours {ours_small:.0f} → {ours_large:.0f} MiB ({growth_mib:+.1f} MiB, "
+        f"{growth_mib * 2**20 / (large - small):+.1f} bytes per added record); bare litdata.StreamingDataset "
+        f"pass over the same folders {bare_small:.0f} → {bare_large:.0f} MiB "
+        f"(ratio {bare_large / bare_small:.3f}); "
+        f"resident before the pass (interpreter and imports): ours "
+        f"{probes['ours', 'small']['before']:.0f} / {probes['ours', 'large']['before']:.0f} MiB, bare "
+        f"{probes['floor', 'small']['before']:.0f} / {probes['floor', 'large']['before']:.0f} MiB "
+        "(small / large); each pass alone in a fresh process, loader workers off"
+    )
     return result(
-        f"{reader}: peak RSS, {large:,} vs {small:,} {unit}", ours_large, ours_small, "MiB", GOAL,
-        settings={"small": f"{small:,} {unit}", "large": f"{large:,} {unit}",
-                  "chunk size": f"{CHUNK_BYTES[kind] / 1e6:g} MB", "records": RECORDS[kind]},
+        f"{reader}: peak RSS, {large:,} vs {small:,} {unit}",
+        ours_large,
+        ours_small,
+        "MiB",
+        GOAL,
+        settings={
+            "small": f"{small:,} {unit}",
+            "large": f"{large:,} {unit}",
+            "chunk size": f"{CHUNK_BYTES[kind] / 1e6:g} MB",
+            "records": RECORDS[kind],
+        },
         memory_note=note,
         # Nested, so that the rendered report shows the note above once; the JSON keeps every number.
-        details={"measured": {
-            "growth MiB": growth_mib,
-            "growth bytes per added record": growth_mib * 2**20 / (large - small),
-            "peak MiB": {f"{side} {label}": probes[side, label]["peak"] for side, label in probes},
-            "before pass MiB": {f"{side} {label}": probes[side, label]["before"] for side, label in probes},
-            "bare litdata ratio": bare_large / bare_small,
-            "seconds writing folder": write_seconds,
-        }},
+        details={
+            "measured": {
+                "growth MiB": growth_mib,
+                "growth bytes per added record": growth_mib * 2**20 / (large - small),
+                "peak MiB": {f"{side} {label}": probes[side, label]["peak"] for side, label in probes},
+                "before pass MiB": {f"{side} {label}": probes[side, label]["before"] for side, label in probes},
+                "bare litdata ratio": bare_large / bare_small,
+                "seconds writing folder": write_seconds,
+            }
+        },
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds of data), for tests")
-    parser.add_argument("--only", nargs="+", choices=list(NAMES), default=list(NAMES),
-                        help="which readers to measure (crops, features, clips = extract)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(NAMES),
+        default=list(NAMES),
+        help="which readers to measure (crops, features, clips = extract)",
+    )
     parser.add_argument("--parallel", type=int, default=3, help="probe processes at a time")
     parser.add_argument("--json", help="also write the result records to this file")
     args = parser.parse_args()

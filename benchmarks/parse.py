@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, print_results, result, rss_peaks, write_json  # noqa: E402
+from benchmarks.common import goal, print_results, result, rss_peaks, write_json
 
 CLIPS = Path(__file__).resolve().parents[1] / "../shared/data/clips"
 DEFAULT_CLIPS = [str((CLIPS / name).resolve()) for name in ("signer_blue_screen.mp4", "signer_and_tv_speaker.mp4")]
@@ -48,9 +48,8 @@ def bare_mediapipe(frames) -> float:
 
 
 def frame_parser(path: str, with_record: bool, seconds: float | None = None) -> float:
-    from signmusketeers.parsing import FrameParser
     from signmusketeers.formats.records import clip_record
-
+    from signmusketeers.parsing import FrameParser
     from signmusketeers.parsing.video import read_frames
 
     parser = FrameParser(keep_landmarks=False)
@@ -71,8 +70,8 @@ def parser_overhead(path: str, seconds: float | None = None) -> tuple[float, flo
     and with the JPEG clip record: the same clip parsed from its MediaPipe landmarks saved beforehand."""
     import numpy as np
 
-    from signmusketeers.parsing import FrameParser
     from signmusketeers.formats.records import clip_record
+    from signmusketeers.parsing import FrameParser
 
     clip = FrameParser(keep_landmarks=True).parse_video(path, end=seconds)
     found = clip.landmarks
@@ -117,7 +116,9 @@ def parse_command(clip: str, copies: int, workers: int, out: Path) -> float:
 
     frames = probe_video(clip).frames * copies
     started = time.perf_counter()
-    code = main(["parse", str(manifest), "--out", str(out / f"clips-{workers}"), "--stride", "1", "--workers", str(workers)])
+    code = main(
+        ["parse", str(manifest), "--out", str(out / f"clips-{workers}"), "--stride", "1", "--workers", str(workers)]
+    )
     if code != 0:
         raise RuntimeError(f"parse exited with {code}")
     return frames / (time.perf_counter() - started)
@@ -138,16 +139,17 @@ def memory_side(side: str, clip: str, seconds: float | None = None):
                 holistic.process(frame.image)
 
         return work
-    from signmusketeers.parsing import FrameParser
     from signmusketeers.formats.records import clip_record
+    from signmusketeers.parsing import FrameParser
 
     parser = FrameParser(keep_landmarks=False)
     parser.landmark_source._holistic()
     return lambda: clip_record(parser.parse_video(clip, end=seconds))
 
 
-def single_process(clip: str, repeats: int, overhead: bool = True, memory: bool = True,
-                   seconds: float | None = None) -> dict:
+def single_process(
+    clip: str, repeats: int, overhead: bool = True, memory: bool = True, seconds: float | None = None
+) -> dict:
     """``parse_video`` vs bare MediaPipe Holistic on one clip (frames/s, medians of interleaved runs)."""
     from signmusketeers.parsing.video import read_frames
 
@@ -173,11 +175,20 @@ def single_process(clip: str, repeats: int, overhead: bool = True, memory: bool 
         details["ms/frame besides MediaPipe, with the JPEG record"] = record_ms
     peaks, note = rss_peaks("benchmarks.parse:memory_side", clip=clip, seconds=seconds) if memory else (None, "")
     return result(
-        f"FrameParser.parse_video, {Path(clip).name}", ours, floor, "frames/s", SINGLE_PROCESS_GOAL,
-        settings={"clip": Path(clip).name, "frames": n_frames if seconds is None else f"{n_frames} (first {seconds:g} s)",
-                  "size": size, "repeats (median)": repeats,
-                  "MediaPipe": "Holistic, model_complexity=1, video mode"},
-        peak_mib=peaks, memory_note=note,
+        f"FrameParser.parse_video, {Path(clip).name}",
+        ours,
+        floor,
+        "frames/s",
+        SINGLE_PROCESS_GOAL,
+        settings={
+            "clip": Path(clip).name,
+            "frames": n_frames if seconds is None else f"{n_frames} (first {seconds:g} s)",
+            "size": size,
+            "repeats (median)": repeats,
+            "MediaPipe": "Holistic, model_complexity=1, video mode",
+        },
+        peak_mib=peaks,
+        memory_note=note,
         details=details,
     )
 
@@ -191,18 +202,37 @@ def scaling(clip: str, workers: int, copies: int) -> dict:
         single = parse_command(clip, copies, 1, Path(tmp))
         parallel = parse_command(clip, copies, workers, Path(tmp))
     return result(
-        f"parse --workers {workers} speed-up vs pure-CPU ceiling", parallel / single, ceiling, "x speed-up",
+        f"parse --workers {workers} speed-up vs pure-CPU ceiling",
+        parallel / single,
+        ceiling,
+        "x speed-up",
         SCALING_GOAL,
-        settings={"clip": Path(clip).name, "copies": copies, "workers": f"1 -> {workers}", "stride": 1,
-                  "ceiling": f"pure-Python loop of {iterations:,} iterations per process"},
-        details={"parse frames/s, 1 process": single, f"parse frames/s, {workers} processes": parallel,
-                 "loops/s, 1 process": one, f"loops/s, {workers} processes": many},
+        settings={
+            "clip": Path(clip).name,
+            "copies": copies,
+            "workers": f"1 -> {workers}",
+            "stride": 1,
+            "ceiling": f"pure-Python loop of {iterations:,} iterations per process",
+        },
+        details={
+            "parse frames/s, 1 process": single,
+            f"parse frames/s, {workers} processes": parallel,
+            "loops/s, 1 process": one,
+            f"loops/s, {workers} processes": many,
+        },
     )
 
 
-def run(clips: list[str] | None = None, repeats: int = 3, workers: int = 2, copies: int = 4,
-        with_scaling: bool = True, overhead: bool = True, memory: bool = True, seconds: float | None = None
-        ) -> list[dict]:
+def run(
+    clips: list[str] | None = None,
+    repeats: int = 3,
+    workers: int = 2,
+    copies: int = 4,
+    with_scaling: bool = True,
+    overhead: bool = True,
+    memory: bool = True,
+    seconds: float | None = None,
+) -> list[dict]:
     """Every comparison of this benchmark, as :func:`benchmarks.common.result` records."""
     clips = [str(Path(clip).resolve()) for clip in clips or DEFAULT_CLIPS]
     missing = [c for c in clips if not Path(c).is_file()]
@@ -223,15 +253,27 @@ def main() -> None:
     parser.add_argument("--no-scaling", action="store_true", help="only the single-process comparison")
     parser.add_argument("--no-overhead", action="store_true", help="skip the parse-from-saved-landmarks timing")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="single-process comparison on the first SECONDS of each clip (default: whole clips)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="single-process comparison on the first SECONDS of each clip (default: whole clips)",
+    )
     parser.add_argument("--json", help="also write the result records to this file")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")  # fmt: skip
-    results = run(args.clips, args.repeats, args.workers, args.copies, not args.no_scaling, not args.no_overhead,
-                  not args.no_memory, args.seconds)
+    results = run(
+        args.clips,
+        args.repeats,
+        args.workers,
+        args.copies,
+        not args.no_scaling,
+        not args.no_overhead,
+        not args.no_memory,
+        args.seconds,
+    )
     print_results(results)
     for r in results:
         for key, value in r["details"].items():

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, print_results, result, write_json  # noqa: E402
+from benchmarks.common import goal, print_results, result, write_json
 
 CLIP = (Path(__file__).resolve().parents[1] / "../shared/data/clips/signer_blue_screen.mp4").resolve()
 FILE_GOAL = goal("<=", 1.5)  # reading / writing: at most 1.5× the bare pose-format call
@@ -50,8 +50,11 @@ def tiled(landmarks, frames: int):
 
     index = np.arange(frames) % len(landmarks.pose)
     return ClipLandmarks(
-        pose=landmarks.pose[index], face=landmarks.face[index], left_hand=landmarks.left_hand[index],
-        right_hand=landmarks.right_hand[index], present={k: v[index] for k, v in landmarks.present.items()},
+        pose=landmarks.pose[index],
+        face=landmarks.face[index],
+        left_hand=landmarks.left_hand[index],
+        right_hand=landmarks.right_hand[index],
+        present={k: v[index] for k, v in landmarks.present.items()},
         depth={k: v[index] for k, v in landmarks.depth.items()} if landmarks.depth else None,
         pose_world=landmarks.pose_world[index] if landmarks.pose_world is not None else None,
     )
@@ -85,8 +88,9 @@ def bare_write(path: Path, landmarks, header, info, fps: float) -> None:
     from pose_format.numpy import NumPyPoseBody
 
     parts = [landmarks.pose, landmarks.face, landmarks.left_hand, landmarks.right_hand]
-    xyz = [np.dstack([p[..., :2], landmarks.depth[k]]) for p, k in
-           zip(parts, ("pose", "face", "left_hand", "right_hand"))]
+    xyz = [
+        np.dstack([p[..., :2], landmarks.depth[k]]) for p, k in zip(parts, ("pose", "face", "left_hand", "right_hand"))
+    ]
     conf = [landmarks.pose[..., 2]] + [np.isfinite(p[..., 0]).astype(np.float32) for p in parts[1:]]
     world = landmarks.pose_world
     xyz.append(world[..., :3] * np.array([info.width, info.height, 1], np.float32))
@@ -105,29 +109,47 @@ def file_results(tmp: Path, clip: str, parsed, info, frames: int, repeats: int) 
     long_landmarks = tiled(parsed.landmarks, frames)
     long_file = write_pose_file(tmp / "long.pose", long_landmarks, info.width, info.height, parsed.fps)
     built = landmarks_to_pose(long_landmarks, info.width, info.height, parsed.fps)
-    runs: dict[str, list[float]] = {"read floor": [], "read ours": [], "write floor": [], "write ours": [],
-                                    "read_pose_file": []}
+    runs: dict[str, list[float]] = {
+        "read floor": [],
+        "read ours": [],
+        "write floor": [],
+        "write ours": [],
+        "read_pose_file": [],
+    }
     for _ in range(repeats):  # interleaved, so that load from other processes hits both sides alike
         runs["read floor"].append(timed(lambda: bare_read(long_file)))
         runs["read ours"].append(timed(lambda: ours_read(long_file)))
         runs["read_pose_file"].append(timed(lambda: read_pose_file(long_file)))
-        runs["write floor"].append(timed(lambda: bare_write(tmp / "bare.pose", long_landmarks, built.header, info,
-                                                            parsed.fps)))
-        runs["write ours"].append(timed(lambda: write_pose_file(tmp / "ours.pose", long_landmarks,
-                                                                info.width, info.height, parsed.fps)))
+        runs["write floor"].append(
+            timed(lambda: bare_write(tmp / "bare.pose", long_landmarks, built.header, info, parsed.fps))
+        )
+        runs["write ours"].append(
+            timed(lambda: write_pose_file(tmp / "ours.pose", long_landmarks, info.width, info.height, parsed.fps))
+        )
     size = {"frames": frames, "points": 576, "MiB": round(long_file.stat().st_size / 2**20, 1)}
     results = []
     for kind in ("read", "write"):
         ours, floor = statistics.median(runs[f"{kind} ours"]), statistics.median(runs[f"{kind} floor"])
         name = "PoseFileLandmarks, every frame" if kind == "read" else "write_pose_file"
         bare = "pose-format's Pose.read + numpy slices" if kind == "read" else "numpy + pose-format's Pose.write"
-        results.append(result(
-            f"{name} vs {bare}", ours * 1000, floor * 1000, "ms", FILE_GOAL,
-            settings={**size, "repeats (median)": repeats, "landmarks": f"{Path(clip).name}'s, repeated"},
-            details={"runs (s)": {"ours": runs[f"{kind} ours"], "floor": runs[f"{kind} floor"]},
-                     **({"read_pose_file, every frame mapped (ms)": statistics.median(runs["read_pose_file"]) * 1000}
-                        if kind == "read" else {})},
-        ))
+        results.append(
+            result(
+                f"{name} vs {bare}",
+                ours * 1000,
+                floor * 1000,
+                "ms",
+                FILE_GOAL,
+                settings={**size, "repeats (median)": repeats, "landmarks": f"{Path(clip).name}'s, repeated"},
+                details={
+                    "runs (s)": {"ours": runs[f"{kind} ours"], "floor": runs[f"{kind} floor"]},
+                    **(
+                        {"read_pose_file, every frame mapped (ms)": statistics.median(runs["read_pose_file"]) * 1000}
+                        if kind == "read"
+                        else {}
+                    ),
+                },
+            )
+        )
     return results
 
 
@@ -155,11 +177,23 @@ def parse_result(tmp: Path, clip: str, parsed, info, repeats: int, mediapipe_fps
         parse_runs["ours"].append(len(parsed) / timed(lambda: parser.parse_video(clip, landmarks=clip_file)))
     ours, floor = statistics.median(parse_runs["ours"]), statistics.median(parse_runs["floor"])
     return result(
-        f"FrameParser.parse_video from a .pose, {Path(clip).name}", ours, floor, "frames/s", PARSE_GOAL,
-        settings={"clip": Path(clip).name, "frames": len(parsed), "size": f"{info.width}x{info.height}",
-                  "crops": "3 x 224 px", "repeats (median)": repeats},
-        details={"MediaPipe parse of the same clip (frames/s, one run)": mediapipe_fps,
-                 "speed-up of a .pose over MediaPipe": ours / mediapipe_fps, "runs (frames/s)": parse_runs},
+        f"FrameParser.parse_video from a .pose, {Path(clip).name}",
+        ours,
+        floor,
+        "frames/s",
+        PARSE_GOAL,
+        settings={
+            "clip": Path(clip).name,
+            "frames": len(parsed),
+            "size": f"{info.width}x{info.height}",
+            "crops": "3 x 224 px",
+            "repeats (median)": repeats,
+        },
+        details={
+            "MediaPipe parse of the same clip (frames/s, one run)": mediapipe_fps,
+            "speed-up of a .pose over MediaPipe": ours / mediapipe_fps,
+            "runs (frames/s)": parse_runs,
+        },
     )
 
 

@@ -20,16 +20,16 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, print_results, result, rss_peaks, sync, timed_seconds, write_json  # noqa: E402
-from signmusketeers.pretrain import DinoV2PretrainModule  # noqa: E402
+from benchmarks.common import goal, print_results, result, rss_peaks, sync, timed_seconds, write_json
+from signmusketeers.pretrain import DinoV2PretrainModule
 
 GOAL = goal("<=", 1.10)  # a DINOv2 step costs at most 10% more than its bare floor
 
@@ -82,15 +82,20 @@ class PretrainBench:
     local_size: int
 
 
-def build(batch_size: int = 2, device: str = "cpu", precision: str = "fp32", tiny: bool = False,
-          compile_losses: bool = False) -> PretrainBench:
+def build(
+    batch_size: int = 2, device: str = "cpu", precision: str = "fp32", tiny: bool = False, compile_losses: bool = False
+) -> PretrainBench:
     """The module of Table 7 (or a tiny one), a batch of ``batch_size`` images (2 global + 8 local crops each),
     and the floor and our training steps on it."""
     torch.manual_seed(0)
     if tiny:
-        module = DinoV2PretrainModule(model_kwargs=dict(img_size=56, embed_dim=64, depth=2, num_heads=2),
-                                      n_prototypes=4096, head_hidden_dim=256, head_bottleneck_dim=64,
-                                      compile_losses=compile_losses)
+        module = DinoV2PretrainModule(
+            model_kwargs=dict(img_size=56, embed_dim=64, depth=2, num_heads=2),
+            n_prototypes=4096,
+            head_hidden_dim=256,
+            head_bottleneck_dim=64,
+            compile_losses=compile_losses,
+        )
         global_size, local_size = 56, 28
     else:  # Table 7: ViT-S/14 with 4 registers, heads 3 × 2048 → 256 → 65536 (random weights: same cost)
         module = DinoV2PretrainModule(compile_losses=compile_losses)
@@ -116,8 +121,11 @@ def build(batch_size: int = 2, device: str = "cpu", precision: str = "fp32", tin
                 teacher["dino_head"](t["patch"].flatten(0, 1)[masks.flatten()])
             g = student["backbone"](global_crops, masks=masks)
             local = student["backbone"](batch["local_crops"].flatten(0, 1))
-            loss = (student["dino_head"](g["cls"]).float().mean() + student["dino_head"](local["cls"]).float().mean()
-                    + student["dino_head"](g["patch"].flatten(0, 1)[masks.flatten()]).float().mean())
+            loss = (
+                student["dino_head"](g["cls"]).float().mean()
+                + student["dino_head"](local["cls"]).float().mean()
+                + student["dino_head"](g["patch"].flatten(0, 1)[masks.flatten()]).float().mean()
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -142,8 +150,15 @@ def memory_side(side: str, batch_size: int, precision: str = "fp32", tiny: bool 
     return lambda: step(0)
 
 
-def run(batch_size: int = 2, steps: int = 5, device: str = "cpu", precision: str = "fp32", tiny: bool = False,
-        pieces: bool = False, memory: bool = True) -> list[dict]:
+def run(
+    batch_size: int = 2,
+    steps: int = 5,
+    device: str = "cpu",
+    precision: str = "fp32",
+    tiny: bool = False,
+    pieces: bool = False,
+    memory: bool = True,
+) -> list[dict]:
     """Median ms/step of ours and the floor, interleaved in a shuffled order each iteration (one warm-up)."""
     bench = build(batch_size, device, precision, tiny)
     cuda = device.startswith("cuda")
@@ -168,20 +183,39 @@ def run(batch_size: int = 2, steps: int = 5, device: str = "cpu", precision: str
     if cuda:
         peaks, note = cuda_peaks, "torch.cuda.max_memory_allocated during the step"
     elif memory:
-        peaks, note = rss_peaks("benchmarks.pretrain_step:memory_side", "the work: one step (the first)",
-                                batch_size=batch_size, precision=precision, tiny=tiny)
+        peaks, note = rss_peaks(
+            "benchmarks.pretrain_step:memory_side",
+            "the work: one step (the first)",
+            batch_size=batch_size,
+            precision=precision,
+            tiny=tiny,
+        )
     else:
         peaks, note = None, ""
     details = time_pieces(bench.module, bench.optimizer, bench.batch, device) if pieces else {}
     details["steps timed per side"] = len(times["floor"])
     model = "tiny ViT (64x2, 56 px)" if tiny else "ViT-S/14-reg4, Table 7 heads (65536 prototypes), random weights"
-    return [result(
-        "DinoV2PretrainModule step", ours * 1000, floor * 1000, "ms/step", GOAL,
-        settings={"model": model, "batch": f"{batch_size} images = {2 * batch_size}x{bench.global_size} px + "
-                  f"{8 * batch_size}x{bench.local_size} px crops", "device": device, "precision": precision,
-                  "threads": torch.get_num_threads(), "timed steps (median)": steps},
-        peak_mib=peaks, memory_note=note, details=details,
-    )]
+    return [
+        result(
+            "DinoV2PretrainModule step",
+            ours * 1000,
+            floor * 1000,
+            "ms/step",
+            GOAL,
+            settings={
+                "model": model,
+                "batch": f"{batch_size} images = {2 * batch_size}x{bench.global_size} px + "
+                f"{8 * batch_size}x{bench.local_size} px crops",
+                "device": device,
+                "precision": precision,
+                "threads": torch.get_num_threads(),
+                "timed steps (median)": steps,
+            },
+            peak_mib=peaks,
+            memory_note=note,
+            details=details,
+        )
+    ]
 
 
 def main() -> None:

@@ -26,9 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, machine  # noqa: E402
-from benchmarks.projection import PAPER_GPU_HOURS, Recipe, formula  # noqa: E402
-from benchmarks.suite import SUITE, Benchmark  # noqa: E402
+from benchmarks.common import ROOT, machine
+from benchmarks.projection import PAPER_GPU_HOURS, Recipe, formula
+from benchmarks.suite import SUITE, Benchmark
 
 COMMAND = "PYTHONPATH=. python benchmarks/run_all.py"
 
@@ -80,15 +80,19 @@ def settings_text(settings: dict[str, Any]) -> str:
 
 
 def result_table(records: list[dict[str, Any]]) -> list[str]:
-    lines = ["| comparison | ours | floor | ratio ours/floor | goal | peak memory ours / floor | settings |",
-             "| --- | ---: | ---: | ---: | --- | --- | --- |"]
+    lines = [
+        "| comparison | ours | floor | ratio ours/floor | goal | peak memory ours / floor | settings |",
+        "| --- | ---: | ---: | ---: | --- | --- | --- |",
+    ]
     for r in records:
         peaks = r["peak_mib"]
         memory = "–" if peaks.get("ours") is None else f"{peaks['ours']:,.0f} / {peaks['floor']:,.0f} MiB"
         verdict = "met" if r["met"] else "**missed**"
-        lines.append(f"| {r['name']} | {number(r['ours'])} {r['unit']} | {number(r['floor'])} {r['unit']} | "
-                     f"**{r['ratio']:.3f}** | {goal_text(r['goal'])}: {verdict} | {memory} | "
-                     f"{settings_text(r['settings'])} |")
+        lines.append(
+            f"| {r['name']} | {number(r['ours'])} {r['unit']} | {number(r['floor'])} {r['unit']} | "
+            f"**{r['ratio']:.3f}** | {goal_text(r['goal'])}: {verdict} | {memory} | "
+            f"{settings_text(r['settings'])} |"
+        )
     return lines
 
 
@@ -99,19 +103,28 @@ def details_lines(records: list[dict[str, Any]]) -> list[str]:
             lines.append(f"- {r['name']}, memory: {r['memory_note']}.")
         shown = {k: v for k, v in r["details"].items() if isinstance(v, (int, float))}
         if shown:
-            lines.append(f"- {r['name']}, also measured: " + "; ".join(f"{k} {number(v)}" for k, v in shown.items())
-                         + ".")
+            lines.append(
+                f"- {r['name']}, also measured: " + "; ".join(f"{k} {number(v)}" for k, v in shown.items()) + "."
+            )
     return lines
 
 
 def machine_lines(info: dict[str, Any], load_end: Any) -> list[str]:
     versions = info["versions"]
     gpus = ", ".join(info["gpus"]) if info["gpus"] else "none (torch.cuda.is_available() is False)"
-    threads = "; ".join(f"{b.title}: " + (f"OMP_NUM_THREADS={b.threads}" if b.threads else
-                        "OMP_NUM_THREADS unset (MediaPipe and PyAV pick their own threads)") for b in SUITE)
+    threads = "; ".join(
+        f"{b.title}: "
+        + (
+            f"OMP_NUM_THREADS={b.threads}"
+            if b.threads
+            else "OMP_NUM_THREADS unset (MediaPipe and PyAV pick their own threads)"
+        )
+        for b in SUITE
+    )
     load = lambda values: ", ".join(f"{v:.2f}" for v in values) if values else "unknown"  # noqa: E731
     return [
-        "| | |", "| --- | --- |",
+        "| | |",
+        "| --- | --- |",
         f"| CPU | {info['cpu']} ({info['arch']}), {info['logical_cores']} logical cores |",
         f"| RAM | {info['ram_gib']:.1f} GiB |" if info["ram_gib"] else "| RAM | unknown |",
         f"| GPU | {gpus} |",
@@ -131,17 +144,17 @@ def projection_assumptions(recipe: Recipe) -> list[str]:
         f"{recipe.pretrain_crops_per_encoder:,} crops (the paper's pre-training sample); one image = one crop seen as 2 global "
         "(224 px) + 8 local (98 px) views, as the pre-training images/s counts them. Where the GPU figures have "
         "it, the rate is the end-to-end one: steps fed by the crop loader (shard read, JPEG decode, views built on "
-        "the GPU, `augment_on=\"device\"`, 4 loader workers) rather than steps on tensors already on the GPU; "
+        'the GPU, `augment_on="device"`, 4 loader workers) rather than steps on tensors already on the GPU; '
         "the k-NN probe callback is not counted (off in the paper configs). Table 7's schedule as "
         f"configured (100 epochs × 100 iterations × batch 128 × 8 GPUs = {table7_images:,} images per encoder) is "
         f"{table7_images / (recipe.pretrain_crops_per_encoder * recipe.pretrain_effective_epochs):.2f}× the "
         "5 effective epochs; the projection follows the 5 effective epochs, so with Table 7's schedule its "
         "pre-training term grows by that factor.",
-        "- Extraction: every frame of " + " and ".join(f"{name} ({hours:g} h)" for name, hours in
-                                                    recipe.video_hours.items())
+        "- Extraction: every frame of "
+        + " and ".join(f"{name} ({hours:g} h)" for name, hours in recipe.video_hours.items())
         + f" at {recipe.fps:g} fps (assumed), stride {recipe.frame_stride}, {recipe.crops_per_frame} crops a "
-        "frame. The hours are not in the paper: 984 h for YouTube-ASL (Uthus et al., 2023) and \"more than 80 "
-        "hours\" for How2Sign (Duarte et al., 2021); only the frozen encoders count (JPEG decoding and shard I/O "
+        'frame. The hours are not in the paper: 984 h for YouTube-ASL (Uthus et al., 2023) and "more than 80 '
+        'hours" for How2Sign (Duarte et al., 2021); only the frozen encoders count (JPEG decoding and shard I/O '
         "run in loader workers beside the GPU).",
         f"- Translation: {' + '.join(str(s) for s in recipe.translation_steps)} steps (Table 8: YT, then "
         f"+5000 on How2Sign) × {recipe.translation_gpus} GPUs at batch 16 per GPU, fp32.",
@@ -163,55 +176,95 @@ def gpu_section(gpu: dict[str, Any] | None, error: str | None, info: dict[str, A
         if info["gpus"]:
             lines += [f"The GPU benchmark failed on {', '.join(info['gpus'])}: `{error}`.", ""]
         else:
-            lines += ["No GPU was available on this machine (`torch.cuda.is_available()` is False), so this run "
-                      "measured no GPU figure. With a CUDA device the same command runs `benchmarks/gpu.py`: "
-                      "pre-training images/s (`DinoV2PretrainModule` step, ViT-S/14-reg4 with Table 7's heads at "
-                      "224 px, bf16 autocast, Table 7's batch of 128 per GPU or the largest half of it that fits), "
-                      "extraction crops/s (frozen ViT-S/14-reg4 at 224 px, bf16) and a T5.1.1-Base translation "
-                      "step (batch 16, fp32), each against its floor, and projects the GPU-hours of YT→H2S "
-                      f"(paper: {PAPER_GPU_HOURS:.0f}) from them with `benchmarks/projection.py`:", ""]
+            lines += [
+                "No GPU was available on this machine (`torch.cuda.is_available()` is False), so this run "
+                "measured no GPU figure. With a CUDA device the same command runs `benchmarks/gpu.py`: "
+                "pre-training images/s (`DinoV2PretrainModule` step, ViT-S/14-reg4 with Table 7's heads at "
+                "224 px, bf16 autocast, Table 7's batch of 128 per GPU or the largest half of it that fits), "
+                "extraction crops/s (frozen ViT-S/14-reg4 at 224 px, bf16) and a T5.1.1-Base translation "
+                "step (batch 16, fp32), each against its floor, and projects the GPU-hours of YT→H2S "
+                f"(paper: {PAPER_GPU_HOURS:.0f}) from them with `benchmarks/projection.py`:",
+                "",
+            ]
         lines += ["```", *formula(recipe), "```", "", "Assumptions:", "", *projection_assumptions(recipe)]
         return lines
     hours = gpu["projection"]
     inputs = hours["inputs"]
     if "machine" in gpu:  # measured on a GPU host by its own run of benchmarks/gpu.py
         host = gpu["machine"]
-        libraries = ", ".join(f"{name} {version}" for name, version in host["versions"].items()
-                              if version != "not installed")
-        lines += [f"Measured on another machine than the CPU figures above: {gpu['device']} with "
-                  f"{host['logical_cores']} logical cores ({host['cpu']}), {libraries}; `{gpu['command']}` on "
-                  f"{gpu['started'][:16].replace('T', ' ')} UTC.", ""]
-    lines += [f"Device: {gpu['device']}.", "", *result_table(gpu["results"]), "", *details_lines(gpu["results"]), "",
-              "Projected GPU-hours of the paper's YT→H2S recipe from our throughputs on this GPU "
-              f"(`benchmarks/projection.py`):", "",
-              "| stage | work | our throughput on one GPU | GPU-hours |", "| --- | ---: | ---: | ---: |",
-              f"| pre-training | {inputs['pretrain_images']:,.0f} images | {number(inputs['pretrain_images_per_s'])} "
-              f"images/s | {number(hours['pretrain'])} |",
-              f"| extraction | {inputs['extraction_crops']:,.0f} crops | {number(inputs['extract_crops_per_s'])} "
-              f"crops/s | {number(hours['extract'])} |",
-              f"| translation | {inputs['translation_gpu_steps']:,} GPU-steps | "
-              f"{number(inputs['translate_step_s'])} s/step | {number(hours['translate'])} |",
-              *([f"| validation | {inputs['validation_clip_generations']:,} clips | "
-                 f"{number(inputs['validate_clip_s'])} s/clip | {number(hours['validate'])} |"]
-                if hours.get("validate") is not None else []),
-              f"| **total** | | | **{number(hours['total'])}** (paper: {hours['paper']:.0f}; "
-              f"{hours['total_vs_paper']:.2f}× of it) |", "", "Assumptions:", "", *projection_assumptions(recipe)]
+        libraries = ", ".join(
+            f"{name} {version}" for name, version in host["versions"].items() if version != "not installed"
+        )
+        lines += [
+            f"Measured on another machine than the CPU figures above: {gpu['device']} with "
+            f"{host['logical_cores']} logical cores ({host['cpu']}), {libraries}; `{gpu['command']}` on "
+            f"{gpu['started'][:16].replace('T', ' ')} UTC.",
+            "",
+        ]
+    lines += [
+        f"Device: {gpu['device']}.",
+        "",
+        *result_table(gpu["results"]),
+        "",
+        *details_lines(gpu["results"]),
+        "",
+        "Projected GPU-hours of the paper's YT→H2S recipe from our throughputs on this GPU "
+        "(`benchmarks/projection.py`):",
+        "",
+        "| stage | work | our throughput on one GPU | GPU-hours |",
+        "| --- | ---: | ---: | ---: |",
+        f"| pre-training | {inputs['pretrain_images']:,.0f} images | {number(inputs['pretrain_images_per_s'])} "
+        f"images/s | {number(hours['pretrain'])} |",
+        f"| extraction | {inputs['extraction_crops']:,.0f} crops | {number(inputs['extract_crops_per_s'])} "
+        f"crops/s | {number(hours['extract'])} |",
+        f"| translation | {inputs['translation_gpu_steps']:,} GPU-steps | "
+        f"{number(inputs['translate_step_s'])} s/step | {number(hours['translate'])} |",
+        *(
+            [
+                f"| validation | {inputs['validation_clip_generations']:,} clips | "
+                f"{number(inputs['validate_clip_s'])} s/clip | {number(hours['validate'])} |"
+            ]
+            if hours.get("validate") is not None
+            else []
+        ),
+        f"| **total** | | | **{number(hours['total'])}** (paper: {hours['paper']:.0f}; "
+        f"{hours['total_vs_paper']:.2f}× of it) |",
+        "",
+        "Assumptions:",
+        "",
+        *projection_assumptions(recipe),
+    ]
     return lines
 
 
-def render(info: dict[str, Any], sections: list[tuple[Benchmark, Any, float, str | None]], gpu_part: list[str],
-           started: datetime.datetime, seconds: float, load_end: Any, command: str) -> str:
+def render(
+    info: dict[str, Any],
+    sections: list[tuple[Benchmark, Any, float, str | None]],
+    gpu_part: list[str],
+    started: datetime.datetime,
+    seconds: float,
+    load_end: Any,
+    command: str,
+) -> str:
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         f"Written by `{command}` on {started:%Y-%m-%d %H:%M} UTC; the run took {seconds / 60:.1f} min. Every "
-        "figure in this file comes from that run; rerun the command to rewrite the file.", "",
+        "figure in this file comes from that run; rerun the command to rewrite the file.",
+        "",
         "Each benchmark compares **ours** (what the library does) with its **floor** (the bare library call doing "
         "the same essential work), both measured in the same run and interleaved, so that load from other "
         "processes on shared cores hits both alike: on a busy machine absolute speeds move, the ratios are the "
-        "figures to read. Ratio = ours / floor in the row's unit; the goal is on that ratio.", "",
-        "## Machine", "", *machine_lines(info, load_end), "",
-        "## Summary", "",
-        "| benchmark | comparison | ratio ours/floor | goal |", "| --- | --- | ---: | --- |",
+        "figures to read. Ratio = ours / floor in the row's unit; the goal is on that ratio.",
+        "",
+        "## Machine",
+        "",
+        *machine_lines(info, load_end),
+        "",
+        "## Summary",
+        "",
+        "| benchmark | comparison | ratio ours/floor | goal |",
+        "| --- | --- | ---: | --- |",
     ]
     for benchmark, records, _, error in sections:
         if records is None:
@@ -223,9 +276,16 @@ def render(info: dict[str, Any], sections: list[tuple[Benchmark, Any, float, str
     for benchmark, records, bench_seconds, error in sections:
         script_args = " ".join(benchmark.args)
         threads = f"OMP_NUM_THREADS={benchmark.threads} " if benchmark.threads else ""
-        lines += ["", f"## {benchmark.title}", "", benchmark.prose, "",
-                  f"Alone: `{threads}PYTHONPATH=. python benchmarks/{benchmark.name}.py {script_args}` "
-                  f"({bench_seconds:.0f} s in this run).", ""]
+        lines += [
+            "",
+            f"## {benchmark.title}",
+            "",
+            benchmark.prose,
+            "",
+            f"Alone: `{threads}PYTHONPATH=. python benchmarks/{benchmark.name}.py {script_args}` "
+            f"({bench_seconds:.0f} s in this run).",
+            "",
+        ]
         if records is None:
             lines += [f"This benchmark failed in this run: `{error}`."]
             continue
@@ -240,8 +300,11 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=[b.name for b in SUITE], help="run only these (CPU) benchmarks")
     parser.add_argument("--no-gpu", action="store_true", help="skip the GPU benchmark even where CUDA is available")
     parser.add_argument("--json", type=Path, help="also write every record of the run to this file")
-    parser.add_argument("--gpu-json", type=Path,
-                        help="GPU figures written by `benchmarks/gpu.py --json` on a GPU host, used instead of running it")
+    parser.add_argument(
+        "--gpu-json",
+        type=Path,
+        help="GPU figures written by `benchmarks/gpu.py --json` on a GPU host, used instead of running it",
+    )
     args = parser.parse_args()
 
     import torch
@@ -268,8 +331,18 @@ def main() -> int:
     text = render(info, sections, gpu_section(gpu, gpu_error, info), started_at, seconds, load_end, command)
     args.out.write_text(text)
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "started": started_at.isoformat(), "seconds": seconds,
-                                         "benchmarks": {b.name: r for b, r, _, _ in sections}, "gpu": gpu}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "started": started_at.isoformat(),
+                    "seconds": seconds,
+                    "benchmarks": {b.name: r for b, r, _, _ in sections},
+                    "gpu": gpu,
+                },
+                indent=1,
+            )
+        )
     failed = [b.name for b, r, _, _ in sections if r is None] + (["gpu"] if gpu_error else [])
     print(f"\nwrote {args.out} ({seconds / 60:.1f} min)" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

@@ -40,8 +40,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, print_results, result, write_json  # noqa: E402
-from signmusketeers.parsing.video import probe_video, read_frames  # noqa: E402
+from benchmarks.common import goal, print_results, result, write_json
+from signmusketeers.parsing.video import probe_video, read_frames
 
 CLIPS = Path(__file__).resolve().parents[1] / "../shared/data/clips"
 GOAL = goal("<=", 1.2)
@@ -60,8 +60,10 @@ def pictures(width: int, height: int) -> list[np.ndarray]:
     if frames:
         return frames
     y, x = np.mgrid[0:height, 0:width]
-    return [np.stack([(x + 3 * t) % 256, (y + 2 * t) % 256, ((x + y) // 2 + t) % 256], -1).astype(np.uint8)
-            for t in range(250)]
+    return [
+        np.stack([(x + 3 * t) % 256, (y + 2 * t) % 256, ((x + y) // 2 + t) % 256], -1).astype(np.uint8)
+        for t in range(250)
+    ]
 
 
 def synthesise(path: Path, minutes: float, width: int, height: int, fps: int, gop: int) -> None:
@@ -69,8 +71,9 @@ def synthesise(path: Path, minutes: float, width: int, height: int, fps: int, go
 
     frames = pictures(width, height)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"g": str(gop), "bf": "2", "preset": "ultrafast",
-                                                                    "x264-params": "scenecut=0"})
+        stream = container.add_stream(
+            "libx264", rate=fps, options={"g": str(gop), "bf": "2", "preset": "ultrafast", "x264-params": "scenecut=0"}
+        )
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
         for number in range(int(minutes * 60 * fps)):
@@ -103,22 +106,32 @@ def timed(function) -> tuple[float, Any]:
     return time.process_time() - started, value
 
 
-def run(minutes: float = 10.0, segment: float = 5.0, repeats: int = 7, width: int = 320, height: int = 180,
-        fps: int = 25, gops: tuple[int, ...] = (50, 250)) -> list[dict[str, Any]]:
+def run(
+    minutes: float = 10.0,
+    segment: float = 5.0,
+    repeats: int = 7,
+    width: int = 320,
+    height: int = 180,
+    fps: int = 25,
+    gops: tuple[int, ...] = (50, 250),
+) -> list[dict[str, Any]]:
     results = []
     for gop in gops:
         results += run_one(minutes, segment, repeats, width, height, fps, gop)
     return results
 
 
-def run_one(minutes: float, segment: float, repeats: int, width: int, height: int, fps: int,
-            gop: int) -> list[dict[str, Any]]:
+def run_one(
+    minutes: float, segment: float, repeats: int, width: int, height: int, fps: int, gop: int
+) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "long.mp4"
         made, _ = timed(lambda: synthesise(path, minutes, width, height, fps, gop))
         info = probe_video(path)
-        print(f"synthesised {info.duration:.0f} s at {width}x{height}, {fps} fps, keyframe every {gop} frames "
-              f"({path.stat().st_size / 1e6:.1f} MB) in {made:.1f} s")
+        print(
+            f"synthesised {info.duration:.0f} s at {width}x{height}, {fps} fps, keyframe every {gop} frames "
+            f"({path.stat().st_size / 1e6:.1f} MB) in {made:.1f} s"
+        )
         interval = gop / fps
         last_keyframe = (int((info.duration - segment - interval) // interval)) * interval
         starts = [last_keyframe + fraction * interval for fraction in (0.0, 0.25, 0.5, 0.75)]
@@ -144,21 +157,37 @@ def run_one(minutes: float, segment: float, repeats: int, width: int, height: in
     ours = statistics.mean(per_start.values())
     worst = max(per_start, key=per_start.get)
     near_start = statistics.mean(min(t) for t in early_times.values())
-    settings = {"minutes": minutes, "segment_s": segment, "size": f"{width}x{height}", "fps": fps, "gop": gop,
-                "repeats": repeats, "starts_s": [round(s, 2) for s in starts]}
-    details = {"read_frames_first_segment_s": min(start_times),
-               "worst_start_s": round(worst, 2), "worst_ratio": per_start[worst] / floor,
-               "per_start_s": {f"{s:.2f}": t for s, t in per_start.items()},
-               "decoded_from_first_frame_s": from_zero, "decoded_from_first_frame_ratio": from_zero / floor,
-               "same_starts_near_the_video_start_s": near_start, "end_over_near_start": ours / near_start}
-    name = (f"{segment:g} s segment near the end of a {minutes:g}-minute video, keyframe every {gop / fps:g} s "
-            f"(mean of 4 starts) vs bare PyAV on its first {segment:g} s")
+    settings = {
+        "minutes": minutes,
+        "segment_s": segment,
+        "size": f"{width}x{height}",
+        "fps": fps,
+        "gop": gop,
+        "repeats": repeats,
+        "starts_s": [round(s, 2) for s in starts],
+    }
+    details = {
+        "read_frames_first_segment_s": min(start_times),
+        "worst_start_s": round(worst, 2),
+        "worst_ratio": per_start[worst] / floor,
+        "per_start_s": {f"{s:.2f}": t for s, t in per_start.items()},
+        "decoded_from_first_frame_s": from_zero,
+        "decoded_from_first_frame_ratio": from_zero / floor,
+        "same_starts_near_the_video_start_s": near_start,
+        "end_over_near_start": ours / near_start,
+    }
+    name = (
+        f"{segment:g} s segment near the end of a {minutes:g}-minute video, keyframe every {gop / fps:g} s "
+        f"(mean of 4 starts) vs bare PyAV on its first {segment:g} s"
+    )
     results = [result(name, ours, floor, "CPU s", GOAL, settings, details=details)]
     print_results(results)
-    print(f"read_frames on the first {segment:g} s: {details['read_frames_first_segment_s']:.3f} s; worst start "
-          f"({worst:.2f} s) {per_start[worst]:.3f} s = {details['worst_ratio']:.2f}x; the end segment decoded from "
-          f"the first frame: {from_zero:.2f} s = {details['decoded_from_first_frame_ratio']:.1f}x; the same four "
-          f"starts one keyframe interval into the video: {near_start:.3f} s (end / there = {ours / near_start:.2f})")
+    print(
+        f"read_frames on the first {segment:g} s: {details['read_frames_first_segment_s']:.3f} s; worst start "
+        f"({worst:.2f} s) {per_start[worst]:.3f} s = {details['worst_ratio']:.2f}x; the end segment decoded from "
+        f"the first frame: {from_zero:.2f} s = {details['decoded_from_first_frame_ratio']:.1f}x; the same four "
+        f"starts one keyframe interval into the video: {near_start:.3f} s (end / there = {ours / near_start:.2f})"
+    )
     return results
 
 
@@ -167,8 +196,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--segment", type=float, default=5.0, help="segment length in seconds")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--gops", type=int, nargs="+", default=[50, 250],
-                        help="frames between keyframes, one video each (x264's default: 250)")
+    parser.add_argument(
+        "--gops",
+        type=int,
+        nargs="+",
+        default=[50, 250],
+        help="frames between keyframes, one video each (x264's default: 250)",
+    )
     parser.add_argument("--json", default=None, help="write the result records here")
     args = parser.parse_args()
     write_json(run(args.minutes, args.segment, args.repeats, gops=tuple(args.gops)), args.json)

@@ -46,20 +46,30 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, peak_rss_mib, print_results, result, write_json  # noqa: E402
+from benchmarks.common import goal, peak_rss_mib, print_results, result, write_json
 
 GOAL = goal("<=", 1.1)
 WIDTH, HEIGHT, FPS = 128, 96, 25
 CYCLE, SIGNING = 9.0, 6.0  # seconds: 6 s signing, 3 s rest
-TINY_T5 = {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2, "d_kv": 16,
-           "feed_forward_proj": "gated-gelu", "dropout_rate": 0.0, "tie_word_embeddings": False}
+TINY_T5 = {
+    "d_model": 32,
+    "d_ff": 64,
+    "num_layers": 1,
+    "num_decoder_layers": 1,
+    "num_heads": 2,
+    "d_kv": 16,
+    "feed_forward_proj": "gated-gelu",
+    "dropout_rate": 0.0,
+    "tie_word_embeddings": False,
+}
 ENCODER = {"img_size": 224, "patch_size": 56, "embed_dim": 384, "depth": 1, "num_heads": 6}
 
 
@@ -98,8 +108,10 @@ def write_video(path: Path, seconds: float) -> Path:
     import av
 
     rng = np.random.default_rng(0)
-    images = [av.VideoFrame.from_ndarray(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8), format="rgb24")
-              for _ in range(8)]
+    images = [
+        av.VideoFrame.from_ndarray(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8), format="rgb24")
+        for _ in range(8)
+    ]
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -117,14 +129,21 @@ def write_checkpoint(path: Path) -> Path:
     import lightning
     import torch
 
-    from signmusketeers.translate import TranslationModule
     from signmusketeers.pretrain.encoder import build_encoder, save_encoder
+    from signmusketeers.translate import TranslationModule
 
     face = save_encoder(build_encoder(seed=1, **ENCODER), path.parent / "face")
     hand = save_encoder(build_encoder(seed=2, **ENCODER), path.parent / "hand")
     torch.manual_seed(0)
-    module = TranslationModule(t5=TINY_T5, tokenizer="byt5", feature_dim=384, num_beams=2, max_new_tokens=8,
-                               face_encoder=str(face), hand_encoder=str(hand))
+    module = TranslationModule(
+        t5=TINY_T5,
+        tokenizer="byt5",
+        feature_dim=384,
+        num_beams=2,
+        max_new_tokens=8,
+        face_encoder=str(face),
+        hand_encoder=str(hand),
+    )
     trainer = lightning.Trainer(logger=False, enable_checkpointing=False, accelerator="cpu")
     trainer.strategy.connect(module)
     trainer.save_checkpoint(path)
@@ -151,8 +170,9 @@ def memory_side(side: str, video: str, checkpoint: str = "") -> Callable[[], Any
     from signmusketeers.subtitles import SegmentOptions
 
     torch.set_num_threads(1)
-    translator = Translator(checkpoint, device="cpu",
-                            parser=FrameParser(crop_size=224, stride=2, landmark_source=SyntheticBody()))
+    translator = Translator(
+        checkpoint, device="cpu", parser=FrameParser(crop_size=224, stride=2, landmark_source=SyntheticBody())
+    )
 
     def work() -> None:
         if side == "translate":
@@ -183,22 +203,32 @@ def parse_side(side: str, video: str, out: str) -> Callable[[], Any]:
     # the command builds its default landmark source; here that is the cheap synthetic body
     parser_module.MediaPipeHolistic = lambda region_of_interest=None, verbose=False: SyntheticBody()
     if side == "whole":
+
         def whole_clip(parser, video, *, clip_id=None, jpegs="all", keep_landmarks=False, **where):
             return parser.parse_video(video, clip_id=clip_id, **where)
 
         command.encode_clip = whole_clip
 
     def work() -> None:
-        argv = ["parse", video, "--out", f"{out}/clips", "--crops-out", f"{out}/crops",
-                "--crops-per-clip", str(CROPS_PER_CLIP)]
+        argv = [
+            "parse",
+            video,
+            "--out",
+            f"{out}/clips",
+            "--crops-out",
+            f"{out}/crops",
+            "--crops-per-clip",
+            str(CROPS_PER_CLIP),
+        ]
         if main(argv) != 0:
             raise RuntimeError(f"signmusketeers parse failed on {video}")
 
     return work
 
 
-def run_parse(short_minutes: float = 1.0, long_minutes: float = 10.0,
-              whole_minutes: float | None = None) -> list[dict[str, Any]]:
+def run_parse(
+    short_minutes: float = 1.0, long_minutes: float = 10.0, whole_minutes: float | None = None
+) -> list[dict[str, Any]]:
     """Peak RSS of ``signmusketeers parse`` on the long video against the short one (module doc); the whole-clip
     path runs on the short video, or on the long one with ``whole_minutes=long_minutes``."""
     whole_on = "long" if whole_minutes == long_minutes else "short"
@@ -207,16 +237,26 @@ def run_parse(short_minutes: float = 1.0, long_minutes: float = 10.0,
     with tempfile.TemporaryDirectory(prefix="stream-memory-parse-") as tmp:
         folder = Path(tmp)
         begin = time.perf_counter()
-        videos = {"short": write_video(folder / "short.mp4", short_minutes * 60),
-                  "long": write_video(folder / "long.mp4", long_minutes * 60)}
+        videos = {
+            "short": write_video(folder / "short.mp4", short_minutes * 60),
+            "long": write_video(folder / "long.mp4", long_minutes * 60),
+        }
         made = time.perf_counter() - begin
         timings, peaks = {}, {}
-        for name, video, side in (("short", videos["short"], "parse"), ("long", videos["long"], "parse"),
-                                  ("floor", videos["long"], "decode"), ("whole", videos[whole_on], "whole")):
+        for name, video, side in (
+            ("short", videos["short"], "parse"),
+            ("long", videos["long"], "parse"),
+            ("floor", videos["long"], "decode"),
+            ("whole", videos[whole_on], "whole"),
+        ):
             begin = time.perf_counter()
             target = "memory_side" if side == "decode" else "parse_side"
-            peaks[name] = peak_rss_mib(f"benchmarks.stream_memory:{target}", side=side, video=str(video),
-                                       **({} if side == "decode" else {"out": str(folder / name)}))
+            peaks[name] = peak_rss_mib(
+                f"benchmarks.stream_memory:{target}",
+                side=side,
+                video=str(video),
+                **({} if side == "decode" else {"out": str(folder / name)}),
+            )
             timings[name] = round(time.perf_counter() - begin, 1)
         kept, jpeg_bytes = {}, {}
         for name in ("short", "long"):  # what the clip records hold: the JPEG bytes that now grow with the video
@@ -225,28 +265,46 @@ def run_parse(short_minutes: float = 1.0, long_minutes: float = 10.0,
     growth = peaks["long"]["peak"] - peaks["short"]["peak"]
     added_jpeg_mib = (jpeg_bytes["long"] - jpeg_bytes["short"]) / 2**20
     raw = {name: round(n * 3 * 224 * 224 * 3 / 2**20) for name, n in kept.items()}
-    settings = {"video": f"{WIDTH}x{HEIGHT} H.264, {FPS} fps", "minutes": [short_minutes, long_minutes],
-                "stride": 2, "crop_px": 224, "crops_per_clip": CROPS_PER_CLIP, "face_privacy": True,
-                "clip_records": "full", "landmarks": "SyntheticBody (cheap, 6 s signing / 3 s rest)"}
-    details = {"kept_frames": kept, "seconds_per_probe": timings, "seconds_making_inputs": round(made, 1),
-               "resident_before_mib": {name: round(p["before"], 1) for name, p in peaks.items()},
-               "jpeg_bytes_per_kept_frame": round(jpeg_bytes["long"] / kept["long"]),
-               "clip_record_jpeg_mib": {name: round(b / 2**20, 1) for name, b in jpeg_bytes.items()},
-               "peak_growth_mib": round(growth, 1), "peak_growth_per_added_jpeg_mib": round(growth / added_jpeg_mib, 2),
-               f"whole_clip_peak_mib_{whole_on}": round(peaks["whole"]["peak"], 1),
-               "crops_held_by_whole_clip_mib": raw}
+    settings = {
+        "video": f"{WIDTH}x{HEIGHT} H.264, {FPS} fps",
+        "minutes": [short_minutes, long_minutes],
+        "stride": 2,
+        "crop_px": 224,
+        "crops_per_clip": CROPS_PER_CLIP,
+        "face_privacy": True,
+        "clip_records": "full",
+        "landmarks": "SyntheticBody (cheap, 6 s signing / 3 s rest)",
+    }
+    details = {
+        "kept_frames": kept,
+        "seconds_per_probe": timings,
+        "seconds_making_inputs": round(made, 1),
+        "resident_before_mib": {name: round(p["before"], 1) for name, p in peaks.items()},
+        "jpeg_bytes_per_kept_frame": round(jpeg_bytes["long"] / kept["long"]),
+        "clip_record_jpeg_mib": {name: round(b / 2**20, 1) for name, b in jpeg_bytes.items()},
+        "peak_growth_mib": round(growth, 1),
+        "peak_growth_per_added_jpeg_mib": round(growth / added_jpeg_mib, 2),
+        f"whole_clip_peak_mib_{whole_on}": round(peaks["whole"]["peak"], 1),
+        "crops_held_by_whole_clip_mib": raw,
+    }
     return [
         result(
             f"parse peak RSS, {long_minutes:g} min vs {short_minutes:g} min video",
-            peaks["long"]["peak"], peaks["short"]["peak"], "MiB", PARSE_GOAL, settings,
+            peaks["long"]["peak"],
+            peaks["short"]["peak"],
+            "MiB",
+            PARSE_GOAL,
+            settings,
             peak_mib={"ours": peaks["long"]["peak"], "floor": peaks["floor"]["peak"]},
-            memory_note=(f"ours = streaming parse of the {long_minutes:g}-minute video; it grows with the clip "
-                         f"record's JPEG bytes ({added_jpeg_mib:.0f} MiB more, peak +{growth:.0f} MiB) where the "
-                         f"whole clip's raw crops would add {raw['long'] - raw['short']} MiB; floor = bare PyAV "
-                         f"decoding of it ({peaks['floor']['peak']:.0f} MiB); the {short_minutes:g}-minute parse "
-                         f"peaked at {peaks['short']['peak']:.0f} MiB; the whole-clip path on the "
-                         f"{short_minutes if whole_on == 'short' else long_minutes:g}-minute video at "
-                         f"{peaks['whole']['peak']:.0f} MiB"),
+            memory_note=(
+                f"ours = streaming parse of the {long_minutes:g}-minute video; it grows with the clip "
+                f"record's JPEG bytes ({added_jpeg_mib:.0f} MiB more, peak +{growth:.0f} MiB) where the "
+                f"whole clip's raw crops would add {raw['long'] - raw['short']} MiB; floor = bare PyAV "
+                f"decoding of it ({peaks['floor']['peak']:.0f} MiB); the {short_minutes:g}-minute parse "
+                f"peaked at {peaks['short']['peak']:.0f} MiB; the whole-clip path on the "
+                f"{short_minutes if whole_on == 'short' else long_minutes:g}-minute video at "
+                f"{peaks['whole']['peak']:.0f} MiB"
+            ),
             details=details,
         )
     ]
@@ -261,30 +319,53 @@ def run(short_minutes: float = 1.0, long_minutes: float = 10.0) -> list[dict[str
         checkpoint = write_checkpoint(folder / "translator.ckpt")
         made = time.perf_counter() - begin
         timings, peaks = {}, {}
-        for name, video, side in (("short", short, "translate"), ("long", long, "translate"),
-                                  ("floor", long, "decode"), ("whole", short, "whole")):
+        for name, video, side in (
+            ("short", short, "translate"),
+            ("long", long, "translate"),
+            ("floor", long, "decode"),
+            ("whole", short, "whole"),
+        ):
             begin = time.perf_counter()
-            peaks[name] = peak_rss_mib("benchmarks.stream_memory:memory_side", side=side, video=str(video),
-                                       checkpoint=str(checkpoint))
+            peaks[name] = peak_rss_mib(
+                "benchmarks.stream_memory:memory_side", side=side, video=str(video), checkpoint=str(checkpoint)
+            )
             timings[name] = round(time.perf_counter() - begin, 1)
-    kept = {name: -(-int(minutes * 60 * FPS) // 2)  # every second of the video's frames, from the first
-            for name, minutes in (("short", short_minutes), ("long", long_minutes))}
-    settings = {"video": f"{WIDTH}x{HEIGHT} H.264, {FPS} fps", "minutes": [short_minutes, long_minutes],
-                "stride": 2, "crop_px": 224, "feature_dim": 384, "batch_frames": 32,
-                "landmarks": "SyntheticBody (cheap, 6 s signing / 3 s rest)"}
-    details = {"kept_frames": kept, "seconds_per_probe": timings, "seconds_making_inputs": round(made, 1),
-               "resident_before_mib": {name: round(p["before"], 1) for name, p in peaks.items()},
-               "whole_clip_peak_mib_1min": round(peaks["whole"]["peak"], 1),
-               "crops_held_by_whole_clip_mib": {name: round(n * 3 * 224 * 224 * 3 / 2**20) for name, n in kept.items()}}
+    kept = {
+        name: -(-int(minutes * 60 * FPS) // 2)  # every second of the video's frames, from the first
+        for name, minutes in (("short", short_minutes), ("long", long_minutes))
+    }
+    settings = {
+        "video": f"{WIDTH}x{HEIGHT} H.264, {FPS} fps",
+        "minutes": [short_minutes, long_minutes],
+        "stride": 2,
+        "crop_px": 224,
+        "feature_dim": 384,
+        "batch_frames": 32,
+        "landmarks": "SyntheticBody (cheap, 6 s signing / 3 s rest)",
+    }
+    details = {
+        "kept_frames": kept,
+        "seconds_per_probe": timings,
+        "seconds_making_inputs": round(made, 1),
+        "resident_before_mib": {name: round(p["before"], 1) for name, p in peaks.items()},
+        "whole_clip_peak_mib_1min": round(peaks["whole"]["peak"], 1),
+        "crops_held_by_whole_clip_mib": {name: round(n * 3 * 224 * 224 * 3 / 2**20) for name, n in kept.items()},
+    }
     return [
         result(
             f"translate --srt peak RSS, {long_minutes:g} min vs {short_minutes:g} min video",
-            peaks["long"]["peak"], peaks["short"]["peak"], "MiB", GOAL, settings,
+            peaks["long"]["peak"],
+            peaks["short"]["peak"],
+            "MiB",
+            GOAL,
+            settings,
             peak_mib={"ours": peaks["long"]["peak"], "floor": peaks["floor"]["peak"]},
-            memory_note=(f"ours = streaming translate of the {long_minutes:g}-minute video; floor = bare PyAV "
-                         f"decoding of it ({peaks['floor']['peak']:.0f} MiB); the {short_minutes:g}-minute "
-                         f"translate peaked at {peaks['short']['peak']:.0f} MiB, the whole-clip path on it at "
-                         f"{peaks['whole']['peak']:.0f} MiB"),
+            memory_note=(
+                f"ours = streaming translate of the {long_minutes:g}-minute video; floor = bare PyAV "
+                f"decoding of it ({peaks['floor']['peak']:.0f} MiB); the {short_minutes:g}-minute "
+                f"translate peaked at {peaks['short']['peak']:.0f} MiB, the whole-clip path on it at "
+                f"{peaks['whole']['peak']:.0f} MiB"
+            ),
             details=details,
         )
     ]
@@ -295,9 +376,13 @@ def main() -> None:
     parser.add_argument("--short-minutes", type=float, default=1.0)
     parser.add_argument("--long-minutes", type=float, default=10.0)
     parser.add_argument("--parse", action="store_true", help="measure signmusketeers parse only (not translate)")
-    parser.add_argument("--whole-minutes", type=float, default=None,
-                        help="run parse's whole-clip comparison on the long video when this equals --long-minutes "
-                             "(default: on the short one; the long one holds GiBs of raw crops)")
+    parser.add_argument(
+        "--whole-minutes",
+        type=float,
+        default=None,
+        help="run parse's whole-clip comparison on the long video when this equals --long-minutes "
+        "(default: on the short one; the long one holds GiBs of raw crops)",
+    )
     parser.add_argument("--json", help="write the records here")
     args = parser.parse_args()
     results = [] if args.parse else run(args.short_minutes, args.long_minutes)

@@ -18,7 +18,8 @@ class Benchmark:
 
 SUITE = [
     Benchmark(
-        "parse", "Parsing",
+        "parse",
+        "Parsing",
         ["--repeats", "3", "--seconds", "3", "--copies", "4", "--workers", "2", "--no-overhead"],
         None,
         "**Ours:** `FrameParser.parse_video` on a clip of `../shared/data/clips`: PyAV decoding (in a prefetch "
@@ -31,7 +32,8 @@ SUITE = [
         "ceiling of this machine at this moment). Ratio = our speed-up / the ceiling; goal ≥ 0.9.",
     ),
     Benchmark(
-        "pretrain_step", "Pre-training step",
+        "pretrain_step",
+        "Pre-training step",
         ["--steps", "6", "--pieces"],
         "1",
         "**Ours:** one `DinoV2PretrainModule` training step: masking, teacher forward, Sinkhorn-Knopp targets, "
@@ -43,12 +45,13 @@ SUITE = [
         "the step's sizes, the work a step adds to the floor.",
     ),
     Benchmark(
-        "input_pipeline", "Pre-training input pipeline",
+        "input_pipeline",
+        "Pre-training input pipeline",
         ["--steps", "4"],
         "1",
-        "**Ours:** `DinoV2PretrainModule` training steps fed by `CropShardDataModule(part=\"face\")` from a crop "
+        '**Ours:** `DinoV2PretrainModule` training steps fed by `CropShardDataModule(part="face")` from a crop '
         "shard folder (224-px JPEG crops cut from `../shared/data/clips`): shard read, JPEG decode, the 2 × 224 + "
-        "8 × 98 multi-crop views (`augment_on=\"cpu\"`: in one loader worker; `augment_on=\"device\"`: "
+        '8 × 98 multi-crop views (`augment_on="cpu"`: in one loader worker; `augment_on="device"`: '
         "parameters drawn in the worker, views built after the transfer), collation, transfer. **Floor:** the same "
         "step on one batch already on the device. Floor and both paths alternate, two rounds; medians. Goal: ≥ "
         "0.95× the floor's images/s. The model is a small ViT (64 wide, 2 deep) at Table 7's crop sizes, so that "
@@ -60,7 +63,8 @@ SUITE = [
         "record, page cache warm: a lower bound); goal < 1 s.",
     ),
     Benchmark(
-        "translate_step", "Translation training step",
+        "translate_step",
+        "Translation training step",
         ["--size", "small", "--batch", "16", "--frames", "100", "--repeats", "12"],
         "1",
         "**Ours:** `TranslationModule` on a padded batch of cached float16 features (`FeatureCollator`): stream "
@@ -72,7 +76,8 @@ SUITE = [
         "small T5's step than of T5.1.1-Base's.",
     ),
     Benchmark(
-        "extract", "Feature extraction",
+        "extract",
+        "Feature extraction",
         ["--clips", "3", "--frames", "16", "--frames-per-batch", "16", "--workers", "1", "--runs", "2"],
         "1",
         "**Ours:** the whole `signmusketeers extract` command on a clip shard folder: shard reading, JPEG decoding "
@@ -82,7 +87,8 @@ SUITE = [
         "best of the runs. Goal: ≥ 0.95× the floor's crops/s.",
     ),
     Benchmark(
-        "clip_bytes", "Clip shard storage",
+        "clip_bytes",
+        "Clip shard storage",
         ["--runs", "3"],
         None,
         "`../shared/data/clips/signer_blue_screen.mp4` parsed once with the paper's defaults (MediaPipe Holistic, "
@@ -96,7 +102,8 @@ SUITE = [
         "30 fps assumed).",
     ),
     Benchmark(
-        "seek", "Segments of long videos",
+        "seek",
+        "Segments of long videos",
         ["--repeats", "7"],
         None,
         "A 10-minute H.264 video (320x180, 25 fps, B-frames, the shared clips looped) synthesised in the run, once "
@@ -111,12 +118,13 @@ SUITE = [
         "before seeking).",
     ),
     Benchmark(
-        "memory_scale", "Memory at scale",
+        "memory_scale",
+        "Memory at scale",
         ["--parallel", "3"],
         "1",
         "Peak resident memory (RSS) of one full pass over a shard folder and over a folder with ten times the "
         "records, each pass alone in a fresh process with loader workers off (all reading in the measured "
-        "process). **Crop reader:** `CropShardDataModule(part=\"hand\")` as the pre-training configs use it "
+        'process). **Crop reader:** `CropShardDataModule(part="hand")` as the pre-training configs use it '
         "(LitData streaming, shuffled, filtered to hand crops), every hand crop JPEG-decoded by the module's "
         "record transform; the multi-crop augmentation is replaced by a plain `to_tensor` (3-7 ms a crop on this "
         "CPU, and it keeps nothing from one crop to the next). **Feature reader:** `ClipFeatureDataModule` train "
@@ -133,7 +141,8 @@ SUITE = [
         "when full.",
     ),
     Benchmark(
-        "posefile", ".pose files",
+        "posefile",
+        ".pose files",
         ["--repeats", "3", "--frames", "3000"],
         None,
         "**Read:** every frame of a 3000-frame `.pose` (pose-format, MediaPipe Holistic layout) from the landmark "
@@ -148,7 +157,8 @@ SUITE = [
         "parse's speed, for the speed-up a `.pose` brings.",
     ),
     Benchmark(
-        "face_privacy", "Face privacy",
+        "face_privacy",
+        "Face privacy",
         ["--seconds", "2", "--repeats", "5"],
         None,
         "**Ours:** `FrameParser(face_privacy=True)` (what `parse` does by default: all but the eyes and mouth of "
@@ -158,7 +168,8 @@ SUITE = [
         "per frame. The second row adds MediaPipe's measured time per frame to both: the whole parse, goal ≤ 1.05×.",
     ),
     Benchmark(
-        "stream_memory", "Memory of long-video translation and parsing",
+        "stream_memory",
+        "Memory of long-video translation and parsing",
         [],
         "1",
         "Peak resident memory of `Translator.translate(video, segments=SegmentOptions())` (what `signmusketeers "

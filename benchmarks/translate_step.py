@@ -15,11 +15,11 @@ shape (the paper's), ``--size small`` a 4-layer d_model 256 model that runs quic
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-from typing import Callable
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import goal, print_results, result, rss_peaks, write_json  # noqa: E402
-from signmusketeers.translate.datamodule import FeatureCollator  # noqa: E402
-from signmusketeers.translate import TranslationModule  # noqa: E402
+from benchmarks.common import goal, print_results, result, rss_peaks, write_json
+from signmusketeers.translate import TranslationModule
+from signmusketeers.translate.datamodule import FeatureCollator
 
 SIZES = {
     # T5.1.1-Base, with its 32128-entry output layer (the byte-level labels use only the first 384 ids)
@@ -42,13 +42,17 @@ SENTENCE = "And then I went to the store to buy some bread and a bottle of milk 
 
 def records(batch: int, frames: int) -> list[dict]:
     rng = np.random.default_rng(0)
-    return [{
-        "face": rng.standard_normal((frames - k, 384)).astype(np.float16),
-        "left": rng.standard_normal((frames - k, 384)).astype(np.float16),
-        "right": rng.standard_normal((frames - k, 384)).astype(np.float16),
-        "pose": rng.random((frames - k, 14)).astype(np.float32),
-        "text": SENTENCE[: 40 + 2 * k], "clip_id": f"c{k}",
-    } for k in range(batch)]
+    return [
+        {
+            "face": rng.standard_normal((frames - k, 384)).astype(np.float16),
+            "left": rng.standard_normal((frames - k, 384)).astype(np.float16),
+            "right": rng.standard_normal((frames - k, 384)).astype(np.float16),
+            "pose": rng.random((frames - k, 14)).astype(np.float32),
+            "text": SENTENCE[: 40 + 2 * k],
+            "clip_id": f"c{k}",
+        }
+        for k in range(batch)
+    ]
 
 
 def timed(step, repeats: int, warmup: int = 2) -> list[float]:
@@ -81,8 +85,9 @@ class TranslateBench:
     config: dict
 
 
-def build(size: str = "small", batch_size: int = 16, frames: int = 100, device: torch.device | None = None
-          ) -> TranslateBench:
+def build(
+    size: str = "small", batch_size: int = 16, frames: int = 100, device: torch.device | None = None
+) -> TranslateBench:
     device = device or _device()
     config = {**SIZES[size], "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False, "dropout_rate": 0.0}
     torch.manual_seed(0)
@@ -116,8 +121,9 @@ def memory_side(side: str, size: str, batch_size: int, frames: int) -> Callable[
     return bench.bare if side == "floor" else bench.ours
 
 
-def run(size: str = "small", batch_size: int = 16, frames: int = 100, repeats: int = 10, memory: bool = True
-        ) -> list[dict]:
+def run(
+    size: str = "small", batch_size: int = 16, frames: int = 100, repeats: int = 10, memory: bool = True
+) -> list[dict]:
     """Median ms/step of ours and the bare HF step, interleaved (one warm-up each)."""
     device = _device()
     bench = build(size, batch_size, frames, device)
@@ -133,19 +139,36 @@ def run(size: str = "small", batch_size: int = 16, frames: int = 100, repeats: i
         peaks = {"ours": cuda_peak_mib(bench.ours), "floor": cuda_peak_mib(bench.bare)}
         note = "torch.cuda.max_memory_allocated during one step"
     elif memory:
-        peaks, note = rss_peaks("benchmarks.translate_step:memory_side", "the work: one step (the first)",
-                                size=size, batch_size=batch_size, frames=frames)
+        peaks, note = rss_peaks(
+            "benchmarks.translate_step:memory_side",
+            "the work: one step (the first)",
+            size=size,
+            batch_size=batch_size,
+            frames=frames,
+        )
     else:
         peaks, note = None, ""
     config = bench.config
-    return [result(
-        "TranslationModule step", ours_s * 1000, bare_s * 1000, "ms/step", GOAL,
-        settings={"T5": f"{size}: d_model {config['d_model']}, {config['num_layers']}+{config['num_layers']} layers, "
-                  "random weights", "batch": f"{batch_size} clips x up to {frames} frames",
-                  "label tokens": int(bench.batch["labels"].shape[1]), "device": str(device),
-                  "threads": torch.get_num_threads(), "repeats (median)": repeats},
-        peak_mib=peaks, memory_note=note,
-    )]
+    return [
+        result(
+            "TranslationModule step",
+            ours_s * 1000,
+            bare_s * 1000,
+            "ms/step",
+            GOAL,
+            settings={
+                "T5": f"{size}: d_model {config['d_model']}, {config['num_layers']}+{config['num_layers']} layers, "
+                "random weights",
+                "batch": f"{batch_size} clips x up to {frames} frames",
+                "label tokens": int(bench.batch["labels"].shape[1]),
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "repeats (median)": repeats,
+            },
+            peak_mib=peaks,
+            memory_note=note,
+        )
+    ]
 
 
 def main() -> None:

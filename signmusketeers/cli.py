@@ -25,17 +25,31 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # arguments and returns the callable ``run(args) -> int`` that executes the command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("signmusketeers.commands.synth:register", "render SynthSign, the embedded synthetic signing dataset"),
-    "captions": ("signmusketeers.commands.captions:register", "videos + caption files (.vtt/.srt/.json3) → a clip manifest"),
-    "parse": ("signmusketeers.commands.parse:register", "parse videos into face/hand crops + pose (clip and crop shards)"),
+    "captions": (
+        "signmusketeers.commands.captions:register",
+        "videos + caption files (.vtt/.srt/.json3) → a clip manifest",
+    ),
+    "parse": (
+        "signmusketeers.commands.parse:register",
+        "parse videos into face/hand crops + pose (clip and crop shards)",
+    ),
     "export": ("signmusketeers.commands.export:register", "export a pre-trained teacher as an encoder (safetensors)"),
-    "random-encoder": ("signmusketeers.commands.random_encoder:register",
-                       "a randomly initialised encoder export (demos and tests without pre-training)"),
+    "random-encoder": (
+        "signmusketeers.commands.random_encoder:register",
+        "a randomly initialised encoder export (demos and tests without pre-training)",
+    ),
     "probe": ("signmusketeers.commands.probe:register", "k-NN probe of encoder exports on labelled crops"),
     "extract": ("signmusketeers.commands.extract:register", "clip shards → per-clip encoder feature shards"),
     "tokenizer": ("signmusketeers.commands.tokenizer:register", "train a subword tokenizer on a manifest's sentences"),
     "translate": ("signmusketeers.commands.translate:register", "translate sign-language videos into English"),
-    "score": ("signmusketeers.commands.score:register", "BLEU-1..4, chrF, ROUGE-L (+ BLEURT) with 95% CIs; paired test"),
-    "demo": ("signmusketeers.commands.demo:register", "the whole pipeline on SynthSign, on a CPU, with a summary and pictures"),
+    "score": (
+        "signmusketeers.commands.score:register",
+        "BLEU-1..4, chrF, ROUGE-L (+ BLEURT) with 95% CIs; paired test",
+    ),
+    "demo": (
+        "signmusketeers.commands.demo:register",
+        "the whole pipeline on SynthSign, on a CPU, with a summary and pictures",
+    ),
 }
 
 
@@ -96,15 +110,19 @@ def _checkpoint_problem(subcommand: str, config_class: str | None, ckpt_path: st
         hparams = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {})
     except pickle.UnpicklingError as error:
         reason = str(error).strip().splitlines()[0]
-        return (f"signmusketeers {subcommand}: {ckpt_path}: holds objects other than tensors and plain data, "
-                f"refused (checkpoints load with weights_only=True): {reason}")
+        return (
+            f"signmusketeers {subcommand}: {ckpt_path}: holds objects other than tensors and plain data, "
+            f"refused (checkpoints load with weights_only=True): {reason}"
+        )
     except Exception:  # noqa: BLE001 - other unreadable files are left to Lightning's own message
         return None
     ckpt_class = hparams.get("_class_path") if isinstance(hparams, dict) else None
     if not ckpt_class or not config_class or _import_class(ckpt_class) is _import_class(config_class):
         return None
-    return (f"signmusketeers {subcommand}: {ckpt_path}: a checkpoint of {ckpt_class.rpartition('.')[2]}, but the "
-            f"config's model is {config_class.rpartition('.')[2]}")
+    return (
+        f"signmusketeers {subcommand}: {ckpt_path}: a checkpoint of {ckpt_class.rpartition('.')[2]}, but the "
+        f"config's model is {config_class.rpartition('.')[2]}"
+    )
 
 
 def newest_last_checkpoint(root: str | os.PathLike) -> str | None:
@@ -193,8 +211,11 @@ def _refuse_missing_init_from(subcommand: str, config: Any) -> None:
     init_args = getattr(config.get("model"), "init_args", None)
     init_from = init_args.get("init_from") if init_args is not None else None
     if init_from and not os.path.isfile(init_from):
-        print(f"signmusketeers {subcommand}: model.init_from {init_from}: no such checkpoint (name the run to start "
-              "from: --model.init_from PATH)", file=sys.stderr)
+        print(
+            f"signmusketeers {subcommand}: model.init_from {init_from}: no such checkpoint (name the run to start "
+            "from: --model.init_from PATH)",
+            file=sys.stderr,
+        )
         sys.exit(2)
 
 
@@ -211,8 +232,9 @@ def run_lightning(argv: Sequence[str] | None = None) -> Any:
         def _parse_ckpt_path(self) -> None:
             subcommand = self.config.get("subcommand")
             if subcommand:
-                _refuse_unfit_checkpoint(subcommand, self.config[subcommand],
-                                         _resolve_last(subcommand, self.config[subcommand]))
+                _refuse_unfit_checkpoint(
+                    subcommand, self.config[subcommand], _resolve_last(subcommand, self.config[subcommand])
+                )
             super()._parse_ckpt_path()
             if subcommand and self.config[subcommand].get("ckpt_path"):
                 _skip_init_from(self.config[subcommand].get("model"))

@@ -46,8 +46,20 @@ DEFAULT = DemoSize(clips=1000, crops_per_clip=2, pretrain_steps=400, translate_s
 QUICK = DemoSize(clips=40, crops_per_clip=4, pretrain_steps=6, translate_steps=60, val_every=30)
 CROP_SIZE = 56  # the demo encoders' input size (the paper's is 224)
 # What a demo run writes into its output folder (an earlier run's are removed first: Demo.remove_earlier_run).
-DEMO_FOLDERS = ("synthsign", "clips", "crops", "preview_parse", "pretrain", "encoders", "features", "tokenizer",
-                "translate", "configs", "logs", "pictures")
+DEMO_FOLDERS = (
+    "synthsign",
+    "clips",
+    "crops",
+    "preview_parse",
+    "pretrain",
+    "encoders",
+    "features",
+    "tokenizer",
+    "translate",
+    "configs",
+    "logs",
+    "pictures",
+)
 DEMO_FILES = ("summary.json", "preview_clip.jsonl", "heldout.jsonl", "heldout_translations.jsonl")
 
 
@@ -125,27 +137,70 @@ class Demo:
         edit(config)
         path = self.out / "configs" / f"{name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# configs/demo/{name}.yaml with this demo run's paths and sizes\n" + yaml.safe_dump(config, sort_keys=False))
+        path.write_text(
+            f"# configs/demo/{name}.yaml with this demo run's paths and sizes\n"
+            + yaml.safe_dump(config, sort_keys=False)
+        )
         return path
 
     # ---------------------------------------------------------------------------------------------- stages
 
     def synth(self) -> None:
         """Render the SynthSign set (``OUT/synthsign``)."""
-        self.run("synth", ["synth", "--out", str(self.synthsign), "--clips", str(self.size.clips), "--seed", "0",
-                           "--workers", "2", "--preview"])
+        self.run(
+            "synth",
+            [
+                "synth",
+                "--out",
+                str(self.synthsign),
+                "--clips",
+                str(self.size.clips),
+                "--seed",
+                "0",
+                "--workers",
+                "2",
+                "--preview",
+            ],
+        )
 
     def parse(self) -> None:
         """Parse it into clip and crop shards, and one clip with its preview pictures."""
         # SynthSign's faces are drawn, nobody's likeness, and the demo's figures are measured on whole faces: its
         # parse keeps them (--no-face-privacy; the checkpoint records it and translate follows).
-        self.run("parse", ["parse", str(self.synthsign), "--out", str(self.out / "clips"), "--crops-out",
-                           str(self.out / "crops"), "--crop-size", str(CROP_SIZE), "--crops-per-clip",
-                           str(self.size.crops_per_clip), "--workers", "2", "--no-face-privacy",
-                           "--checkpoint-every", "0"])  # chunks cut by size only: the same bytes on any machine
+        self.run(
+            "parse",
+            [
+                "parse",
+                str(self.synthsign),
+                "--out",
+                str(self.out / "clips"),
+                "--crops-out",
+                str(self.out / "crops"),
+                "--crop-size",
+                str(CROP_SIZE),
+                "--crops-per-clip",
+                str(self.size.crops_per_clip),
+                "--workers",
+                "2",
+                "--no-face-privacy",
+                "--checkpoint-every",
+                "0",
+            ],
+        )  # chunks cut by size only: the same bytes on any machine
         one_clip = self.clip_manifest("preview_clip.jsonl", self.synthsign_rows()[:1])
-        self.run("parse preview", ["parse", str(one_clip), "--out", str(self.out / "preview_parse"), "--crop-size",
-                                   str(CROP_SIZE), "--preview", "--no-face-privacy"])
+        self.run(
+            "parse preview",
+            [
+                "parse",
+                str(one_clip),
+                "--out",
+                str(self.out / "preview_parse"),
+                "--crop-size",
+                str(CROP_SIZE),
+                "--preview",
+                "--no-face-privacy",
+            ],
+        )
 
     def pretrain(self, part: str) -> Path:
         """Pre-train the ``part`` ("face" or "hand") encoder with its k-NN probe, export it; returns the encoder."""
@@ -157,11 +212,18 @@ class Demo:
             model = config["model"]["init_args"]  # the schedules run their course within the steps
             model["epochs"] = -(-self.size.pretrain_steps // model["official_epoch_length"])
             config["trainer"]["default_root_dir"] = str(folder)
-            config["trainer"].setdefault("callbacks", []).append({
-                "class_path": "signmusketeers.pretrain.probe.KNNProbe",
-                "init_args": {"crops": str(self.out / "crops"), "labels": str(self.synthsign), "part": part,
-                              "every_n_steps": max(1, self.size.pretrain_steps // 4), "out": str(folder / "probe.json")},
-            })
+            config["trainer"].setdefault("callbacks", []).append(
+                {
+                    "class_path": "signmusketeers.pretrain.probe.KNNProbe",
+                    "init_args": {
+                        "crops": str(self.out / "crops"),
+                        "labels": str(self.synthsign),
+                        "part": part,
+                        "every_n_steps": max(1, self.size.pretrain_steps // 4),
+                        "out": str(folder / "probe.json"),
+                    },
+                }
+            )
 
         config = self.write_config(f"pretrain_{part}", edit)
         self.run(f"pretrain {part}", ["fit", "--config", str(config)])
@@ -172,12 +234,25 @@ class Demo:
 
     def extract(self, face: Path, hand: Path) -> None:
         """Encode the clip shards into per-split feature shards (``OUT/features``)."""
-        self.run("extract", ["extract", str(self.out / "clips"), "--face-encoder", str(face), "--hand-encoder",
-                             str(hand), "--out", str(self.out / "features")])
+        self.run(
+            "extract",
+            [
+                "extract",
+                str(self.out / "clips"),
+                "--face-encoder",
+                str(face),
+                "--hand-encoder",
+                str(hand),
+                "--out",
+                str(self.out / "features"),
+            ],
+        )
 
     def tokenizer(self) -> None:
         """Train the subword tokenizer on the training sentences (``OUT/tokenizer``)."""
-        self.run("tokenizer", ["tokenizer", str(self.synthsign / "manifest.jsonl"), "--out", str(self.out / "tokenizer")])
+        self.run(
+            "tokenizer", ["tokenizer", str(self.synthsign / "manifest.jsonl"), "--out", str(self.out / "tokenizer")]
+        )
 
     def translate(self, feature_dim: int) -> Path:
         """Train the translator, test its best checkpoint; returns that checkpoint."""
@@ -188,8 +263,11 @@ class Demo:
             for split in ("train", "val", "test"):
                 data[split] = str(self.out / "features" / split)
             model = config["model"]["init_args"]
-            model.update(tokenizer=str(self.out / "tokenizer"), feature_dim=feature_dim,
-                         hypotheses_path=str(folder / "hypotheses-test.jsonl"))
+            model.update(
+                tokenizer=str(self.out / "tokenizer"),
+                feature_dim=feature_dim,
+                hypotheses_path=str(folder / "hypotheses-test.jsonl"),
+            )
             config["trainer"]["max_steps"] = self.size.translate_steps
             config["trainer"]["val_check_interval"] = self.size.val_every
             config["trainer"]["default_root_dir"] = str(folder)
@@ -207,8 +285,18 @@ class Demo:
         """``translate`` two held-out test clips (from their SynthSign landmarks) and return its JSON lines."""
         picked = [row for row in self.synthsign_rows() if row["split"] == "test"][:count]
         manifest = self.clip_manifest("heldout.jsonl", picked)
-        self.run("translate videos", ["translate", str(manifest), "--checkpoint", str(checkpoint), "--json",
-                                      "--output", str(self.out / "heldout_translations.jsonl")])
+        self.run(
+            "translate videos",
+            [
+                "translate",
+                str(manifest),
+                "--checkpoint",
+                str(checkpoint),
+                "--json",
+                "--output",
+                str(self.out / "heldout_translations.jsonl"),
+            ],
+        )
         return [json.loads(line) for line in (self.out / "heldout_translations.jsonl").read_text().splitlines()]
 
     # ---------------------------------------------------------------------------------------------- pieces
@@ -242,9 +330,19 @@ class Demo:
     def clip_manifest(self, name: str, rows: list[dict]) -> Path:
         """``OUT/NAME``: SynthSign manifest rows with their paths made relative to ``OUT``."""
         path = self.out / name
-        path.write_text("".join(json.dumps({**row, "video": f"{self.synthsign.name}/{row['video']}",
-                                            "landmarks": f"{self.synthsign.name}/{row['landmarks']}"}) + "\n"
-                                for row in rows))
+        path.write_text(
+            "".join(
+                json.dumps(
+                    {
+                        **row,
+                        "video": f"{self.synthsign.name}/{row['video']}",
+                        "landmarks": f"{self.synthsign.name}/{row['landmarks']}",
+                    }
+                )
+                + "\n"
+                for row in rows
+            )
+        )
         return path
 
 
@@ -328,15 +426,30 @@ def draw_pictures(demo: Demo) -> list[Path]:
     if previews:
         pictures.append(Path(shutil.copy(previews[0], folder / "parse.png")))
     pretrain = {part: read_scalars(demo.out / "pretrain" / part) for part in ("face", "hand")}
-    pictures.append(plot_curves([
-        ("pre-training loss", {part: s.get("train/loss", []) for part, s in pretrain.items()}),
-        ("k-NN probe top-1 (teacher CLS)", {part: s.get("probe/top1", []) for part, s in pretrain.items()}),
-    ], folder / "pretrain.png", "DINOv2 continued pre-training (tiny ViTs, SynthSign crops)"))
+    pictures.append(
+        plot_curves(
+            [
+                ("pre-training loss", {part: s.get("train/loss", []) for part, s in pretrain.items()}),
+                ("k-NN probe top-1 (teacher CLS)", {part: s.get("probe/top1", []) for part, s in pretrain.items()}),
+            ],
+            folder / "pretrain.png",
+            "DINOv2 continued pre-training (tiny ViTs, SynthSign crops)",
+        )
+    )
     translate = read_scalars(demo.out / "translate")
-    pictures.append(plot_curves([
-        ("loss", {"train": translate.get("train/loss", []), "val": translate.get("val/loss", [])}),
-        ("validation BLEU / chrF", {"BLEU-4": translate.get("val/bleu4", []), "chrF": translate.get("val/chrf", [])}),
-    ], folder / "translate.png", "Translation (tiny T5 from scratch, SynthSign features)"))
+    pictures.append(
+        plot_curves(
+            [
+                ("loss", {"train": translate.get("train/loss", []), "val": translate.get("val/loss", [])}),
+                (
+                    "validation BLEU / chrF",
+                    {"BLEU-4": translate.get("val/bleu4", []), "chrF": translate.get("val/chrf", [])},
+                ),
+            ],
+            folder / "translate.png",
+            "Translation (tiny T5 from scratch, SynthSign features)",
+        )
+    )
     return pictures
 
 
@@ -353,8 +466,10 @@ def print_summary(console: Any, summary: dict[str, Any], out: Path) -> None:
     for part, probe in summary["probe"].items():
         table.add_row(f"k-NN probe, {part}", f"{probe['before']:.3f} → {probe['after']:.3f} top-1")
     bleu = summary["bleu"]
-    table.add_row(f"test BLEU-1/2/3/4 ({summary['test_clips']} clips)",
-                  " / ".join(f"{bleu[f'bleu{n}']:.1f}" for n in (1, 2, 3, 4)))
+    table.add_row(
+        f"test BLEU-1/2/3/4 ({summary['test_clips']} clips)",
+        " / ".join(f"{bleu[f'bleu{n}']:.1f}" for n in (1, 2, 3, 4)),
+    )
     table.add_row("test chrF", f"{bleu['chrf']:.1f}")
     table.add_row("sacrebleu", bleu["signature"])
     for row in summary["translations"]:

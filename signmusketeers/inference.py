@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from signmusketeers.constants import PAPER_STRIDE
-from signmusketeers.subtitles import SegmentOptions
-from signmusketeers.pretrain.encoder import CropEncoder, encoder_from_state, load_encoder
 from signmusketeers.formats.encoder_file import EncoderError, EncoderSpec
+from signmusketeers.pretrain.encoder import CropEncoder, encoder_from_state, load_encoder
+from signmusketeers.subtitles import SegmentOptions
 from signmusketeers.translate.encoders import crop_features
 from signmusketeers.translate.module import TranslationModule
 
@@ -99,8 +99,10 @@ class Translator:
         if parser is not None and face_privacy is None and hasattr(parser, "face_privacy"):
             face_privacy = bool(parser.face_privacy)
         if face_privacy is not None and trained is not None and bool(face_privacy) != trained:
-            raise FacePrivacyError(f"{checkpoint}: trained on {describe(trained)}, asked to translate "
-                                   f"{describe(bool(face_privacy))}; the model sees faces as it was trained")
+            raise FacePrivacyError(
+                f"{checkpoint}: trained on {describe(trained)}, asked to translate "
+                f"{describe(bool(face_privacy))}; the model sees faces as it was trained"
+            )
         self.face_privacy = bool(trained if trained is not None else face_privacy)
         if parser is None:
             from signmusketeers.parsing import FrameParser
@@ -112,8 +114,9 @@ class Translator:
                 from signmusketeers.parsing import MediaPipeTasksHolistic
 
                 source = MediaPipeTasksHolistic(landmarks_model, verbose=verbose)
-            parser = FrameParser(crop_size=size, stride=stride, landmark_source=source, face_privacy=self.face_privacy,
-                                 verbose=verbose)
+            parser = FrameParser(
+                crop_size=size, stride=stride, landmark_source=source, face_privacy=self.face_privacy, verbose=verbose
+            )
         self.parser = parser
 
     def encode_crops(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -131,8 +134,9 @@ class Translator:
         batch["attention_mask"] = torch.ones(1, frames, dtype=torch.long, device=self.device)
         return batch
 
-    def encode(self, video: str | os.PathLike, *, on_frames: Callable[[int], None] | None = None,
-               **options: Any) -> EncodedVideo:
+    def encode(
+        self, video: str | os.PathLike, *, on_frames: Callable[[int], None] | None = None, **options: Any
+    ) -> EncodedVideo:
         """Parse and encode ``video`` in batches of :attr:`batch_frames` frames, keeping only the features.
 
         Memory stays flat in the video's length: a few frames' crops at a time, then ``3 × T × D`` float16
@@ -144,8 +148,9 @@ class Translator:
         # One growing buffer per stream, sized from the container's frame count: features kept batch by batch as
         # small tensors would pin the heap between the crops' large temporaries, and glibc's heap then grows by
         # ~80 KB per frame (measured) though nothing is held.
-        expected = estimated_frames(video, self.stride, options.get("start"), options.get("end"),
-                                    options.get("fps")) or 1024
+        expected = (
+            estimated_frames(video, self.stride, options.get("start"), options.get("end"), options.get("fps")) or 1024
+        )
         buffers: dict[str, _Buffer] = {name: _Buffer(expected) for name in ("face", "left", "right", "pose")}
 
         def add(crops: np.ndarray, pose: np.ndarray) -> None:
@@ -170,9 +175,13 @@ class Translator:
             seconds=seconds,
         )
 
-    def _parse_in_batches(self, video: str | os.PathLike, options: dict[str, Any],
-                          add: Callable[[np.ndarray, np.ndarray], None], seconds: dict[str, float]
-                          ) -> tuple[list[float], list[bool], float]:
+    def _parse_in_batches(
+        self,
+        video: str | os.PathLike,
+        options: dict[str, Any],
+        add: Callable[[np.ndarray, np.ndarray], None],
+        seconds: dict[str, float],
+    ) -> tuple[list[float], list[bool], float]:
         """Parse with ``iter_frames``, handing every :attr:`batch_frames` frames to ``add``; (times, found, fps)."""
         times, found = [], []
         begin = time.perf_counter()
@@ -191,9 +200,13 @@ class Translator:
             add(np.stack([f.crops for f in batch]), np.stack([f.pose for f in batch]))
         return times, found, fps  # iter_frames itself refuses a clip with too few frames or nobody in it
 
-    def _parse_whole(self, video: str | os.PathLike, options: dict[str, Any],
-                     add: Callable[[np.ndarray, np.ndarray], None], seconds: dict[str, float]
-                     ) -> tuple[list[float], list[bool], float]:
+    def _parse_whole(
+        self,
+        video: str | os.PathLike,
+        options: dict[str, Any],
+        add: Callable[[np.ndarray, np.ndarray], None],
+        seconds: dict[str, float],
+    ) -> tuple[list[float], list[bool], float]:
         """Parse with ``parse_video`` (no ``iter_frames``), then encode in batches; (times, found, fps)."""
         begin = time.perf_counter()
         clip = self.parser.parse_video(video, **options)
@@ -201,10 +214,13 @@ class Translator:
         frames = clip.crops.shape[0]
         fps = float(getattr(clip, "fps", 0.0) or 0.0)
         times = list(getattr(clip, "timestamps", np.arange(frames) * self.stride / (fps or 1.0)))
-        found = list(getattr(clip, "landmarks", None).present["pose"] if getattr(clip, "landmarks", None)
-                     is not None else np.ones(frames, dtype=bool))
+        found = list(
+            getattr(clip, "landmarks", None).present["pose"]
+            if getattr(clip, "landmarks", None) is not None
+            else np.ones(frames, dtype=bool)
+        )
         for first in range(0, frames, self.batch_frames):
-            add(clip.crops[first:first + self.batch_frames], clip.pose[first:first + self.batch_frames])
+            add(clip.crops[first : first + self.batch_frames], clip.pose[first : first + self.batch_frames])
         return times, found, fps
 
     def generate(self, encoded: EncodedVideo, first: int = 0, last: int | None = None) -> str:
@@ -234,9 +250,17 @@ class Translator:
         ``"segments": [{"first", "last", "start", "end", "method", "text"}]`` (times in seconds of the video) and
         ``"text"`` joins their texts. ``on_frames(n)``: progress, as for :meth:`encode`.
         """
-        options = {key: value for key, value in
-                   (("clip_id", clip_id), ("landmarks", landmarks), ("start", start), ("end", end), ("fps", fps))
-                   if value is not None}
+        options = {
+            key: value
+            for key, value in (
+                ("clip_id", clip_id),
+                ("landmarks", landmarks),
+                ("start", start),
+                ("end", end),
+                ("fps", fps),
+            )
+            if value is not None
+        }
         encoded = self.encode(video, on_frames=on_frames, **options)
         seconds = dict(encoded.seconds)
         begin = time.perf_counter()
@@ -246,8 +270,9 @@ class Translator:
         else:
             from signmusketeers.subtitles import segment_frames
 
-            parts = segment_frames(encoded.pose.numpy(), encoded.times, encoded.pose_found, encoded.frame_duration,
-                                   segments)
+            parts = segment_frames(
+                encoded.pose.numpy(), encoded.times, encoded.pose_found, encoded.frame_duration, segments
+            )
             parts = [replace(part, text=self.generate(encoded, part.first, part.last)) for part in parts]
             result["text"] = " ".join(part.text for part in parts if part.text)
             result["segments"] = [part.to_json() for part in parts]
@@ -308,8 +333,13 @@ def probe_fps(video: str | os.PathLike, fps: float | None = None) -> float:
         return 0.0
 
 
-def estimated_frames(video: str | os.PathLike, stride: int, start: float | None = None,
-                     end: float | None = None, fps: float | None = None) -> int | None:
+def estimated_frames(
+    video: str | os.PathLike,
+    stride: int,
+    start: float | None = None,
+    end: float | None = None,
+    fps: float | None = None,
+) -> int | None:
     """About how many frames ``translate`` keeps from ``video`` (for a progress bar); None when unknown."""
     from signmusketeers.parsing.video import VideoError, probe_video
 
@@ -337,9 +367,14 @@ class TranslateReport:
 
 
 def translate_clips(
-    translator: Translator, clips: list[Any], *, segments: SegmentOptions | None = None,
-    subtitles: tuple[Path, ...] = (), output: Path | None = None,
-    on_result: Callable[[Any, dict[str, Any]], None] | None = None, say: Callable[[str], None] = print,
+    translator: Translator,
+    clips: list[Any],
+    *,
+    segments: SegmentOptions | None = None,
+    subtitles: tuple[Path, ...] = (),
+    output: Path | None = None,
+    on_result: Callable[[Any, dict[str, Any]], None] | None = None,
+    say: Callable[[str], None] = print,
     progress: Callable[[str, int | None], Any] | None = None,
 ) -> TranslateReport:
     """Translate input clips (:class:`~signmusketeers.data.manifests.InputClip`) one by one with ``translator``.
@@ -378,13 +413,27 @@ def translate_clips(
     return report
 
 
-def _translate_clip(translator: Translator, clip: Any, segments: SegmentOptions | None, subtitles: tuple[Path, ...],
-                    say: Callable[[str], None], progress: Callable[[str, int | None], Any] | None) -> dict[str, Any]:
+def _translate_clip(
+    translator: Translator,
+    clip: Any,
+    segments: SegmentOptions | None,
+    subtitles: tuple[Path, ...],
+    say: Callable[[str], None],
+    progress: Callable[[str, int | None], Any] | None,
+) -> dict[str, Any]:
     options = {"fps": clip.fps} if clip.fps else {}  # folders of frames only
     expected = estimated_frames(clip.video, translator.stride, clip.start, clip.end, clip.fps)
     with progress(clip.video, expected) if progress is not None else contextlib.nullcontext(None) as advance:
-        result = translator.translate(clip.video, clip_id=clip.clip_id, landmarks=clip.landmarks, start=clip.start,
-                                      end=clip.end, segments=segments, on_frames=advance, **options)
+        result = translator.translate(
+            clip.video,
+            clip_id=clip.clip_id,
+            landmarks=clip.landmarks,
+            start=clip.start,
+            end=clip.end,
+            segments=segments,
+            on_frames=advance,
+            **options,
+        )
     if "segments" in result and subtitles:
         from signmusketeers.subtitles import Segment, cue_text, write_subtitles
 

@@ -75,8 +75,9 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
-def signing_frames(pose: np.ndarray, times: np.ndarray, pose_found: np.ndarray,
-                   options: SegmentOptions = SegmentOptions()) -> np.ndarray:
+def signing_frames(
+    pose: np.ndarray, times: np.ndarray, pose_found: np.ndarray, options: SegmentOptions = SegmentOptions()
+) -> np.ndarray:
     """``bool (T,)``: frames whose hands are up and moving (module doc)."""
     pose = np.asarray(pose, dtype=np.float64).reshape(len(pose), 7, 2)
     times = np.asarray(times, dtype=np.float64)
@@ -100,8 +101,13 @@ def signing_frames(pose: np.ndarray, times: np.ndarray, pose_found: np.ndarray,
     return up & moving & found
 
 
-def segment_frames(pose: np.ndarray, times: np.ndarray, pose_found: np.ndarray, frame_duration: float,
-                   options: SegmentOptions = SegmentOptions()) -> list[Segment]:
+def segment_frames(
+    pose: np.ndarray,
+    times: np.ndarray,
+    pose_found: np.ndarray,
+    frame_duration: float,
+    options: SegmentOptions = SegmentOptions(),
+) -> list[Segment]:
     """Sentence-sized segments of a video's kept frames, in time order (module doc).
 
     Args:
@@ -177,8 +183,11 @@ def _timestamp(seconds: float, separator: str) -> str:
 def cue_text(text: str) -> str:
     """A translation as one subtitle line: control characters dropped, whitespace (newlines too: a blank line ends
     a cue) collapsed to single spaces."""
-    return " ".join("".join(" " if ch in "\n\r\t" else ch for ch in text
-                            if ch in "\n\r\t" or unicodedata.category(ch) != "Cc").split())
+    return " ".join(
+        "".join(
+            " " if ch in "\n\r\t" else ch for ch in text if ch in "\n\r\t" or unicodedata.category(ch) != "Cc"
+        ).split()
+    )
 
 
 def to_srt(segments: list[Segment]) -> str:
@@ -194,8 +203,9 @@ def to_vtt(segments: list[Segment]) -> str:
     """WebVTT text (``WEBVTT`` header, ``HH:MM:SS.mmm`` times); segments without text are left out."""
     cues = [(s, cue_text(s.text)) for s in segments if cue_text(s.text)]
     # "-->" may not appear in a WebVTT cue payload
-    body = "".join(f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{text.replace('-->', '->')}\n\n"
-                   for s, text in cues)
+    body = "".join(
+        f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{text.replace('-->', '->')}\n\n" for s, text in cues
+    )
     return "WEBVTT\n\n" + body
 
 

@@ -31,19 +31,26 @@ import pytest
 import torch
 
 from signmusketeers.cli import main
+from signmusketeers.data.shard_manifest import read_failures
 from signmusketeers.data.shards import ShardWriter, open_dataset
 from signmusketeers.formats.records import pack_jpegs
-from signmusketeers.data.shard_manifest import read_failures
-
-from .parsing.media import noise_frames, write_video
-from .parsing.test_command import synth_folder
-from .parsing.test_parser import synthetic_landmarks
+from tests.parsing.media import noise_frames, write_video
+from tests.parsing.test_command import synth_folder
+from tests.parsing.test_parser import synthetic_landmarks
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def add_to_manifest(folder: Path, clip_id: str, video: Path, frames: int, width: int, height: int,
-                    text: str = "a sentence", split: str = "train") -> None:
+def add_to_manifest(
+    folder: Path,
+    clip_id: str,
+    video: Path,
+    frames: int,
+    width: int,
+    height: int,
+    text: str = "a sentence",
+    split: str = "train",
+) -> None:
     """Append one clip with precomputed landmarks (no MediaPipe: fast) to ``folder/manifest.jsonl``."""
     landmarks = synthetic_landmarks(folder / f"{clip_id}.npz", frames, width, height)
     row = {"clip_id": clip_id, "video": str(video), "landmarks": str(landmarks), "text": text, "split": split}
@@ -116,8 +123,10 @@ def test_parse_empty_transcript_is_one_line_and_the_clip_is_kept(tmp_path: Path,
     out = tmp_path / "clips"
     assert parse(folder, out) == 0
     lines = [line for line in stderr_lines(capsys) if "empty transcript" in line]
-    assert lines == [f"signmusketeers parse: {folder / 'clip000.mp4'}: clip 'silent' of split 'train' has an empty "
-                     "transcript (kept; give its text in the manifest, or to training with a text manifest)"]
+    assert lines == [
+        f"signmusketeers parse: {folder / 'clip000.mp4'}: clip 'silent' of split 'train' has an empty "
+        "transcript (kept; give its text in the manifest, or to training with a text manifest)"
+    ]
     assert sorted(r["clip_id"] for r in open_dataset(out, "clips")) == ["clip000", "silent"]
 
 
@@ -136,19 +145,41 @@ def test_extract_corrupted_records_are_one_line_each_and_the_rest_is_extracted(t
             if index == 1:  # the bytes of this record's JPEGs are damaged
                 data = data.copy()
                 data[: len(data) // 2] = 7
-            writer.write(f"clip{index}", [{
-                "crops": data, "offsets": offsets, "pose": rng.random((2, 14)).astype(np.float32),
-                "provenance": np.zeros((2, 3), np.uint8), "frames": np.arange(2), "fps": np.array([25.0], np.float32),
-                "text": f"sentence {index}", "split": "train", "clip_id": f"clip{index}",
-            }])
+            writer.write(
+                f"clip{index}",
+                [
+                    {
+                        "crops": data,
+                        "offsets": offsets,
+                        "pose": rng.random((2, 14)).astype(np.float32),
+                        "provenance": np.zeros((2, 3), np.uint8),
+                        "frames": np.arange(2),
+                        "fps": np.array([25.0], np.float32),
+                        "text": f"sentence {index}",
+                        "split": "train",
+                        "clip_id": f"clip{index}",
+                    }
+                ],
+            )
         writer.finish()
     chunks = json.loads((clips / "index.json").read_text())["chunks"]
     assert [c["chunk_size"] for c in chunks] == [1, 1, 1, 1]
     cut = clips / chunks[2]["filename"]  # record 2's chunk, cut short
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
     encoder = save_encoder(build_encoder(img_size=28, embed_dim=32, depth=1, num_heads=2, seed=1), tmp_path / "enc")
-    argv = ["extract", str(clips), "--face-encoder", str(encoder), "--hand-encoder", str(encoder),
-            "--out", str(tmp_path / "features"), "--workers", "0", "--no-progress"]
+    argv = [
+        "extract",
+        str(clips),
+        "--face-encoder",
+        str(encoder),
+        "--hand-encoder",
+        str(encoder),
+        "--out",
+        str(tmp_path / "features"),
+        "--workers",
+        "0",
+        "--no-progress",
+    ]
     assert main(argv) == 1
     lines = stderr_lines(capsys)
     assert lines[:2] == [
@@ -190,8 +221,8 @@ def test_fit_config_with_a_wrong_key_or_type_is_jsonargparse_message(tmp_path: P
 
 def pretrain_checkpoint(path: Path) -> Path:
     """What ``fit`` writes for DinoV2PretrainModule, in the parts export reads: teacher backbone weights."""
-    from signmusketeers.pretrain.export import TEACHER_PREFIX
     from signmusketeers.pretrain.encoder import build_encoder
+    from signmusketeers.pretrain.export import TEACHER_PREFIX
 
     teacher = build_encoder(img_size=28, embed_dim=32, depth=1, num_heads=2, seed=3)
     state = {TEACHER_PREFIX + k: v for k, v in teacher.backbone.state_dict().items()}
@@ -204,11 +235,13 @@ def test_translate_with_a_pretraining_checkpoint_is_one_line(tmp_path: Path, cap
     video = write_video(tmp_path / "v.mp4", noise_frames(3), fps=10)
     assert main(["translate", str(video), "--checkpoint", str(checkpoint)]) == 2
     err = stderr_lines(capsys)
-    assert err == [f"signmusketeers translate: {checkpoint}: not a TranslationModule checkpoint (no t5_config/state_dict)"]
+    assert err == [
+        f"signmusketeers translate: {checkpoint}: not a TranslationModule checkpoint (no t5_config/state_dict)"
+    ]
 
 
 def test_export_with_a_translation_checkpoint_is_one_line(tmp_path: Path, capsys) -> None:
-    from .translate.test_inference import demo_checkpoint
+    from tests.translate.test_inference import demo_checkpoint
 
     checkpoint = demo_checkpoint(tmp_path)
     capsys.readouterr()  # Lightning's own messages while making the checkpoint
@@ -259,8 +292,7 @@ class RunsCodeWhenUnpickled:
 @pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
 def test_checkpoints_with_pickled_code_are_refused_without_running_it(tmp_path: Path, capsys) -> None:
     from signmusketeers.translate import TranslationModule
-
-    from .translate.test_inference import demo_checkpoint
+    from tests.translate.test_inference import demo_checkpoint
 
     marker = tmp_path / "code-ran"
     checkpoint = demo_checkpoint(tmp_path)
@@ -283,9 +315,10 @@ def test_checkpoints_with_pickled_code_are_refused_without_running_it(tmp_path: 
     with pytest.raises(SystemExit) as exit_:
         main(["fit", "--config", str(REPO / "configs/demo/translate.yaml"), "--ckpt_path", str(hostile)])
     assert exit_.value.code == 2
-    assert stderr_lines(capsys) == [f"signmusketeers fit: {hostile}: holds objects other than tensors and plain "
-                                    "data, refused (checkpoints load with weights_only=True): " +
-                                    stderr_reason(hostile)]
+    assert stderr_lines(capsys) == [
+        f"signmusketeers fit: {hostile}: holds objects other than tensors and plain "
+        "data, refused (checkpoints load with weights_only=True): " + stderr_reason(hostile)
+    ]
     assert not marker.exists()
 
 
@@ -300,8 +333,7 @@ def stderr_reason(checkpoint: Path) -> str:
 @pytest.mark.parametrize("name", ["../escaped.json", "/tmp/escaped.json", "sub/escaped.json", ".."])
 def test_checkpoint_tokenizer_files_cannot_write_outside_their_folder(tmp_path: Path, name: str) -> None:
     from signmusketeers.translate import TranslationModule
-
-    from .translate.test_inference import demo_checkpoint
+    from tests.translate.test_inference import demo_checkpoint
 
     checkpoint = demo_checkpoint(tmp_path / "run")
     state = torch.load(checkpoint, weights_only=True)
@@ -334,8 +366,17 @@ def test_ckpt_path_last_finds_the_killed_runs_checkpoint(tmp_path: Path, capsys)
         paths.append(checkpoint)
     assert newest_last_checkpoint(root) == str(paths[1])
     with pytest.raises(SystemExit) as exit_:
-        main(["fit", "--config", str(REPO / "configs/demo/translate.yaml"), "--trainer.default_root_dir", str(root),
-              "--ckpt_path", "last"])
+        main(
+            [
+                "fit",
+                "--config",
+                str(REPO / "configs/demo/translate.yaml"),
+                "--trainer.default_root_dir",
+                str(root),
+                "--ckpt_path",
+                "last",
+            ]
+        )
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines() == [
         f"signmusketeers fit: resuming from {paths[1]}",

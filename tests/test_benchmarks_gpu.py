@@ -9,14 +9,19 @@ def test_gpu_benchmark_code_runs_on_cpu_with_tiny_models():
 
     figures = gpu.run("cpu", tiny=True, steps=1)
     names = [r["name"] for r in figures["results"]]
-    assert names == ["pre-training step (GPU, bf16)", "pre-training step (GPU, bf16, compile_losses)",
-                     "extraction encoder (GPU, bf16)", "translation step (GPU, fp32)",
-                     "pre-training fed end to end (GPU, bf16, augment_on='device')",
-                     "validation beam search (GPU, fp32)"]
+    assert names == [
+        "pre-training step (GPU, bf16)",
+        "pre-training step (GPU, bf16, compile_losses)",
+        "extraction encoder (GPU, bf16)",
+        "translation step (GPU, fp32)",
+        "pre-training fed end to end (GPU, bf16, augment_on='device')",
+        "validation beam search (GPU, fp32)",
+    ]
     assert all(r["ours"] > 0 and r["floor"] > 0 for r in figures["results"])
     hours = figures["projection"]
-    assert hours["total"] == pytest.approx(hours["pretrain"] + hours["extract"] + hours["translate"]
-                                           + hours["validate"])
+    assert hours["total"] == pytest.approx(
+        hours["pretrain"] + hours["extract"] + hours["translate"] + hours["validate"]
+    )
     # the projection's pre-training rate is the end-to-end one (loader included), validation is counted
     assert hours["inputs"]["pretrain_images_per_s"] == figures["results"][4]["ours"]
     assert hours["inputs"]["validate_clip_s"] == figures["results"][5]["ours"]

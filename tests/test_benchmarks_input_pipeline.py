@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import input_pipeline  # noqa: E402
+from benchmarks import input_pipeline
 
 
 def test_resume_position_at_ten_million_crops_takes_under_a_second(tmp_path) -> None:
@@ -30,8 +30,10 @@ def test_benchmark_runs_on_cpu() -> None:
 
 @pytest.mark.gpu
 def test_benchmark_runs_on_cuda() -> None:
-    records = input_pipeline.run(model="tiny", device="cuda", batch=16, workers=2, steps=3, crops=96,
-                                 resume_views=1_000_000)
+    records = input_pipeline.run(
+        model="tiny", device="cuda", batch=16, workers=2, steps=3, crops=96, resume_views=1_000_000
+    )
     fed = {r["name"]: r for r in records if r["unit"] == "images/s"}
-    assert len(fed) == 2 and all(r["details"]["CPU cores per device to feed the floor's images/s"] > 0
-                                 for r in fed.values())
+    assert len(fed) == 2 and all(
+        r["details"]["CPU cores per device to feed the floor's images/s"] > 0 for r in fed.values()
+    )

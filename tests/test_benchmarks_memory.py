@@ -27,9 +27,12 @@ def test_generated_folders_follow_the_record_contracts(tmp_path, monkeypatch):
 
 
 def test_record_is_the_ratio_of_the_two_measured_peaks():
-    probes = {("ours", "small"): {"peak": 800.0, "before": 700.0}, ("ours", "large"): {"peak": 820.0, "before": 700.0},
-              ("floor", "small"): {"peak": 750.0, "before": 690.0},
-              ("floor", "large"): {"peak": 751.0, "before": 690.0}}
+    probes = {
+        ("ours", "small"): {"peak": 800.0, "before": 700.0},
+        ("ours", "large"): {"peak": 820.0, "before": 700.0},
+        ("floor", "small"): {"peak": 750.0, "before": 690.0},
+        ("floor", "large"): {"peak": 751.0, "before": 690.0},
+    }
     record = memory_scale.scale_record("features", 1000, 10_000, probes, {"small": 1.0, "large": 2.0})
     assert record["ours"] == 820.0 and record["floor"] == 800.0 and record["unit"] == "MiB"
     assert record["ratio"] == pytest.approx(820 / 800) and record["met"] is True  # 1.025 <= 1.05
@@ -38,8 +41,13 @@ def test_record_is_the_ratio_of_the_two_measured_peaks():
     assert measured["bare litdata ratio"] == pytest.approx(751 / 750)
     assert measured["peak MiB"]["floor large"] == 751.0 and measured["before pass MiB"]["ours small"] == 700.0
     assert "800 → 820 MiB" in record["memory_note"]
-    grown = memory_scale.scale_record("features", 1000, 10_000, {**probes, ("ours", "large"): {
-        "peak": 900.0, "before": 700.0}}, {"small": 1.0, "large": 2.0})
+    grown = memory_scale.scale_record(
+        "features",
+        1000,
+        10_000,
+        {**probes, ("ours", "large"): {"peak": 900.0, "before": 700.0}},
+        {"small": 1.0, "large": 2.0},
+    )
     assert grown["met"] is False
 
 

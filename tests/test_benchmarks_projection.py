@@ -15,11 +15,18 @@ def test_recipe_amounts_follow_the_paper():
 
 
 def test_projection_by_hand():
-    recipe = Recipe(encoders=2, pretrain_crops_per_encoder=1000, pretrain_effective_epochs=2,
-                    video_hours={"a": 1.0}, fps=10, frame_stride=2, crops_per_frame=3,
-                    translation_steps=(100, 100), translation_gpus=4)
-    hours = project_gpu_hours(pretrain_images_per_s=2.0, extract_crops_per_s=5.0, translate_step_s=0.9,
-                              recipe=recipe)
+    recipe = Recipe(
+        encoders=2,
+        pretrain_crops_per_encoder=1000,
+        pretrain_effective_epochs=2,
+        video_hours={"a": 1.0},
+        fps=10,
+        frame_stride=2,
+        crops_per_frame=3,
+        translation_steps=(100, 100),
+        translation_gpus=4,
+    )
+    hours = project_gpu_hours(pretrain_images_per_s=2.0, extract_crops_per_s=5.0, translate_step_s=0.9, recipe=recipe)
     assert hours["pretrain"] == pytest.approx(4000 / 2.0 / 3600)  # 2 x 1000 x 2 images
     assert hours["extract"] == pytest.approx(3600 * 10 / 2 * 3 / 5.0 / 3600)  # 54,000 crops
     assert hours["translate"] == pytest.approx(800 * 0.9 / 3600)  # 200 steps x 4 GPUs
@@ -47,8 +54,15 @@ def test_non_positive_throughput_is_refused(bad):
 
 def test_formula_names_every_input():
     text = "\n".join(formula())
-    for needle in ("10,000,000 images", "984 h (YouTube-ASL)", "80 h (How2Sign)", "30 fps", "stride 2",
-                   "80,000 GPU-steps", "(5000 + 5000) steps"):
+    for needle in (
+        "10,000,000 images",
+        "984 h (YouTube-ASL)",
+        "80 h (How2Sign)",
+        "30 fps",
+        "stride 2",
+        "80,000 GPU-steps",
+        "(5000 + 5000) steps",
+    ):
         assert needle in text
 
 
@@ -57,6 +71,8 @@ def test_validation_is_counted_when_measured():
     assert recipe.validations == 3 and recipe.validation_clip_generations == 300
     hours = project_gpu_hours(1.0, 1.0, 1.0, recipe, validate_clip_s=0.6)
     assert hours["validate"] == pytest.approx(300 * 0.6 / 3600)
-    assert hours["total"] == pytest.approx(hours["pretrain"] + hours["extract"] + hours["translate"] + hours["validate"])
+    assert hours["total"] == pytest.approx(
+        hours["pretrain"] + hours["extract"] + hours["translate"] + hours["validate"]
+    )
     assert project_gpu_hours(1.0, 1.0, 1.0, recipe)["validate"] is None
     assert "34,820 clips" in "\n".join(formula())  # 20 validations x 1,741 How2Sign validation clips

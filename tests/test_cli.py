@@ -72,16 +72,27 @@ def test_every_config_prints_and_names_its_stage_datamodule(paths, capsys):
     config = _print_config(paths, capsys)
     stage = config["model"]["class_path"].split(".")[1]  # pretrain | translate
     assert config["data"]["class_path"].startswith(f"signmusketeers.{stage}.")
-    assert _import(config["data"]["class_path"]) is _import(f"signmusketeers.{stage}.datamodule."
-                                                            + config["data"]["class_path"].rpartition(".")[2])
+    assert _import(config["data"]["class_path"]) is _import(
+        f"signmusketeers.{stage}.datamodule." + config["data"]["class_path"].rpartition(".")[2]
+    )
 
 
 @pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
-@pytest.mark.parametrize("name, old, new", [
-    ("demo/pretrain_face.yaml", "signmusketeers.data.CropShardDataModule", "signmusketeers.pretrain.CropShardDataModule"),
-    ("demo/translate.yaml", "signmusketeers.data.ClipFeatureDataModule",
-     "signmusketeers.translate.ClipFeatureDataModule"),
-])
+@pytest.mark.parametrize(
+    "name, old, new",
+    [
+        (
+            "demo/pretrain_face.yaml",
+            "signmusketeers.data.CropShardDataModule",
+            "signmusketeers.pretrain.CropShardDataModule",
+        ),
+        (
+            "demo/translate.yaml",
+            "signmusketeers.data.ClipFeatureDataModule",
+            "signmusketeers.translate.ClipFeatureDataModule",
+        ),
+    ],
+)
 def test_a_config_naming_the_old_datamodule_paths_still_loads(name, old, new, tmp_path, capsys):
     text = (CONFIGS / name).read_text()
     assert f"class_path: {new}" in text

@@ -13,8 +13,19 @@ import sacrebleu
 from signmusketeers.cli import main
 
 SUMMARY_KEYS = {"bleu", "probe", "seconds", "checkpoint", "hypotheses"}
-STAGES = {"synth", "parse", "pretrain face", "pretrain hand", "export face", "export hand", "extract", "tokenizer",
-          "translate fit", "translate test", "translate videos"}
+STAGES = {
+    "synth",
+    "parse",
+    "pretrain face",
+    "pretrain hand",
+    "export face",
+    "export hand",
+    "extract",
+    "tokenizer",
+    "translate fit",
+    "translate test",
+    "translate videos",
+}
 
 
 def check_summary(out: Path) -> dict:
@@ -58,9 +69,16 @@ def quick_demo(tmp_path_factory) -> tuple[Path, str]:
 def test_quick_demo_runs_every_stage_and_writes_a_checkable_summary(quick_demo):
     out, printed = quick_demo
     # Every step is printed as the command a user would type, so it can be repeated by hand.
-    for command in ("signmusketeers synth", "signmusketeers parse", "signmusketeers fit --config",
-                    "signmusketeers export", "signmusketeers extract", "signmusketeers test --config",
-                    "signmusketeers translate", "signmusketeers tokenizer"):
+    for command in (
+        "signmusketeers synth",
+        "signmusketeers parse",
+        "signmusketeers fit --config",
+        "signmusketeers export",
+        "signmusketeers extract",
+        "signmusketeers test --config",
+        "signmusketeers translate",
+        "signmusketeers tokenizer",
+    ):
         assert f"$ {command}" in printed, command
     assert "python -m" not in printed
     assert "test BLEU-1/2/3/4" in printed and "k-NN probe, hand" in printed

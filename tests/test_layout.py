@@ -83,12 +83,18 @@ def imports_of(root: Path, path: Path) -> list[tuple[int, str]]:
             found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
         elif _literal_import_module(node):
             found.append((node.lineno, node.args[0].value))
-        elif is_package and isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and any(
-            getattr(t, "id", None) == LAZY_TABLE[1] for t in node.targets
+        elif (
+            is_package
+            and isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Dict)
+            and any(getattr(t, "id", None) == LAZY_TABLE[1] for t in node.targets)
         ):
             allowed = LAZY_TABLE[2] if path.relative_to(root).as_posix() == LAZY_TABLE[0] else set()
-            found += [(value.lineno, f"{value.value}.{key.value}") for key, value in zip(node.value.keys, node.value.values)
-                      if isinstance(value, ast.Constant) and isinstance(key, ast.Constant) and key.value not in allowed]
+            found += [
+                (value.lineno, f"{value.value}.{key.value}")
+                for key, value in zip(node.value.keys, node.value.values)
+                if isinstance(value, ast.Constant) and isinstance(key, ast.Constant) and key.value not in allowed
+            ]
     return [(line, name) for line, name in found if name.split(".")[0] == root.name]
 
 

@@ -30,14 +30,25 @@ def execute(name: str, tmp_path: Path) -> str:
     for cell in notebook.cells:  # start clean: the saved outputs must not leak into the checks below
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute()
     nbformat.write(notebook, copy)
-    streams = [output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-               for output in cell.outputs if output.output_type == "stream" and output.get("name") == "stdout"]
-    images = sum(1 for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
-                 if any(kind.startswith("image/") for kind in output.get("data", {})))
+    streams = [
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "stream" and output.get("name") == "stdout"
+    ]
+    images = sum(
+        1
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if any(kind.startswith("image/") for kind in output.get("data", {}))
+    )
     assert images > 0, f"{name}: no figure was drawn"
     return "\n".join(streams)
 

@@ -23,9 +23,8 @@ import pytest
 import torch
 
 from signmusketeers.data.shards import open_dataset
-
-from .parsing.corpus_media import clip_frames, encode
-from .pretrain.test_dinov2_weights import DEPTH, DIM, official_checkpoint
+from tests.parsing.corpus_media import clip_frames, encode
+from tests.pretrain.test_dinov2_weights import DEPTH, DIM, official_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 MARKER = "<!-- recipe: yt-to-h2s"
@@ -46,26 +45,71 @@ H2S_ROWS = {
 FACE_CROPS = HAND_CROPS = 12  # the recipe's 1M/1M budgets, scaled down
 
 # Size options appended to each README command (argparse and LightningCLI: the last value given wins).
-CPU = ["--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.strategy", "auto",
-       "--trainer.enable_progress_bar", "false"]
-TINY_VIT = {"img_size": 56, "patch_size": 14, "reg_tokens": 4, "init_values": 1.0e-5, "embed_dim": DIM,
-            "depth": DEPTH, "num_heads": 2}
+CPU = [
+    "--trainer.accelerator",
+    "cpu",
+    "--trainer.devices",
+    "1",
+    "--trainer.strategy",
+    "auto",
+    "--trainer.enable_progress_bar",
+    "false",
+]
+TINY_VIT = {
+    "img_size": 56,
+    "patch_size": 14,
+    "reg_tokens": 4,
+    "init_values": 1.0e-5,
+    "embed_dim": DIM,
+    "depth": DEPTH,
+    "num_heads": 2,
+}
 PRETRAIN = CPU + [
-    "--trainer.precision", "32-true", "--trainer.max_steps", "2",
-    "--model.init_args.model_kwargs", json.dumps(TINY_VIT), "--model.init_args.n_prototypes", "64",
-    "--model.init_args.head_hidden_dim", "48", "--model.init_args.head_bottleneck_dim", "16",
-    "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0",
-    "--data.init_args.global_crops_size", "56", "--data.init_args.local_crops_size", "28",
-    "--data.init_args.n_local_crops", "2",
+    "--trainer.precision",
+    "32-true",
+    "--trainer.max_steps",
+    "2",
+    "--model.init_args.model_kwargs",
+    json.dumps(TINY_VIT),
+    "--model.init_args.n_prototypes",
+    "64",
+    "--model.init_args.head_hidden_dim",
+    "48",
+    "--model.init_args.head_bottleneck_dim",
+    "16",
+    "--data.init_args.batch_size",
+    "4",
+    "--data.init_args.num_workers",
+    "0",
+    "--data.init_args.global_crops_size",
+    "56",
+    "--data.init_args.local_crops_size",
+    "28",
+    "--data.init_args.n_local_crops",
+    "2",
 ]
 
 
 def translate_sizes(t5: Path) -> list[str]:
     return CPU + [
-        "--trainer.max_steps", "4", "--trainer.val_check_interval", "2",
-        "--model.t5", str(t5), "--model.feature_dim", str(DIM), "--model.warmup_steps", "1",
-        "--model.num_beams", "2", "--model.max_new_tokens", "8",
-        "--data.batch_size", "2", "--data.num_workers", "0",
+        "--trainer.max_steps",
+        "4",
+        "--trainer.val_check_interval",
+        "2",
+        "--model.t5",
+        str(t5),
+        "--model.feature_dim",
+        str(DIM),
+        "--model.warmup_steps",
+        "1",
+        "--model.num_beams",
+        "2",
+        "--model.max_new_tokens",
+        "8",
+        "--data.batch_size",
+        "2",
+        "--data.num_workers",
+        "0",
     ]
 
 
@@ -73,8 +117,10 @@ def size_options(command: str, t5: Path) -> list[str]:
     """The options appended to one README command; a command the test does not know fails the test."""
     rules = [
         (r"signmusketeers captions ", []),
-        (r"signmusketeers parse youtube_asl\.jsonl ",
-         ["--crop-size", "56", "--face-crops", str(FACE_CROPS), "--hand-crops", str(HAND_CROPS), "--workers", "1"]),
+        (
+            r"signmusketeers parse youtube_asl\.jsonl ",
+            ["--crop-size", "56", "--face-crops", str(FACE_CROPS), "--hand-crops", str(HAND_CROPS), "--workers", "1"],
+        ),
         (r"signmusketeers parse How2Sign/", ["--crop-size", "56", "--workers", "1"]),
         (r"signmusketeers fit --config configs/pretrain/(face|hand)\.yaml ", PRETRAIN),
         (r"signmusketeers export ", []),
@@ -91,7 +137,7 @@ def readme_recipe() -> list[str]:
     """The recipe block of README.md: one string per command (continuation lines joined, comments dropped)."""
     text = (REPO / "README.md").read_text()
     start = text.index("```bash\n", text.index(MARKER)) + len("```bash\n")
-    block = text[start:text.index("```", start)]
+    block = text[start : text.index("```", start)]
     commands, pending = [], ""
     for line in block.splitlines():
         if not pending and (not line.strip() or line.lstrip().startswith("#")):
@@ -118,16 +164,25 @@ def youtube_folder(root: Path, clips: Path, frames) -> None:
     first, second = YT_CUES["Ab-c_D12345"]
     (folder / "Ab-c_D12345.en.vtt").write_text(
         f"WEBVTT\nKind: captions\nLanguage: en\n\n00:00:00.500 --> 00:00:01.200 align:start position:0%\n{first}\n\n"
-        f"00:00:01.300 --> 00:00:02.000\n{second}\n")
+        f"00:00:01.300 --> 00:00:02.000\n{second}\n"
+    )
     first, second = YT_CUES["xyz_98765"]
     (folder / "xyz_98765.srt").write_text(
-        f"1\n00:00:01,000 --> 00:00:01,700\n{first}\n\n2\n00:00:02,000 --> 00:00:02,700\n<i>{second}</i>\n")
+        f"1\n00:00:01,000 --> 00:00:01,700\n{first}\n\n2\n00:00:02,000 --> 00:00:02,700\n<i>{second}</i>\n"
+    )
     first, second = YT_CUES["QwErTy0000"]
-    (folder / "QwErTy0000.en.json3").write_text(json.dumps({"wireMagic": "pb3", "events": [
-        {"tStartMs": 0, "dDurationMs": 2000, "id": 1, "wpWinPosId": 1, "wsWinStyleId": 1},
-        {"tStartMs": 200, "dDurationMs": 700, "wWinId": 1, "segs": [{"utf8": first}]},
-        {"tStartMs": 1000, "dDurationMs": 700, "wWinId": 1, "segs": [{"utf8": second}]},
-    ]}))
+    (folder / "QwErTy0000.en.json3").write_text(
+        json.dumps(
+            {
+                "wireMagic": "pb3",
+                "events": [
+                    {"tStartMs": 0, "dDurationMs": 2000, "id": 1, "wpWinPosId": 1, "wsWinStyleId": 1},
+                    {"tStartMs": 200, "dDurationMs": 700, "wWinId": 1, "segs": [{"utf8": first}]},
+                    {"tStartMs": 1000, "dDurationMs": 700, "wWinId": 1, "segs": [{"utf8": second}]},
+                ],
+            }
+        )
+    )
 
 
 def how2sign_folder(root: Path, frames) -> None:
@@ -137,11 +192,14 @@ def how2sign_folder(root: Path, frames) -> None:
         videos = root / "How2Sign" / "video_level" / split / "rgb_front" / "raw_videos"
         videos.mkdir(parents=True)
         video = f"{split}vid{number}"
-        encode(videos / f"{video}-1-rgb_front.mp4", frames[40 * number:], 25 * len(sentences), gop=50)
+        encode(videos / f"{video}-1-rgb_front.mp4", frames[40 * number :], 25 * len(sentences), gop=50)
         text = root / "How2Sign" / "sentence_level" / split / "text" / "en" / "raw_text" / "re_aligned"
         text.mkdir(parents=True)
-        rows = [f"{video}\t{video}-1-rgb_front\t{video}_{i}\t{video}_{i}-1-rgb_front\t"  # one second per sentence
-                f"{i + 0.1:.2f}\t{i + 0.8:.2f}\t{sentence}\n" for i, sentence in enumerate(sentences)]
+        rows = [
+            f"{video}\t{video}-1-rgb_front\t{video}_{i}\t{video}_{i}-1-rgb_front\t"  # one second per sentence
+            f"{i + 0.1:.2f}\t{i + 0.8:.2f}\t{sentence}\n"
+            for i, sentence in enumerate(sentences)
+        ]
         (text / f"how2sign_realigned_{split}.csv").write_text(header + "".join(rows))
 
 
@@ -155,20 +213,43 @@ def t5_folder(folder: Path, sentences: list[str]) -> Path:
 
     buffer = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences * 4), model_writer=buffer, vocab_size=80, model_type="unigram",
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0, hard_vocab_limit=False,
-        normalization_rule_name="nmt_nfkc", num_threads=1, minloglevel=2)
+        sentence_iterator=iter(sentences * 4),
+        model_writer=buffer,
+        vocab_size=80,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        normalization_rule_name="nmt_nfkc",
+        num_threads=1,
+        minloglevel=2,
+    )
     folder.mkdir(parents=True)
     (folder / "spiece.model").write_bytes(buffer.getvalue())
     pieces = sentencepiece.SentencePieceProcessor(model_file=str(folder / "spiece.model")).get_piece_size()
     torch.manual_seed(0)
-    config = T5Config(vocab_size=pieces + 4, d_model=64, d_ff=128, num_layers=1, num_decoder_layers=1, num_heads=2,
-                      d_kv=32, feed_forward_proj="gated-gelu", tie_word_embeddings=False, pad_token_id=0,
-                      eos_token_id=1, decoder_start_token_id=0)
+    config = T5Config(
+        vocab_size=pieces + 4,
+        d_model=64,
+        d_ff=128,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        d_kv=32,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     T5ForConditionalGeneration(config).save_pretrained(folder)
     sentinels = [f"<extra_id_{i}>" for i in range(4)]
-    (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "T5Tokenizer", "extra_ids": 4, "additional_special_tokens": sentinels}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "T5Tokenizer", "extra_ids": 4, "additional_special_tokens": sentinels})
+    )
     return folder
 
 
@@ -195,8 +276,20 @@ def test_the_readme_recipe_runs_as_written(workdir: Path, capsys) -> None:
     t5 = workdir / "t5-v1_1-tiny"
     commands = readme_recipe()
     assert [c.split()[1] for c in commands if c.startswith("signmusketeers ")] == [
-        "captions", "parse", "parse", "fit", "fit", "export", "export", "extract", "extract", "fit", "fit", "test",
-        "translate"]
+        "captions",
+        "parse",
+        "parse",
+        "fit",
+        "fit",
+        "export",
+        "export",
+        "extract",
+        "extract",
+        "fit",
+        "fit",
+        "test",
+        "translate",
+    ]
     script = ["set -euo pipefail"]
     for number, command in enumerate(commands):
         if re.match(r"\w+=", command):  # a shell variable of the recipe
@@ -211,8 +304,14 @@ def test_the_readme_recipe_runs_as_written(workdir: Path, capsys) -> None:
     bin_dir.mkdir()
     (bin_dir / "signmusketeers").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m signmusketeers "$@"\n')
     (bin_dir / "signmusketeers").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(REPO),
-           "TORCH_HOME": str(workdir / "torch"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO),
+        "TORCH_HOME": str(workdir / "torch"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     started = time.monotonic()
     run = subprocess.run(["bash", "recipe.sh"], cwd=workdir, env=env, capture_output=True, text=True, timeout=1800)
     log = run.stdout + run.stderr
@@ -239,7 +338,8 @@ def test_the_readme_recipe_runs_as_written(workdir: Path, capsys) -> None:
     # 2. How2Sign: every row of every split, cut from the full videos
     h2s = list(open_dataset(workdir / "clips/h2s", "clips"))
     assert sorted((r["split"], r["text"]) for r in h2s) == sorted(
-        (split, s) for split, sentences in H2S_ROWS.items() for s in sentences)
+        (split, s) for split, sentences in H2S_ROWS.items() for s in sentences
+    )
 
     # 3. the encoders started from the hub cache's DINOv2 file: two steps of EMA keep the teacher beside it
     from safetensors.torch import load_file
@@ -253,8 +353,10 @@ def test_the_readme_recipe_runs_as_written(workdir: Path, capsys) -> None:
             assert torch.allclose(encoder[key], official[key], atol=0.05), key  # random init: std 0.02, not N(0, 1)
 
     # 4. feature folders of both corpora, every clip
-    counts = {name: json.loads((workdir / "features" / name / "manifest.json").read_text())["records"]
-              for name in ("yt/train", "h2s/train", "h2s/val", "h2s/test")}
+    counts = {
+        name: json.loads((workdir / "features" / name / "manifest.json").read_text())["records"]
+        for name in ("yt/train", "h2s/train", "h2s/val", "h2s/test")
+    }
     assert counts == {"yt/train": 6, "h2s/train": 4, "h2s/val": 2, "h2s/test": 2}
 
     # 5. best.ckpt of each translation run is the validated file that scored best

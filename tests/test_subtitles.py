@@ -82,12 +82,17 @@ def test_window_method_tiles_the_whole_video():
 
 
 def test_srt_and_webvtt_text():
-    segments = [Segment(0, 10, 1.2, 4.5, "activity", "Hello there."), Segment(10, 20, 5, 5.5, "activity", "\x14 \x00"),
-                Segment(20, 40, 3599.9994, 3725.25, "window", "A -->\n\nB")]
-    assert to_srt(segments) == ("1\n00:00:01,200 --> 00:00:04,500\nHello there.\n\n"
-                                "2\n00:59:59,999 --> 01:02:05,250\nA --> B\n\n")  # one line; no empty cue
-    assert to_vtt(segments) == ("WEBVTT\n\n00:00:01.200 --> 00:00:04.500\nHello there.\n\n"
-                                "00:59:59.999 --> 01:02:05.250\nA -> B\n\n")
+    segments = [
+        Segment(0, 10, 1.2, 4.5, "activity", "Hello there."),
+        Segment(10, 20, 5, 5.5, "activity", "\x14 \x00"),
+        Segment(20, 40, 3599.9994, 3725.25, "window", "A -->\n\nB"),
+    ]
+    assert to_srt(segments) == (
+        "1\n00:00:01,200 --> 00:00:04,500\nHello there.\n\n2\n00:59:59,999 --> 01:02:05,250\nA --> B\n\n"
+    )  # one line; no empty cue
+    assert to_vtt(segments) == (
+        "WEBVTT\n\n00:00:01.200 --> 00:00:04.500\nHello there.\n\n00:59:59.999 --> 01:02:05.250\nA -> B\n\n"
+    )
 
 
 # ------------------------------------------------------------------------------------------ translate --srt
@@ -118,12 +123,21 @@ def write_synthetic_talk(folder: Path, seconds: float, signing: list[tuple[float
     width = height = 96
     frames = int(seconds * fps)
     video = write_video(folder / "talk.mp4", noise_frames(frames, width, height), fps=fps)
-    pose = np.stack([_pixel_pose(t / fps, any(a <= t / fps < b for a, b in signing), width, height)
-                     for t in range(frames)])
+    pose = np.stack(
+        [_pixel_pose(t / fps, any(a <= t / fps < b for a, b in signing), width, height) for t in range(frames)]
+    )
     absent = lambda n: np.full((frames, n, 2), np.nan, np.float32)  # noqa: E731
-    np.savez(folder / "talk.npz", pose=pose, face=absent(468), left_hand=absent(21), right_hand=absent(21),
-             present_pose=np.ones(frames, bool), present_face=np.zeros(frames, bool),
-             present_left_hand=np.zeros(frames, bool), present_right_hand=np.zeros(frames, bool))
+    np.savez(
+        folder / "talk.npz",
+        pose=pose,
+        face=absent(468),
+        left_hand=absent(21),
+        right_hand=absent(21),
+        present_pose=np.ones(frames, bool),
+        present_face=np.zeros(frames, bool),
+        present_left_hand=np.zeros(frames, bool),
+        present_right_hand=np.zeros(frames, bool),
+    )
     manifest = folder / "talk.jsonl"
     manifest.write_text(json.dumps({"clip_id": "talk", "video": "talk.mp4", "landmarks": "talk.npz"}) + "\n")
     return manifest
@@ -155,8 +169,22 @@ def test_translate_writes_timed_subtitles_of_a_long_video(tmp_path, capsys, monk
     manifest = write_synthetic_talk(tmp_path, 26, signing)
     checkpoint = demo_checkpoint(tmp_path)
     srt, vtt = tmp_path / "out" / "talk.srt", tmp_path / "out" / "talk.vtt"
-    assert main(["translate", str(manifest), "--checkpoint", str(checkpoint), "--srt", str(srt), "--vtt", str(vtt),
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "translate",
+                str(manifest),
+                "--checkpoint",
+                str(checkpoint),
+                "--srt",
+                str(srt),
+                "--vtt",
+                str(vtt),
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     segments = result["segments"]
     assert len(segments) == 3 and result["frames"] == 130
@@ -231,11 +259,13 @@ def write_three_minute_talk(clips: Path, path: Path, pause: float = 4.0, minutes
         w, h = int(image.shape[1] * scale) // 2 * 2, int(image.shape[0] * scale) // 2 * 2
         canvas = np.zeros((height, width, 3), np.uint8)
         top, left = (height - h) // 2, (width - w) // 2
-        canvas[top:top + h, left:left + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        canvas[top : top + h, left : left + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         return canvas
 
-    sources = [[fit(f.image) for f in read_frames(clips / name)]
-               for name in ("signer_blue_screen.mp4", "signer_and_tv_speaker.mp4")]
+    sources = [
+        [fit(f.image) for f in read_frames(clips / name)]
+        for name in ("signer_blue_screen.mp4", "signer_and_tv_speaker.mp4")
+    ]
     spans, count = [], 0
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -265,8 +295,9 @@ def write_three_minute_talk(clips: Path, path: Path, pause: float = 4.0, minutes
 
 @pytest.mark.slow
 @pytest.mark.needs_shared_data
-def test_three_minutes_of_real_signing_become_subtitles_covering_the_signing(shared_clips, tmp_path, capsys,
-                                                                             monkeypatch):
+def test_three_minutes_of_real_signing_become_subtitles_covering_the_signing(
+    shared_clips, tmp_path, capsys, monkeypatch
+):
     """MediaPipe on a 3-minute video of the real clips between still pauses: one subtitle per clip, in order."""
     from tests.translate.test_inference import demo_checkpoint
 
@@ -276,8 +307,10 @@ def test_three_minutes_of_real_signing_become_subtitles_covering_the_signing(sha
     video, spans, duration = write_three_minute_talk(shared_clips, tmp_path / "talk.mp4", pause=pause)
     assert duration >= 180 and len(spans) >= 14
     srt = tmp_path / "talk.srt"
-    assert main(["translate", str(video), "--checkpoint", str(demo_checkpoint(tmp_path)), "--srt", str(srt),
-                 "--json"]) == 0
+    assert (
+        main(["translate", str(video), "--checkpoint", str(demo_checkpoint(tmp_path)), "--srt", str(srt), "--json"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     segments = [Segment(**s) for s in result["segments"]]
     assert_in_order(segments)

@@ -24,28 +24,51 @@ def _fractions(text: str) -> dict[str, float]:
 
 
 def register(parser: argparse.ArgumentParser):
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="folders (searched recursively) or files: videos "
-                        "and their caption files VIDEO[.LANG].vtt|.srt|.json3")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="folders (searched recursively) or files: videos and their caption files VIDEO[.LANG].vtt|.srt|.json3",
+    )
     parser.add_argument("--out", required=True, type=Path, help="the clip manifest to write (.jsonl)")
     parser.add_argument("--lang", default="en", help="caption language tag to take from VIDEO.LANG.EXT names (en)")
     parser.add_argument("--split", default="", help="split name for every clip (train, val, test; default none)")
-    parser.add_argument("--split-videos", type=_fractions, default=None, metavar="NAME=F[,NAME=F]",
-                        help="draw whole videos into splits, e.g. val=0.05,test=0.05 (the rest: --split)")
+    parser.add_argument(
+        "--split-videos",
+        type=_fractions,
+        default=None,
+        metavar="NAME=F[,NAME=F]",
+        help="draw whole videos into splits, e.g. val=0.05,test=0.05 (the rest: --split)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of --split-videos")
     parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS, help="drop shorter cues (0.2)")
     parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS, help="drop longer cues (60)")
     parser.add_argument("--max-chars", type=int, default=MAX_CHARS, help="drop cues with longer text (300)")
-    parser.add_argument("--overlap", choices=OVERLAP_POLICIES, default="trim",
-                        help="a cue starting before the previous ends: trim the previous (default), drop it, keep both")
+    parser.add_argument(
+        "--overlap",
+        choices=OVERLAP_POLICIES,
+        default="trim",
+        help="a cue starting before the previous ends: trim the previous (default), drop it, keep both",
+    )
     return run
 
 
 def run(args: argparse.Namespace) -> int:
     from signmusketeers.data.captions import caption_manifest
 
-    report = caption_manifest(args.inputs, args.out, lang=args.lang, split=args.split, split_videos=args.split_videos,
-                              seed=args.seed, min_seconds=args.min_seconds, max_seconds=args.max_seconds,
-                              max_chars=args.max_chars, overlap=args.overlap, log=_say)
+    report = caption_manifest(
+        args.inputs,
+        args.out,
+        lang=args.lang,
+        split=args.split,
+        split_videos=args.split_videos,
+        seed=args.seed,
+        min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds,
+        max_chars=args.max_chars,
+        overlap=args.overlap,
+        log=_say,
+    )
     for line in report.lines():
         _say(line)
     return 1 if report.problems else 0

@@ -12,10 +12,17 @@ from typing import Any
 
 def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add the ``demo`` options to ``parser``; returns :func:`run`."""
-    parser.add_argument("--out", type=Path, default=Path("demo_out"),
-                        help="output folder (default demo_out); an earlier demo's outputs in it are replaced")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes, about half a minute on 2 CPU cores: every step runs, BLEU means nothing")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo_out"),
+        help="output folder (default demo_out); an earlier demo's outputs in it are replaced",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes, about half a minute on 2 CPU cores: every step runs, BLEU means nothing",
+    )
     return run
 
 

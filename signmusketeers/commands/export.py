@@ -14,8 +14,9 @@ from signmusketeers.errors import InputError
 
 def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add ``export``'s options to ``parser``; returns :func:`run`."""
-    parser.add_argument("checkpoint", nargs="?",
-                        help="a DinoV2PretrainModule checkpoint (.ckpt) written by `signmusketeers fit`")
+    parser.add_argument(
+        "checkpoint", nargs="?", help="a DinoV2PretrainModule checkpoint (.ckpt) written by `signmusketeers fit`"
+    )
     parser.add_argument("--out", required=True, help="ENCODER.safetensors to write (ENCODER.json goes beside it)")
     parser.add_argument(
         "--from-dinov2", metavar="NAME_OR_PATH", default=None,
@@ -23,8 +24,13 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
              "(vit_small_patch14_reg4_dinov2.lvd142m) or a local weights file (timm or official DINOv2 key layout)",
     )  # fmt: skip
     parser.add_argument("--model-name", default=DEFAULT_MODEL, help="timm architecture for --from-dinov2")
-    parser.add_argument("--model-kwargs", type=json.loads, default=None, metavar="JSON",
-                        help='timm overrides for --from-dinov2, e.g. \'{"img_size": 518}\' (default: Table 7\'s)')
+    parser.add_argument(
+        "--model-kwargs",
+        type=json.loads,
+        default=None,
+        metavar="JSON",
+        help="timm overrides for --from-dinov2, e.g. '{\"img_size\": 518}' (default: Table 7's)",
+    )
     return run
 
 

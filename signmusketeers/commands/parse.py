@@ -27,28 +27,55 @@ def register(parser: argparse.ArgumentParser):
         help="full: JPEG crops of every kept frame (extract needs only the shards); boxes: boxes, pose and the source "
              "video's path, no crops (extract decodes the source videos again, which must then still be there)",
     )  # fmt: skip
-    parser.add_argument("--crops-per-clip", type=int, default=None,
-                        help="frames of every clip for crop shards (16; without --face-crops/--hand-crops)")
-    parser.add_argument("--face-crops", type=int, default=None, metavar="N",
-                        help="face crops of a seeded random sample over the whole corpus (paper: 1000000)")
-    parser.add_argument("--hand-crops", type=int, default=None, metavar="N",
-                        help="hand crops (left and right together) of that sample, a budget of their own (paper: 1000000)")
+    parser.add_argument(
+        "--crops-per-clip",
+        type=int,
+        default=None,
+        help="frames of every clip for crop shards (16; without --face-crops/--hand-crops)",
+    )
+    parser.add_argument(
+        "--face-crops",
+        type=int,
+        default=None,
+        metavar="N",
+        help="face crops of a seeded random sample over the whole corpus (paper: 1000000)",
+    )
+    parser.add_argument(
+        "--hand-crops",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hand crops (left and right together) of that sample, a budget of their own (paper: 1000000)",
+    )
     parser.add_argument("--crop-seed", type=int, default=0, help="seed of the corpus-wide crop sample")
-    parser.add_argument("--crop-budget", type=int, default=None, metavar="N",
-                        help="the same as --face-crops N --hand-crops N")
+    parser.add_argument(
+        "--crop-budget", type=int, default=None, metavar="N", help="the same as --face-crops N --hand-crops N"
+    )
     parser.add_argument(
         "--roi", type=_region, default=None, metavar="X0,Y0,X1,Y1",
         help="region of interest holding the signer, as fractions of the frame (e.g. 0,0,0.5,1 = left half)",
     )  # fmt: skip
-    parser.add_argument("--landmarks-model", type=Path, metavar="FILE.task",
-                        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
-                             "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)")
-    parser.add_argument("--face-privacy", action=argparse.BooleanOptionalAction, default=True,
-                        help="grey out all but the eyes and mouth of face crops, then blur, as in the paper (default); "
-                             "--no-face-privacy keeps whole faces")
+    parser.add_argument(
+        "--landmarks-model",
+        type=Path,
+        metavar="FILE.task",
+        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
+        "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)",
+    )
+    parser.add_argument(
+        "--face-privacy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="grey out all but the eyes and mouth of face crops, then blur, as in the paper (default); "
+        "--no-face-privacy keeps whole faces",
+    )
     parser.add_argument("--preview", action="store_true", help="write OUT/previews/CLIP.png with the boxes drawn")
-    parser.add_argument("--poses-out", type=Path, metavar="DIR",
-                        help="also write each clip's landmarks as DIR/CLIP.pose (pose-format, MediaPipe Holistic layout)")
+    parser.add_argument(
+        "--poses-out",
+        type=Path,
+        metavar="DIR",
+        help="also write each clip's landmarks as DIR/CLIP.pose (pose-format, MediaPipe Holistic layout)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="parallel processes, one MediaPipe graph each")
     parser.add_argument(
         "--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
@@ -82,18 +109,36 @@ def run(args: argparse.Namespace) -> int:
         clips = read_input_options(args)
     except OSError as error:
         raise InputError(str(error)) from None
-    arguments = {key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
-                 for key, value in vars(args).items() if key != "verbose"}  # what is logged changes no output
+    arguments = {
+        key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
+        for key, value in vars(args).items()
+        if key != "verbose"
+    }  # what is logged changes no output
     if arguments["crops_per_clip"] is None:
         arguments["crops_per_clip"] = DEFAULT_CROPS_PER_CLIP  # recorded so; a corpus-wide sample does not use it
     report = parse_corpus(
-        clips, args.out, crops_out=args.crops_out, clip_records=args.clip_records, stride=args.stride,
-        crop_size=args.crop_size, crops_per_clip=args.crops_per_clip, face_crops=args.face_crops,
-        hand_crops=args.hand_crops, crop_seed=args.crop_seed, roi=args.roi, landmarks_model=args.landmarks_model,
+        clips,
+        args.out,
+        crops_out=args.crops_out,
+        clip_records=args.clip_records,
+        stride=args.stride,
+        crop_size=args.crop_size,
+        crops_per_clip=args.crops_per_clip,
+        face_crops=args.face_crops,
+        hand_crops=args.hand_crops,
+        crop_seed=args.crop_seed,
+        roi=args.roi,
+        landmarks_model=args.landmarks_model,
         verbose=args.verbose,
-        face_privacy=args.face_privacy, preview=args.preview, poses_out=args.poses_out, workers=args.workers,
-        checkpoint_every=args.checkpoint_every, shard_index=args.shard_index, num_shards=args.num_shards,
-        arguments=arguments, log=_say,
+        face_privacy=args.face_privacy,
+        preview=args.preview,
+        poses_out=args.poses_out,
+        workers=args.workers,
+        checkpoint_every=args.checkpoint_every,
+        shard_index=args.shard_index,
+        num_shards=args.num_shards,
+        arguments=arguments,
+        log=_say,
     )
     for line in report.lines():
         _say(line)

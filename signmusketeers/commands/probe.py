@@ -19,8 +19,12 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     parser.add_argument("--part", choices=("face", "hand"), default=None, help="probe only this part's crops")
     parser.add_argument("--k", type=int, default=20, help="neighbours that vote (default %(default)s)")
     parser.add_argument("--temperature", type=float, default=0.07, help="vote temperature (default %(default)s)")
-    parser.add_argument("--query-fraction", type=float, default=0.2,
-                        help="queries among the labelled clips when the CSV has no split column")
+    parser.add_argument(
+        "--query-fraction",
+        type=float,
+        default=0.2,
+        help="queries among the labelled clips when the CSV has no split column",
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="crops per encoder forward (default %(default)s)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--json", action="store_true", help="one JSON object per encoder")
@@ -34,15 +38,25 @@ def run(args: argparse.Namespace) -> int:
     from signmusketeers.pretrain.probe import probe_encoders
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    report = probe_encoders(args.encoders, args.crops, args.labels, part=args.part, k=args.k,
-                            temperature=args.temperature, query_fraction=args.query_fraction,
-                            batch_size=args.batch_size, device=device)
+    report = probe_encoders(
+        args.encoders,
+        args.crops,
+        args.labels,
+        part=args.part,
+        k=args.k,
+        temperature=args.temperature,
+        query_fraction=args.query_fraction,
+        batch_size=args.batch_size,
+        device=device,
+    )
     for row in report.rows:
         if args.json:
             print(json.dumps(row))
         else:
-            print(f"{row['encoder']}: top-1 {row['top1']:.3f}, balanced {row['balanced']:.3f} "
-                  f"({row['bank']} bank crops, {row['queries']} queries, {row['classes']} classes)")
+            print(
+                f"{row['encoder']}: top-1 {row['top1']:.3f}, balanced {row['balanced']:.3f} "
+                f"({row['bank']} bank crops, {row['queries']} queries, {row['classes']} classes)"
+            )
     for line in report.failures:
         print(f"signmusketeers probe: {line}", file=sys.stderr)
     return 1 if report.failures else 0

@@ -21,7 +21,9 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     parser.add_argument("--num-heads", type=int, default=None, help="attention heads (default: the architecture's)")
     parser.add_argument("--seed", type=int, default=0, help="initialisation seed (default %(default)s)")
     parser.add_argument(
-        "--init-values", type=float, default=1.0,
+        "--init-values",
+        type=float,
+        default=1.0,
         help="LayerScale initial value. DINOv2 trains from 1e-5, but a random network initialised so barely lets "
         "the image through (the CLS feature is ~1e-3 of unit scale and nearly constant); 1.0 keeps image content",
     )
@@ -32,8 +34,15 @@ def run(args: argparse.Namespace) -> int:
     """Write the encoder file and say what it is."""
     from signmusketeers.translate.encoders import write_random_encoder
 
-    path, encoder = write_random_encoder(args.out, args.model_name, args.img_size, seed=args.seed,
-                                         init_values=args.init_values, embed_dim=args.embed_dim, depth=args.depth,
-                                         num_heads=args.num_heads)
+    path, encoder = write_random_encoder(
+        args.out,
+        args.model_name,
+        args.img_size,
+        seed=args.seed,
+        init_values=args.init_values,
+        embed_dim=args.embed_dim,
+        depth=args.depth,
+        num_heads=args.num_heads,
+    )
     print(f"wrote {path} (random {args.model_name}, embed {encoder.embed_dim}, {args.img_size} px)")
     return 0

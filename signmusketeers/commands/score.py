@@ -12,22 +12,43 @@ from typing import Any
 
 from signmusketeers.translate.score import DEFAULT_RESAMPLES, SIGNIFICANCE, ScoreReport
 
-NAMES = {"bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "chrf": "chrF",
-         "rouge_l": "ROUGE-L", "bleurt": "BLEURT"}
+NAMES = {
+    "bleu1": "BLEU-1",
+    "bleu2": "BLEU-2",
+    "bleu3": "BLEU-3",
+    "bleu4": "BLEU-4",
+    "chrf": "chrF",
+    "rouge_l": "ROUGE-L",
+    "bleurt": "BLEURT",
+}
 NO_BLEURT = "BLEURT: not computed (give --bleurt CHECKPOINT, a Hugging Face name or local folder)"
 
 
 def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add ``score``'s options to ``parser``; returns :func:`run`."""
-    parser.add_argument("hypotheses", metavar="HYPOTHESES.jsonl",
-                        help='JSON lines {"clip_id", "reference", "hypothesis"} (written by test, predict, demo)')
-    parser.add_argument("--baseline", metavar="OTHER.jsonl",
-                        help="another system's hypotheses on the same clips: paired bootstrap test per metric")
-    parser.add_argument("--bleurt", metavar="CHECKPOINT",
-                        help="BLEURT checkpoint (Hugging Face name or local folder); BLEURT is skipped without it")
-    parser.add_argument("--bootstrap", type=int, default=DEFAULT_RESAMPLES, metavar="N",
-                        help=f"bootstrap resamples for the confidence intervals and the paired test "
-                             f"(default {DEFAULT_RESAMPLES}, sacrebleu's)")
+    parser.add_argument(
+        "hypotheses",
+        metavar="HYPOTHESES.jsonl",
+        help='JSON lines {"clip_id", "reference", "hypothesis"} (written by test, predict, demo)',
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="OTHER.jsonl",
+        help="another system's hypotheses on the same clips: paired bootstrap test per metric",
+    )
+    parser.add_argument(
+        "--bleurt",
+        metavar="CHECKPOINT",
+        help="BLEURT checkpoint (Hugging Face name or local folder); BLEURT is skipped without it",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        metavar="N",
+        help=f"bootstrap resamples for the confidence intervals and the paired test "
+        f"(default {DEFAULT_RESAMPLES}, sacrebleu's)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     return run
 
@@ -51,9 +72,13 @@ def _cells(key: str, row: dict[str, Any], paired: bool) -> list[str]:
     cells = [NAMES[key], f"{row['score']:.{d}f}", f"{row['mean']:.{d}f}±{row['ci']:.{d}f}"]
     if paired:
         base = row["baseline"]
-        cells += [f"{base['score']:.{d}f}", f"{base['mean']:.{d}f}±{base['ci']:.{d}f}",
-                  f"{row['score'] - base['score']:+.{d}f}", f"{row['p_value']:.4f}",
-                  "yes" if row["significant"] else "no"]
+        cells += [
+            f"{base['score']:.{d}f}",
+            f"{base['mean']:.{d}f}±{base['ci']:.{d}f}",
+            f"{row['score'] - base['score']:+.{d}f}",
+            f"{row['p_value']:.4f}",
+            "yes" if row["significant"] else "no",
+        ]
     return cells
 
 

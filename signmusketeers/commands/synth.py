@@ -38,8 +38,15 @@ def run(args: argparse.Namespace) -> int:
     config = SynthSignConfig(width=args.width, height=args.height, fps=args.fps)
     with Progress(transient=True) as bar:
         task = bar.add_task("rendering SynthSign", total=args.clips)
-        manifest = generate(args.out, args.clips, args.seed, config, preview=args.preview,
-                            progress=lambda done: bar.update(task, completed=done), workers=args.workers)
+        manifest = generate(
+            args.out,
+            args.clips,
+            args.seed,
+            config,
+            preview=args.preview,
+            progress=lambda done: bar.update(task, completed=done),
+            workers=args.workers,
+        )
     print(f"wrote {args.clips} clips to {args.out} (manifest {manifest})")
     if args.preview:
         print(f"preview: {Path(args.out) / 'preview.png'}")

@@ -11,8 +11,12 @@ from pathlib import Path
 
 def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add ``tokenizer``'s options to ``parser``; returns :func:`run`."""
-    parser.add_argument("manifest", type=Path, metavar="MANIFEST",
-                        help="JSON lines or CSV with text and split columns (e.g. SynthSign's manifest.jsonl)")
+    parser.add_argument(
+        "manifest",
+        type=Path,
+        metavar="MANIFEST",
+        help="JSON lines or CSV with text and split columns (e.g. SynthSign's manifest.jsonl)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="tokenizer folder to write")
     parser.add_argument("--split", default="train", help="use texts of this split only ('' = all)")
     parser.add_argument("--vocab-size", type=int, default=1000, help="vocabulary size (default %(default)s)")

@@ -20,26 +20,45 @@ from signmusketeers.subtitles import SegmentOptions
 
 def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add ``translate``'s options to ``parser``; returns :func:`run`."""
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                        help="videos, folders of videos, or manifests (.jsonl/.csv as for parse; their text is printed "
-                             "as the reference and their landmark files replace MediaPipe)")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="videos, folders of videos, or manifests (.jsonl/.csv as for parse; their text is printed "
+        "as the reference and their landmark files replace MediaPipe)",
+    )
     parser.add_argument("--checkpoint", required=True, type=Path, help="TranslationModule checkpoint")
     add_input_options(parser)  # --videos, --how2sign-clips, --frame-rate: as for parse
-    parser.add_argument("--json", action="store_true",
-                        help='one JSON line per video: {"video", "text", "seconds"} (+ "clip_id", "reference" from a '
-                             "manifest)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON line per video: {"video", "text", "seconds"} (+ "clip_id", "reference" from a manifest)',
+    )
     parser.add_argument("--output", type=Path, help="also write the JSON lines to this file")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--stride", type=int, default=PAPER_STRIDE, help="use every N-th frame (as in training: 2)")
-    parser.add_argument("--crop-size", type=int, default=None,
-                        help="crop side in pixels (default: the encoders' input size, 224 for ViT-S/14)")
-    parser.add_argument("--face-privacy", action=argparse.BooleanOptionalAction, default=None,
-                        help="mask faces (default: as the checkpoint records; a mismatch is refused)")
+    parser.add_argument(
+        "--crop-size",
+        type=int,
+        default=None,
+        help="crop side in pixels (default: the encoders' input size, 224 for ViT-S/14)",
+    )
+    parser.add_argument(
+        "--face-privacy",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mask faces (default: as the checkpoint records; a mismatch is refused)",
+    )
     parser.add_argument("--face-encoder", type=Path, help="face encoder export, instead of the checkpoint's")
     parser.add_argument("--hand-encoder", type=Path, help="hand encoder export, instead of the checkpoint's")
-    parser.add_argument("--landmarks-model", type=Path, metavar="FILE.task",
-                        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
-                             "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)")
+    parser.add_argument(
+        "--landmarks-model",
+        type=Path,
+        metavar="FILE.task",
+        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
+        "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)",
+    )
     parser.add_argument("--srt", type=Path, help="long video: write timed subtitles of its segments (SubRip) here")
     parser.add_argument("--vtt", type=Path, help="long video: write timed subtitles of its segments (WebVTT) here")
     parser.add_argument(
@@ -48,10 +67,20 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
              "landmarks; sliding windows where no pose is found) or 'window' (fixed windows); default 'activity' "
              "with --srt/--vtt, else none; --json then lists the segments with their times",
     )  # fmt: skip
-    parser.add_argument("--max-segment", type=float, default=SegmentOptions.max_length, metavar="SECONDS",
-                        help="cut longer signing stretches into equal parts (default %(default)s)")
-    parser.add_argument("--window", type=float, default=SegmentOptions.window, metavar="SECONDS",
-                        help="sliding-window length where the landmarks cannot tell (default %(default)s)")
+    parser.add_argument(
+        "--max-segment",
+        type=float,
+        default=SegmentOptions.max_length,
+        metavar="SECONDS",
+        help="cut longer signing stretches into equal parts (default %(default)s)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=SegmentOptions.window,
+        metavar="SECONDS",
+        help="sliding-window length where the landmarks cannot tell (default %(default)s)",
+    )
     return run
 
 
@@ -62,8 +91,12 @@ def _segments(args: argparse.Namespace) -> SegmentOptions | None:
             raise InputError(f"{target}: a {suffix[1:].upper()} file must end in {suffix}")
     if not (args.segment or args.srt or args.vtt):
         return None
-    return SegmentOptions(method=args.segment or "activity", max_length=args.max_segment, window=args.window,
-                          min_length=min(SegmentOptions.min_length, args.max_segment))
+    return SegmentOptions(
+        method=args.segment or "activity",
+        max_length=args.max_segment,
+        window=args.window,
+        min_length=min(SegmentOptions.min_length, args.max_segment),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,16 +111,30 @@ def run(args: argparse.Namespace) -> int:
     if (args.srt or args.vtt) and len(clips) != 1:
         raise InputError(f"--srt/--vtt write the subtitles of one video; {len(clips)} inputs given")
     try:
-        translator = Translator(args.checkpoint, args.device, face_encoder=args.face_encoder,
-                                hand_encoder=args.hand_encoder, stride=args.stride, crop_size=args.crop_size,
-                                face_privacy=args.face_privacy, landmarks_model=args.landmarks_model,
-                                verbose=args.verbose)
+        translator = Translator(
+            args.checkpoint,
+            args.device,
+            face_encoder=args.face_encoder,
+            hand_encoder=args.hand_encoder,
+            stride=args.stride,
+            crop_size=args.crop_size,
+            face_privacy=args.face_privacy,
+            landmarks_model=args.landmarks_model,
+            verbose=args.verbose,
+        )
     except ValueError as error:  # bad checkpoints and options: one line, as for the input errors
         raise InputError(str(error)) from None
     subtitles = tuple(target for target in (args.srt, args.vtt) if target is not None)
-    report = translate_clips(translator, clips, segments=segments, subtitles=subtitles, output=args.output,
-                             on_result=lambda clip, result: _show(clip, result, args.json), say=_say,
-                             progress=_progress)
+    report = translate_clips(
+        translator,
+        clips,
+        segments=segments,
+        subtitles=subtitles,
+        output=args.output,
+        on_result=lambda clip, result: _show(clip, result, args.json),
+        say=_say,
+        progress=_progress,
+    )
     return 1 if report.failed else 0
 
 

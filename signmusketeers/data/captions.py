@@ -124,8 +124,14 @@ def read_vtt(path: str | os.PathLike) -> list[Cue]:
             while lines and shown and lines[0].strip() in shown:
                 lines.pop(0)
             shown = [line.strip() for line in caption.text.splitlines() if line.strip()] or shown
-        cues.append(Cue(number, caption.start_time.in_milliseconds() / 1000, caption.end_time.in_milliseconds() / 1000,
-                        "\n".join(lines) if lines or not rolling else "\0rolling"))
+        cues.append(
+            Cue(
+                number,
+                caption.start_time.in_milliseconds() / 1000,
+                caption.end_time.in_milliseconds() / 1000,
+                "\n".join(lines) if lines or not rolling else "\0rolling",
+            )
+        )
     return cues
 
 
@@ -142,8 +148,10 @@ def read_srt(path: str | os.PathLike) -> list[Cue]:
         raise CaptionError(f"{path}: not a SubRip file ({str(error).splitlines()[0][:120]})") from None
     if not subtitles and text.strip():
         raise CaptionError(f"{path}: not a SubRip file (no cues found)")
-    return [Cue(number, s.start.total_seconds(), s.end.total_seconds(), s.content)
-            for number, s in enumerate(subtitles, start=1)]
+    return [
+        Cue(number, s.start.total_seconds(), s.end.total_seconds(), s.content)
+        for number, s in enumerate(subtitles, start=1)
+    ]
 
 
 def read_json3(path: str | os.PathLike) -> list[Cue]:
@@ -239,8 +247,9 @@ def select_cues(
             previous[2] = start
             if previous[2] - previous[1] < min_seconds:
                 kept.pop()
-                dropped.append(Dropped(previous[0], "overlap", round(previous[1], 3), round(previous[4], 3),
-                                       previous[3]))
+                dropped.append(
+                    Dropped(previous[0], "overlap", round(previous[1], 3), round(previous[4], 3), previous[3])
+                )
         kept.append([clip_id, start, end, text, end])  # the last item: the cue's own end, before any trim
     return [(c, round(s, 3), round(e, 3), t) for c, s, e, t, _ in kept], dropped
 
@@ -329,15 +338,28 @@ class CaptionReport:
         kept = sum(self.splits.values())
         dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(self.reasons.items())) or "none"
         splits = ", ".join(f"{name} {count}" for name, count in sorted(self.splits.items())) or "none"
-        return [f"{self.videos} videos, {self.caption_files} caption files read, {self.cues} cues: {kept} clips kept "
-                f"({splits}); dropped: {dropped} (listed in {self.dropped_path}); {self.problems} "
-                f"problem{'s' if self.problems != 1 else ''}", f"wrote {self.out}"]
+        return [
+            f"{self.videos} videos, {self.caption_files} caption files read, {self.cues} cues: {kept} clips kept "
+            f"({splits}); dropped: {dropped} (listed in {self.dropped_path}); {self.problems} "
+            f"problem{'s' if self.problems != 1 else ''}",
+            f"wrote {self.out}",
+        ]
 
 
-def caption_manifest(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, lang: str = "en",
-                     split: str = "", split_videos: dict[str, float] | None = None, seed: int = 0,
-                     min_seconds: float = MIN_SECONDS, max_seconds: float = MAX_SECONDS, max_chars: int = MAX_CHARS,
-                     overlap: str = "trim", log: Callable[[str], None] | None = None) -> CaptionReport:
+def caption_manifest(
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    lang: str = "en",
+    split: str = "",
+    split_videos: dict[str, float] | None = None,
+    seed: int = 0,
+    min_seconds: float = MIN_SECONDS,
+    max_seconds: float = MAX_SECONDS,
+    max_chars: int = MAX_CHARS,
+    overlap: str = "trim",
+    log: Callable[[str], None] | None = None,
+) -> CaptionReport:
     """Write the clip manifest ``out`` (JSON lines) of the videos in ``inputs`` and their caption files (module
     doc), and ``OUT.dropped.jsonl`` listing every dropped cue; the keywords are ``signmusketeers captions``'s
     options. ``log`` receives one line per video left out or caption file problem. Raises
@@ -359,17 +381,34 @@ def caption_manifest(inputs: Sequence[str | os.PathLike], out: str | os.PathLike
             continue
         report.caption_files += 1
         report.cues += len(cues)
-        kept, dropped = select_cues(video.stem, cues, min_seconds=min_seconds, max_seconds=max_seconds,
-                                    max_chars=max_chars, overlap=overlap)
+        kept, dropped = select_cues(
+            video.stem, cues, min_seconds=min_seconds, max_seconds=max_seconds, max_chars=max_chars, overlap=overlap
+        )
         video_split_name = (video_split(video.stem, split_videos, seed) or split) if split_videos else split
         relative = os.path.relpath(video.resolve(), base)
         for clip_id, start, end, text in kept:
-            rows.append({"clip_id": clip_id, "video": relative, "start": start, "end": end, "text": text,
-                         "split": video_split_name})
+            rows.append(
+                {
+                    "clip_id": clip_id,
+                    "video": relative,
+                    "start": start,
+                    "end": end,
+                    "text": text,
+                    "split": video_split_name,
+                }
+            )
         for item in dropped:
             report.reasons[item.reason] += 1
-            dropped_rows.append({"clip_id": item.clip_id, "reason": item.reason, "start": item.start,
-                                 "end": item.end, "text": item.text, "captions": str(captions[0])})
+            dropped_rows.append(
+                {
+                    "clip_id": item.clip_id,
+                    "reason": item.reason,
+                    "start": item.start,
+                    "end": item.end,
+                    "text": item.text,
+                    "captions": str(captions[0]),
+                }
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, items in ((out, rows), (report.dropped_path, dropped_rows)):
         tmp = path.with_name(f".{path.name}.tmp")

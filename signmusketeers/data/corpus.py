@@ -55,27 +55,50 @@ class ParseReport:
         """The report as ``signmusketeers parse`` prints it, one line each."""
         if self.worker_died:
             return ["a worker process died; finished clips are kept, run the same command again to do the rest"]
-        lines = [f"{folder}: " + (f"{records} records" if records is not None
-                                  else "waiting for the other --shard-index jobs") for folder, records in self.folders]
+        lines = [
+            f"{folder}: "
+            + (f"{records} records" if records is not None else "waiting for the other --shard-index jobs")
+            for folder, records in self.folders
+        ]
         if self.sample is not None:
             lines.append(self.sample)
-        clamped = (f", {self.clamped} segment{'s' if self.clamped != 1 else ''} ending past the video's end (cut at "
-                   "its end)") if self.clamped else ""
-        lines.append(f"{self.parsed} clips parsed, {self.frames} frames in {self.seconds:.1f} s "
-                     f"({self.frames / max(self.seconds, 1e-9):.1f} frames/s), {len(self.failed)} failed{clamped}")
+        clamped = (
+            (f", {self.clamped} segment{'s' if self.clamped != 1 else ''} ending past the video's end (cut at its end)")
+            if self.clamped
+            else ""
+        )
+        lines.append(
+            f"{self.parsed} clips parsed, {self.frames} frames in {self.seconds:.1f} s "
+            f"({self.frames / max(self.seconds, 1e-9):.1f} frames/s), {len(self.failed)} failed{clamped}"
+        )
         return lines
 
 
-def parse_corpus(inputs: Sequence[InputClip | str | os.PathLike], out: str | os.PathLike, *,
-                 crops_out: str | os.PathLike | None = None, clip_records: str = "full", stride: int = PAPER_STRIDE,
-                 crop_size: int = CROP_SIZE, crops_per_clip: int | None = None, face_crops: int | None = None,
-                 hand_crops: int | None = None, crop_seed: int = 0,
-                 roi: tuple[float, float, float, float] | None = None, landmarks_model: str | os.PathLike | None = None,
-                 face_privacy: bool = True, preview: bool = False, poses_out: str | os.PathLike | None = None,
-                 workers: int = 1, checkpoint_every: float = 300.0, shard_index: int = 0, num_shards: int = 1,
-                 verbose: bool = False,
-                 arguments: Mapping[str, Any] | None = None,
-                 log: Callable[[str], None] | None = None) -> ParseReport:
+def parse_corpus(
+    inputs: Sequence[InputClip | str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    crops_out: str | os.PathLike | None = None,
+    clip_records: str = "full",
+    stride: int = PAPER_STRIDE,
+    crop_size: int = CROP_SIZE,
+    crops_per_clip: int | None = None,
+    face_crops: int | None = None,
+    hand_crops: int | None = None,
+    crop_seed: int = 0,
+    roi: tuple[float, float, float, float] | None = None,
+    landmarks_model: str | os.PathLike | None = None,
+    face_privacy: bool = True,
+    preview: bool = False,
+    poses_out: str | os.PathLike | None = None,
+    workers: int = 1,
+    checkpoint_every: float = 300.0,
+    shard_index: int = 0,
+    num_shards: int = 1,
+    verbose: bool = False,
+    arguments: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ParseReport:
     """Parse ``inputs`` (clips, or paths of videos, folders and manifests) into the clip shard folder ``out`` and
     optionally the crop shard folder ``crops_out``; the keywords are ``signmusketeers parse``'s options.
 
@@ -85,12 +108,25 @@ def parse_corpus(inputs: Sequence[InputClip | str | os.PathLike], out: str | os.
     Raises :class:`~signmusketeers.errors.InputError` (one line) for options or folders that cannot be used.
     """
     settings = CorpusSettings(
-        out=Path(out), crops_out=None if crops_out is None else Path(crops_out), clip_records=clip_records,
-        stride=stride, crop_size=crop_size, crops_per_clip=crops_per_clip, face_crops=face_crops,
-        hand_crops=hand_crops, crop_seed=crop_seed, roi=roi, face_privacy=face_privacy, preview=preview,
-        poses_out=None if poses_out is None else Path(poses_out), workers=workers, checkpoint_every=checkpoint_every,
-        shard_index=shard_index, num_shards=num_shards,
-        landmarks_model=None if landmarks_model is None else Path(landmarks_model))
+        out=Path(out),
+        crops_out=None if crops_out is None else Path(crops_out),
+        clip_records=clip_records,
+        stride=stride,
+        crop_size=crop_size,
+        crops_per_clip=crops_per_clip,
+        face_crops=face_crops,
+        hand_crops=hand_crops,
+        crop_seed=crop_seed,
+        roi=roi,
+        face_privacy=face_privacy,
+        preview=preview,
+        poses_out=None if poses_out is None else Path(poses_out),
+        workers=workers,
+        checkpoint_every=checkpoint_every,
+        shard_index=shard_index,
+        num_shards=num_shards,
+        landmarks_model=None if landmarks_model is None else Path(landmarks_model),
+    )
     log = log or (lambda line: None)
     check_settings(settings)
     corpus = sorted(_read(inputs), key=lambda c: c.clip_id)  # every job's clips: the sample is planned over all
@@ -115,22 +151,34 @@ def _read(inputs: Sequence[InputClip | str | os.PathLike]) -> list[InputClip]:
 
 
 def _open_writers(settings: CorpusSettings, made_by: dict[str, Any]) -> tuple[ShardWriter, ShardWriter | None]:
-    split = {"shard_index": settings.shard_index, "num_shards": settings.num_shards,
-             "segment_seconds": settings.checkpoint_every}
+    split = {
+        "shard_index": settings.shard_index,
+        "num_shards": settings.num_shards,
+        "segment_seconds": settings.checkpoint_every,
+    }
     writers: list[ShardWriter | None] = []
     for folder, kind, option in ((settings.out, "clips", "--out"), (settings.crops_out, "crops", "--crops-out")):
         try:
             writers.append(None if folder is None else ShardWriter(folder, kind, made_by, **split))
         except ShardBusyError as error:
-            raise InputError(f"{error.folder}: another parse is writing this folder (shard index {error.shard_index}); "
-                             f"wait for it or use another {option}") from None
+            raise InputError(
+                f"{error.folder}: another parse is writing this folder (shard index {error.shard_index}); "
+                f"wait for it or use another {option}"
+            ) from None
         except OSError as error:
             raise InputError(str(error)) from None
     return writers[0], writers[1]
 
 
-def _run(settings: CorpusSettings, clips: list[InputClip], plan: Any, parser_kwargs: dict[str, Any],
-         clip_writer: ShardWriter, crop_writer: ShardWriter | None, log: Callable[[str], None]) -> ParseReport:
+def _run(
+    settings: CorpusSettings,
+    clips: list[InputClip],
+    plan: Any,
+    parser_kwargs: dict[str, Any],
+    clip_writer: ShardWriter,
+    crop_writer: ShardWriter | None,
+    log: Callable[[str], None],
+) -> ParseReport:
     """Parse the jobs of ``clips`` into the writers, then finish the folders; the report of it all."""
     writers = [w for w in (clip_writer, crop_writer) if w is not None]
     jobs, failed_before = plan_jobs(settings, clips, plan, clip_writer, crop_writer, log)

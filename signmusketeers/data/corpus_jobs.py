@@ -13,8 +13,8 @@ from typing import Any
 
 from signmusketeers.data.crop_sample import PLAN, CropPlan, load_or_make_plan
 from signmusketeers.data.manifests import InputClip
-from signmusketeers.data.shards import LEDGER, ShardWriter
 from signmusketeers.data.shard_manifest import ShardError, ShardManifest
+from signmusketeers.data.shards import LEDGER, ShardWriter
 from signmusketeers.errors import InputError
 from signmusketeers.formats.records import CLIP_RECORDS
 from signmusketeers.parsing.landmarks import check_region
@@ -52,8 +52,10 @@ class CorpusSettings:
 
     def arguments(self) -> dict[str, Any]:
         """The settings as JSON values (what ``manifest.json`` records when no command line is given)."""
-        return {key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
-                for key, value in dataclasses.asdict(self).items()}
+        return {
+            key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
+            for key, value in dataclasses.asdict(self).items()
+        }
 
 
 def check_settings(settings: CorpusSettings) -> None:
@@ -68,8 +70,9 @@ def check_settings(settings: CorpusSettings) -> None:
     if s.clip_records not in CLIP_RECORDS:
         raise InputError(f"--clip-records is one of {', '.join(CLIP_RECORDS)}, got {s.clip_records!r}")
     if s.sampled and s.crops_per_clip is not None:
-        raise InputError("--crops-per-clip takes frames of every clip; --face-crops/--hand-crops sample the corpus: "
-                         "give one")
+        raise InputError(
+            "--crops-per-clip takes frames of every clip; --face-crops/--hand-crops sample the corpus: give one"
+        )
     if s.sampled and s.crops_out is None:
         raise InputError("--face-crops/--hand-crops sample crops for --crops-out; give the crop shard folder")
     if s.sampled and min(s.face_crops or 0, s.hand_crops or 0) < 0:
@@ -84,12 +87,14 @@ def check_settings(settings: CorpusSettings) -> None:
         raise InputError(f"{s.out}: --out and --crops-out must be different folders")
     existing = existing_clip_records(s.out)
     if existing is not None and existing != s.clip_records:
-        raise InputError(f"{s.out}: holds {existing} clip records, cannot add --clip-records {s.clip_records} "
-                         "(use another --out)")
+        raise InputError(
+            f"{s.out}: holds {existing} clip records, cannot add --clip-records {s.clip_records} (use another --out)"
+        )
 
 
-def made_by(settings: CorpusSettings, arguments: dict[str, Any], *, verbose: bool = False
-            ) -> tuple[dict[str, Any], dict[str, Any]]:
+def made_by(
+    settings: CorpusSettings, arguments: dict[str, Any], *, verbose: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(made_by, parser_kwargs)``: what ``manifest.json`` records as having made the folders, and the
     :class:`~signmusketeers.parsing.FrameParser` keywords of the workers (``verbose``: theirs only, it changes no
     output)."""
@@ -101,13 +106,23 @@ def made_by(settings: CorpusSettings, arguments: dict[str, Any], *, verbose: boo
         "face_privacy": s.face_privacy,
         "keep_landmarks": s.poses_out is not None,  # only --poses-out needs them
     }
-    record = {"command": "signmusketeers parse", "arguments": arguments, "config": {**parser_kwargs},
-              "clip_records": s.clip_records,  # read by extract and by people: which kind of clip record
-              "face_privacy": bool(s.face_privacy)}  # read by extract: carried into features and checkpoints
+    record = {
+        "command": "signmusketeers parse",
+        "arguments": arguments,
+        "config": {**parser_kwargs},
+        "clip_records": s.clip_records,  # read by extract and by people: which kind of clip record
+        "face_privacy": bool(s.face_privacy),
+    }  # read by extract: carried into features and checkpoints
     record["config"].update(
         crops_per_clip=None if s.sampled else s.crops_per_clip,
-        crop_sample={"face_crops": s.face_crops or 0, "hand_crops": s.hand_crops or 0, "seed": s.crop_seed,
-                     "plan": PLAN} if s.sampled else None,
+        crop_sample={
+            "face_crops": s.face_crops or 0,
+            "hand_crops": s.hand_crops or 0,
+            "seed": s.crop_seed,
+            "plan": PLAN,
+        }
+        if s.sampled
+        else None,
         landmarks="the manifest's landmark files or VIDEO.pose where given, else MediaPipe Holistic (model_complexity=1)",
     )
     parser_kwargs["verbose"] = verbose  # after made_by's config: it changes no output
@@ -116,8 +131,9 @@ def made_by(settings: CorpusSettings, arguments: dict[str, Any], *, verbose: boo
 
         record["config"]["landmarks"] = f"MediaPipe Tasks HolisticLandmarker ({s.landmarks_model.resolve()})"
         try:
-            parser_kwargs["landmark_source"] = MediaPipeTasksHolistic(s.landmarks_model, region_of_interest=s.roi,
-                                                                   verbose=verbose)
+            parser_kwargs["landmark_source"] = MediaPipeTasksHolistic(
+                s.landmarks_model, region_of_interest=s.roi, verbose=verbose
+            )
         except ValueError as error:
             raise InputError(str(error)) from None
     return record, parser_kwargs
@@ -130,9 +146,11 @@ def plan_sample(settings: CorpusSettings, corpus: list[InputClip], log: Callable
         return None
     plan, made = load_or_make_plan(s.crops_out, corpus, s.face_crops or 0, s.hand_crops or 0, s.crop_seed, s.stride)
     totals = plan.totals()
-    log(f"crop sample {'planned' if made else 'plan read'}: {totals['face']} face and {totals['hand']} hand crops "
+    log(
+        f"crop sample {'planned' if made else 'plan read'}: {totals['face']} face and {totals['hand']} hand crops "
         f"over {len(plan.quotas)} of {len(corpus)} clips ({sum(plan.candidates.values())} candidate frames; "
-        f"{s.crops_out / PLAN})")
+        f"{s.crops_out / PLAN})"
+    )
     return plan
 
 
@@ -141,16 +159,24 @@ def pose_path(folder: Path, clip_id: str) -> Path:
     return Path(folder) / f"{clip_id.replace('/', '__')}.pose"
 
 
-def plan_jobs(settings: CorpusSettings, clips: list[InputClip], plan: CropPlan | None, clip_writer: ShardWriter,
-              crop_writer: ShardWriter | None, log: Callable[[str], None]) -> tuple[list[dict], list[InputClip]]:
+def plan_jobs(
+    settings: CorpusSettings,
+    clips: list[InputClip],
+    plan: CropPlan | None,
+    clip_writer: ShardWriter,
+    crop_writer: ShardWriter | None,
+    log: Callable[[str], None],
+) -> tuple[list[dict], list[InputClip]]:
     """``(jobs, failed before)``: one job per clip that still needs a record, a crop or a ``.pose`` file, in input
     order, and the clips skipped because they failed in an earlier run (each reported through ``log``)."""
     s = settings
     writers = [w for w in (clip_writer, crop_writer) if w is not None]
     for clip in clips:  # not a failure: the crops still serve pre-training, the text may come from a text manifest
         if clip.split and not clip.text.strip():
-            log(f"{clip.video}: clip {clip.clip_id!r} of split {clip.split!r} has an empty transcript (kept; "
-                "give its text in the manifest, or to training with a text manifest)")
+            log(
+                f"{clip.video}: clip {clip.clip_id!r} of split {clip.split!r} has an empty transcript (kept; "
+                "give its text in the manifest, or to training with a text manifest)"
+            )
     failed = [c for c in clips if any(c.clip_id in w.failed_keys for w in writers)]
     for clip in failed:
         log(f"{clip.video}: failed in an earlier run (see failures.jsonl; delete its line to retry)")
@@ -172,9 +198,19 @@ def plan_jobs(settings: CorpusSettings, clips: list[InputClip], plan: CropPlan |
         if pose_file is not None and pose_file.exists():
             pose_file = None
         if want_clip or want_crops or pose_file:
-            jobs.append({"clip": clip, "want_clip": want_clip, "want_crops": want_crops, "preview_dir": preview_dir,
-                         "clip_records": s.clip_records, "quota": quota, "crop_seed": s.crop_seed,
-                         "pose_file": pose_file, "crop_frames": crop_frames if want_crops else 0})
+            jobs.append(
+                {
+                    "clip": clip,
+                    "want_clip": want_clip,
+                    "want_crops": want_crops,
+                    "preview_dir": preview_dir,
+                    "clip_records": s.clip_records,
+                    "quota": quota,
+                    "crop_seed": s.crop_seed,
+                    "pose_file": pose_file,
+                    "crop_frames": crop_frames if want_crops else 0,
+                }
+            )
     return jobs, failed
 
 

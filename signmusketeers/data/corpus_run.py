@@ -40,12 +40,16 @@ def _records_of(job: dict[str, Any], parsed: Any, clip: InputClip, result: dict[
         result["clamped"] = info.duration  # the segment ends past the video's end: cut at its end, counted
     if job["want_clip"]:
         announced = info.frames if records == "boxes" else 0
-        result["clip_record"] = clip_record(parsed, clip.text, clip.split, records=records, video=clip.video,
-                                            video_frames=announced)
+        result["clip_record"] = clip_record(
+            parsed, clip.text, clip.split, records=records, video=clip.video, video_frames=announced
+        )
     if job["want_crops"]:  # possibly none (no part detected): the clip still counts as done for the crop shards
         quota = job.get("quota")
-        picks = None if quota is None else pick_crops(clip.clip_id, parsed.found, parsed.provenance, *quota,
-                                                       seed=job["crop_seed"])
+        picks = (
+            None
+            if quota is None
+            else pick_crops(clip.clip_id, parsed.found, parsed.provenance, *quota, seed=job["crop_seed"])
+        )
         result["crop_records"] = crop_records(parsed, job["crop_frames"], picks)
 
 
@@ -73,11 +77,24 @@ def parse_one(job: dict[str, Any]) -> dict[str, Any]:
         # Frame by frame: each frame's crops are JPEG-encoded as it arrives and only the encoded ones are kept
         # (which crops: what the wanted records take), so a clip holds ~35 KB per kept 224-px frame, not ~450 KB.
         records = job.get("clip_records", "full")
-        jpegs = ("all" if job["want_clip"] and records == "full" or job["preview_dir"]
-                 else "usable" if job["want_crops"] else "none")
-        parsed = encode_clip(_PARSER, clip.video, clip_id=clip.clip_id, jpegs=jpegs,
-                             keep_landmarks=bool(job.get("pose_file")), landmarks=clip.landmarks, start=clip.start,
-                             end=clip.end, fps=clip.fps)
+        jpegs = (
+            "all"
+            if job["want_clip"] and records == "full" or job["preview_dir"]
+            else "usable"
+            if job["want_crops"]
+            else "none"
+        )
+        parsed = encode_clip(
+            _PARSER,
+            clip.video,
+            clip_id=clip.clip_id,
+            jpegs=jpegs,
+            keep_landmarks=bool(job.get("pose_file")),
+            landmarks=clip.landmarks,
+            start=clip.start,
+            end=clip.end,
+            fps=clip.fps,
+        )
         result = {"clip": clip, "frames": len(parsed)}
         _records_of(job, parsed, clip, result)
         _side_files(job, parsed, clip)
@@ -90,8 +107,12 @@ def parse_one(job: dict[str, Any]) -> dict[str, Any]:
         return {"clip": clip, "error": f"{clip.video}: {type(error).__name__}: {first}"}
 
 
-def run_in_order(jobs: Sequence[dict[str, Any]], workers: int, parser_kwargs: dict[str, Any],
-                 handle: Callable[[dict[str, Any]], None]) -> None:
+def run_in_order(
+    jobs: Sequence[dict[str, Any]],
+    workers: int,
+    parser_kwargs: dict[str, Any],
+    handle: Callable[[dict[str, Any]], None],
+) -> None:
     """Parse ``jobs`` (:func:`parse_one`) in ``workers`` processes and hand each result to ``handle`` in the jobs'
     order. Raises ``concurrent.futures.process.BrokenProcessPool`` when a worker dies."""
     if workers == 1:
@@ -100,8 +121,9 @@ def run_in_order(jobs: Sequence[dict[str, Any]], workers: int, parser_kwargs: di
             handle(parse_one(job))
         return
     context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                     initargs=(parser_kwargs,)) as pool:
+    with futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(parser_kwargs,)
+    ) as pool:
         running: dict[futures.Future, int] = {}
         ready: dict[int, dict[str, Any]] = {}  # finished ahead of an earlier clip: waiting for it
         queue, next_out, limit = iter(enumerate(jobs)), 0, 2 * workers
@@ -123,8 +145,15 @@ class ResultWriter:
     """Writes each parsed clip's records into the clip and crop shard folders and counts what was done;
     a failed clip is logged in both folders' ``failures.jsonl`` and reported through ``log``."""
 
-    def __init__(self, clip_writer: ShardWriter, crop_writer: ShardWriter | None, plan: CropPlan | None,
-                 tally: SampleTally | None, log: Callable[[str], None], total: int) -> None:
+    def __init__(
+        self,
+        clip_writer: ShardWriter,
+        crop_writer: ShardWriter | None,
+        plan: CropPlan | None,
+        tally: SampleTally | None,
+        log: Callable[[str], None],
+        total: int,
+    ) -> None:
         self.clip_writer, self.crop_writer, self.plan, self.tally, self.log = clip_writer, crop_writer, plan, tally, log
         self.writers = [w for w in (clip_writer, crop_writer) if w is not None]
         self.frames = self.parsed = self.clamped = 0
@@ -164,8 +193,13 @@ class _Progress:
 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        columns = (TextColumn("parse"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   TextColumn("{task.fields[fps]}"))
+        columns = (
+            TextColumn("parse"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[fps]}"),
+        )
         self.bar = Progress(*columns, transient=False, disable=not sys.stderr.isatty())
         self.bar.start()
         self.task = self.bar.add_task("parse", total=total, fps="")

@@ -66,8 +66,11 @@ def kept_frames(clip: InputClip, stride: int, cache: dict[str, tuple[float, int,
             with av.open(clip.video) as container:
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-                duration = (float(stream.duration * stream.time_base) if stream.duration is not None and stream.time_base
-                            else (container.duration or 0) / 1_000_000)
+                duration = (
+                    float(stream.duration * stream.time_base)
+                    if stream.duration is not None and stream.time_base
+                    else (container.duration or 0) / 1_000_000
+                )
                 cache[clip.video] = (float(rate) if rate else 0.0, int(stream.frames or 0), duration)
         except Exception:  # noqa: BLE001 - any unreadable video: no candidates, its parse reports it
             cache[clip.video] = (0.0, 0, 0.0)
@@ -98,18 +101,33 @@ class CropPlan:
         return {part: sum(q[i] for q in self.quotas.values()) for i, part in enumerate(PARTS)}
 
     def to_json(self) -> dict:
-        return {"seed": self.seed, "budgets": self.budgets, "stride": self.stride, "candidates": self.candidates,
-                "quotas": self.quotas}
+        return {
+            "seed": self.seed,
+            "budgets": self.budgets,
+            "stride": self.stride,
+            "candidates": self.candidates,
+            "quotas": self.quotas,
+        }
 
     @classmethod
     def from_json(cls, payload: dict) -> CropPlan:
-        return cls(int(payload["seed"]), {k: int(v) for k, v in payload["budgets"].items()}, int(payload["stride"]),
-                   {k: int(v) for k, v in payload["candidates"].items()},
-                   {k: [int(a), int(b)] for k, (a, b) in payload["quotas"].items()})
+        return cls(
+            int(payload["seed"]),
+            {k: int(v) for k, v in payload["budgets"].items()},
+            int(payload["stride"]),
+            {k: int(v) for k, v in payload["candidates"].items()},
+            {k: [int(a), int(b)] for k, (a, b) in payload["quotas"].items()},
+        )
 
 
-def make_plan(clips: Sequence[InputClip], face_crops: int, hand_crops: int, seed: int, stride: int,
-              candidates: dict[str, int] | None = None) -> CropPlan:
+def make_plan(
+    clips: Sequence[InputClip],
+    face_crops: int,
+    hand_crops: int,
+    seed: int,
+    stride: int,
+    candidates: dict[str, int] | None = None,
+) -> CropPlan:
     """Quotas for ``clips`` (the whole corpus, every job's share) from their kept-frame counts (probed unless
     ``candidates`` gives them)."""
     ordered = sorted(clips, key=lambda c: c.clip_id)
@@ -122,15 +140,21 @@ def make_plan(clips: Sequence[InputClip], face_crops: int, hand_crops: int, seed
     for column, (budget, per_frame) in enumerate(((face_crops, 1), (hand_crops, 2))):
         pool = counts * per_frame
         if budget > 0 and pool.sum() > 0:
-            quotas[:, column] = generator.multivariate_hypergeometric(pool, min(budget, int(pool.sum())),
-                                                                      method="marginals")
-    return CropPlan(seed, {"face": face_crops, "hand": hand_crops}, stride,
-                    {c.clip_id: int(n) for c, n in zip(ordered, counts)},
-                    {c.clip_id: [int(f), int(h)] for c, (f, h) in zip(ordered, quotas) if f or h})
+            quotas[:, column] = generator.multivariate_hypergeometric(
+                pool, min(budget, int(pool.sum())), method="marginals"
+            )
+    return CropPlan(
+        seed,
+        {"face": face_crops, "hand": hand_crops},
+        stride,
+        {c.clip_id: int(n) for c, n in zip(ordered, counts)},
+        {c.clip_id: [int(f), int(h)] for c, (f, h) in zip(ordered, quotas) if f or h},
+    )
 
 
-def load_or_make_plan(folder: str | os.PathLike, clips: Sequence[InputClip], face_crops: int, hand_crops: int,
-                      seed: int, stride: int) -> tuple[CropPlan, bool]:
+def load_or_make_plan(
+    folder: str | os.PathLike, clips: Sequence[InputClip], face_crops: int, hand_crops: int, seed: int, stride: int
+) -> tuple[CropPlan, bool]:
     """The plan saved in ``folder`` if there is one (checked against the command), else a new one, saved.
 
     Returns ``(plan, made)``. Raises :class:`PlanError` when the saved plan was made with other budgets, seed, stride
@@ -144,15 +168,19 @@ def load_or_make_plan(folder: str | os.PathLike, clips: Sequence[InputClip], fac
             raise PlanError(f"{path}: not a readable crop plan ({error}); delete it to plan again") from None
         asked = {"face": face_crops, "hand": hand_crops}
         if plan.budgets != asked or plan.seed != seed or plan.stride != stride:
-            raise PlanError(f"{path}: planned with --face-crops {plan.budgets['face']} --hand-crops "
-                            f"{plan.budgets['hand']} --crop-seed {plan.seed} --stride {plan.stride}; give the same "
-                            "(or another --crops-out)")
+            raise PlanError(
+                f"{path}: planned with --face-crops {plan.budgets['face']} --hand-crops "
+                f"{plan.budgets['hand']} --crop-seed {plan.seed} --stride {plan.stride}; give the same "
+                "(or another --crops-out)"
+            )
         missing = sorted({c.clip_id for c in clips} - set(plan.candidates))
         extra = len(set(plan.candidates) - {c.clip_id for c in clips})
         if missing or extra:
             named = f", e.g. {missing[0]!r}" if missing else ""
-            raise PlanError(f"{path}: planned for another corpus ({len(missing)} clips not in the plan{named}; "
-                            f"{extra} planned clips not given): give every job the whole corpus's inputs")
+            raise PlanError(
+                f"{path}: planned for another corpus ({len(missing)} clips not in the plan{named}; "
+                f"{extra} planned clips not given): give every job the whole corpus's inputs"
+            )
         return plan, False
     plan = make_plan(clips, face_crops, hand_crops, seed, stride)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,8 +190,9 @@ def load_or_make_plan(folder: str | os.PathLike, clips: Sequence[InputClip], fac
     return plan, True
 
 
-def pick_crops(clip_id: str, found: np.ndarray, provenance: np.ndarray, face_quota: int, hand_quota: int,
-               seed: int) -> list[tuple[int, int]]:
+def pick_crops(
+    clip_id: str, found: np.ndarray, provenance: np.ndarray, face_quota: int, hand_quota: int, seed: int
+) -> list[tuple[int, int]]:
     """``(position, part)`` of the crops to take from a parsed clip (module doc): part 0 = face, 1/2 = left/right.
 
     ``found`` ``bool (T, 3)`` and ``provenance`` ``uint8 (T, 3)`` as in :class:`~signmusketeers.parsing.ParsedClip`.
@@ -188,8 +217,12 @@ def even_picks(found: np.ndarray, provenance: np.ndarray, frames_per_clip: int) 
     length = len(found)
     count = min(frames_per_clip, length)
     positions = np.unique(((np.arange(count) + 0.5) * length / count).astype(int))
-    return [(int(position), part) for position in positions for part in range(len(PART_NAMES))
-            if found[position, part] and provenance[position, part] in (LANDMARKS, SHIFTED)]
+    return [
+        (int(position), part)
+        for position in positions
+        for part in range(len(PART_NAMES))
+        if found[position, part] and provenance[position, part] in (LANDMARKS, SHIFTED)
+    ]
 
 
 def crop_records(clip: Any, frames_per_clip: int, picks: list[tuple[int, int]] | None = None) -> list[dict[str, Any]]:
@@ -209,8 +242,11 @@ def crop_records(clip: Any, frames_per_clip: int, picks: list[tuple[int, int]] |
             data = clip.jpeg(position, part).copy()  # what pack_jpegs makes of one image: a copy of its JPEG
         else:
             data, _ = pack_jpegs([clip.crops[position, part]])
-        records.append(crop_record(data, PART_NAMES[part], clip.clip_id, int(frame_index[position]),
-                                   int(provenance[position, part])))
+        records.append(
+            crop_record(
+                data, PART_NAMES[part], clip.clip_id, int(frame_index[position]), int(provenance[position, part])
+            )
+        )
     return records
 
 
@@ -250,10 +286,18 @@ class SampleTally:
         short = [sum(max(0, plan.quota(c)[i] - counts[c][i]) for c in counts) for i in (0, 1)]
         pending = sum(1 for c in plan.quotas if c not in done)
         scope = "crop sample" if finished else "crop sample so far"
-        line = (f"{scope}: {faces} face crops from {face_clips} clips, {hands} hand crops from "
-                f"{hand_clips} clips (budgets {plan.budgets['face']}/{plan.budgets['hand']}; short by {short[0]} face "
-                f"and {short[1]} hand crops in clips with fewer detected candidates than their quota; "
-                f"{pending} sampled clips not written{' (failed)' if finished and pending else ''})")
-        figures = {"face_crops": faces, "face_clips": face_clips, "hand_crops": hands, "hand_clips": hand_clips,
-                   "short": {"face": short[0], "hand": short[1]}, "clips_not_written": pending}
+        line = (
+            f"{scope}: {faces} face crops from {face_clips} clips, {hands} hand crops from "
+            f"{hand_clips} clips (budgets {plan.budgets['face']}/{plan.budgets['hand']}; short by {short[0]} face "
+            f"and {short[1]} hand crops in clips with fewer detected candidates than their quota; "
+            f"{pending} sampled clips not written{' (failed)' if finished and pending else ''})"
+        )
+        figures = {
+            "face_crops": faces,
+            "face_clips": face_clips,
+            "hand_crops": hands,
+            "hand_clips": hand_clips,
+            "short": {"face": short[0], "hand": short[1]},
+            "clips_not_written": pending,
+        }
         return line, figures

@@ -130,8 +130,10 @@ def _folder(folder: Path, frame_rate: float | None = None) -> list[InputClip]:
     frames = sorted(p for p in folder.rglob("*") if _is_frame_folder(p))
     clips += [InputClip(clip_id=p.relative_to(folder).as_posix(), video=str(p), fps=frame_rate) for p in frames]
     if not clips:
-        raise ManifestError(f"{folder}: no video files ({', '.join(VIDEO_SUFFIXES)}), no folders of frames "
-                            f"({', '.join(IMAGE_SUFFIXES)}) and no manifest.jsonl")
+        raise ManifestError(
+            f"{folder}: no video files ({', '.join(VIDEO_SUFFIXES)}), no folders of frames "
+            f"({', '.join(IMAGE_SUFFIXES)}) and no manifest.jsonl"
+        )
     return sorted(clips, key=lambda c: c.clip_id)
 
 
@@ -244,8 +246,9 @@ def _find_in(folders: Sequence[Path], stem: str) -> Path | None:
 
 
 def _how2sign(path: Path, videos, how2sign_clips) -> list[InputClip]:
-    header, rows = _rows(path, "\t" if path.suffix.lower() == ".tsv" or "\t" in path.read_text().split("\n", 1)[0]
-                         else ",")
+    header, rows = _rows(
+        path, "\t" if path.suffix.lower() == ".tsv" or "\t" in path.read_text().split("\n", 1)[0] else ","
+    )
     missing = [name for name in ("VIDEO_NAME", "SENTENCE_NAME", "SENTENCE") if name not in header]
     if missing:
         raise ManifestError(f"{path}: How2Sign columns missing: {', '.join(missing)}")
@@ -262,10 +265,18 @@ def _how2sign(path: Path, videos, how2sign_clips) -> list[InputClip]:
         text = row["SENTENCE"].strip()
         if how2sign_clips is not None:
             clip = _find_video(Path(how2sign_clips), sentence)
-            problem = "" if clip else (f"pre-cut clip {sentence}.* not found in {how2sign_clips} "
-                                       f"({path.name} line {number})")
-            clips.append(InputClip(clip_id=sentence, video=str(clip or Path(how2sign_clips) / f"{sentence}.mp4"),
-                                   text=text, split=split, problem=problem))
+            problem = (
+                "" if clip else (f"pre-cut clip {sentence}.* not found in {how2sign_clips} ({path.name} line {number})")
+            )
+            clips.append(
+                InputClip(
+                    clip_id=sentence,
+                    video=str(clip or Path(how2sign_clips) / f"{sentence}.mp4"),
+                    text=text,
+                    split=split,
+                    problem=problem,
+                )
+            )
             continue
         video_name = row["VIDEO_NAME"].strip()
         start = _seconds(row.get(start_key), path, number, start_key)
@@ -277,11 +288,14 @@ def _how2sign(path: Path, videos, how2sign_clips) -> list[InputClip]:
             problem = f"{path.name} line {number}: {end_key} {end} is not after {start_key} {start}"
         video = _find_in(folders, video_name)
         if video is None:
-            problem = problem or (f"full video {video_name}.* not found in {', '.join(str(f) for f in folders)} "
-                                  f"({path.name} line {number}; give its folder with --videos)")
+            problem = problem or (
+                f"full video {video_name}.* not found in {', '.join(str(f) for f in folders)} "
+                f"({path.name} line {number}; give its folder with --videos)"
+            )
             video = folders[0] / f"{video_name}.mp4"
-        clips.append(InputClip(clip_id=sentence, video=str(video), text=text, split=split, start=start, end=end,
-                               problem=problem))
+        clips.append(
+            InputClip(clip_id=sentence, video=str(video), text=text, split=split, start=start, end=end, problem=problem)
+        )
     return clips
 
 
@@ -298,8 +312,11 @@ def _phoenix(path: Path, videos) -> list[InputClip]:
     split = _split_of(path)
     folder_split = {"val": "dev"}.get(split, split)
     # --videos may name the split's folder itself or fullFrame-210x260px/ above the split folders
-    roots = [r for v in videos for r in (Path(v), Path(v) / folder_split)] if videos else [
-        phoenix_frame_root(path, folder_split)]
+    roots = (
+        [r for v in videos for r in (Path(v), Path(v) / folder_split)]
+        if videos
+        else [phoenix_frame_root(path, folder_split)]
+    )
     clips = []
     for number, fields in rows:
         row = dict(zip(header, fields))
@@ -311,8 +328,22 @@ def _phoenix(path: Path, videos) -> list[InputClip]:
         inside = [pattern.parent, Path(name)] if "*" in pattern.name else [pattern, Path(name)]
         candidates = [root / relative for root in roots for relative in inside]
         folder = next((c for c in candidates if c.is_dir()), None)
-        problem = "" if folder else (f"frame folder {inside[0]} not found in {', '.join(str(r) for r in roots)} "
-                                     f"({path.name} line {number}; give the frames' folder with --videos)")
-        clips.append(InputClip(clip_id=name, video=str(folder or candidates[0]), text=row["translation"].strip(),
-                               split=split, fps=PHOENIX_FPS, problem=problem))
+        problem = (
+            ""
+            if folder
+            else (
+                f"frame folder {inside[0]} not found in {', '.join(str(r) for r in roots)} "
+                f"({path.name} line {number}; give the frames' folder with --videos)"
+            )
+        )
+        clips.append(
+            InputClip(
+                clip_id=name,
+                video=str(folder or candidates[0]),
+                text=row["translation"].strip(),
+                split=split,
+                fps=PHOENIX_FPS,
+                problem=problem,
+            )
+        )
     return clips

@@ -33,8 +33,9 @@ def read_part_index(folder: str | Path) -> np.ndarray:
 
     log.warning("%s: no part index for this folder yet; reading every record's part once", folder)
     dataset = StreamingDataset(str(local.resolve()) if local.is_dir() else str(folder), shuffle=False)
-    parts = np.fromiter((PART_CODES.get(str(dataset[i]["part"]), 255) for i in range(len(dataset))), np.uint8,
-                        count=len(dataset))
+    parts = np.fromiter(
+        (PART_CODES.get(str(dataset[i]["part"]), 255) for i in range(len(dataset))), np.uint8, count=len(dataset)
+    )
     if not local.is_dir():  # object storage: kept in memory for this run
         return parts
     folder = local

@@ -28,11 +28,16 @@ from typing import Any
 import numpy as np
 
 from signmusketeers.data.shard_manifest import (
-    INDEX, MANIFEST, ShardError, ShardManifest, append_failures, check_existing_kind,
-    check_record, read_failures,
+    INDEX,
+    MANIFEST,
+    ShardError,
+    ShardManifest,
+    append_failures,
+    check_existing_kind,
+    check_record,
+    read_failures,
 )
 from signmusketeers.formats.records import PART_CODES, write_part_index
-
 
 # --------------------------------------------------------------------------------------------- records
 
@@ -60,7 +65,9 @@ def check_dataset_folder(folder: str | os.PathLike, kind: str | None = None) -> 
         raise ShardError(f"{folder}: no such shard folder")
     index_path = folder / INDEX
     if not index_path.exists():
-        raise ShardError(f"{folder}: no {INDEX}: the shard folder was never finished (rerun the command that writes it)")
+        raise ShardError(
+            f"{folder}: no {INDEX}: the shard folder was never finished (rerun the command that writes it)"
+        )
     try:
         index = json.loads(index_path.read_text())
     except json.JSONDecodeError as error:
@@ -249,7 +256,11 @@ class ShardWriter:
         self.close()  # done writing: another run may take this shard index (and find every key done)
         marker = self._ledger_dir / f"done-{self.shard_index:05d}-of-{self.num_shards:05d}"
         marker.touch()
-        missing = [i for i in range(self.num_shards) if not (self._ledger_dir / f"done-{i:05d}-of-{self.num_shards:05d}").exists()]
+        missing = [
+            i
+            for i in range(self.num_shards)
+            if not (self._ledger_dir / f"done-{i:05d}-of-{self.num_shards:05d}").exists()
+        ]
         if missing:
             return None
         # Another shard index may publish at the same moment; republish until the ledgers seen are stable.
@@ -299,8 +310,9 @@ class ShardWriter:
 
         self._segment_dir = self.folder / f".segment-{self._prefix}-{self._next_seq:05d}"
         _remove_tree(self._segment_dir)
-        self._segment = BinaryWriter(str(self._segment_dir), chunk_bytes=self.chunk_bytes,
-                                     serializers=_text_serializers())
+        self._segment = BinaryWriter(
+            str(self._segment_dir), chunk_bytes=self.chunk_bytes, serializers=_text_serializers()
+        )
         self._segment_opened = time.monotonic()
 
     def _publish(self) -> ShardManifest:
@@ -308,7 +320,11 @@ class ShardWriter:
         chunks, config, records = [], None, 0
         for name, ledger in ledgers.items():
             # a segment of keys without records (a clip with no crop to take) has no config
-            if config is not None and ledger["config"] is not None and ledger["config"]["data_format"] != config["data_format"]:
+            if (
+                config is not None
+                and ledger["config"] is not None
+                and ledger["config"]["data_format"] != config["data_format"]
+            ):
                 raise ShardError(
                     f"{self.folder}: segment {name} stores fields as {ledger['config']['data_format']}, "
                     f"earlier segments as {config['data_format']}; records must keep one layout"

@@ -18,8 +18,9 @@ class TableError(InputError):
     """A table that cannot be read: one line naming the file (and the line) and the problem."""
 
 
-def read_rows(path: str | os.PathLike, *, delimiter: str | None = None, jsonl: bool | None = None
-              ) -> list[tuple[int, Any]]:
+def read_rows(
+    path: str | os.PathLike, *, delimiter: str | None = None, jsonl: bool | None = None
+) -> list[tuple[int, Any]]:
     """``(line number, row)`` of every row of a ``.jsonl`` file (each non-blank line a JSON value, usually an object)
     or of a CSV/TSV file with a header (each row a ``dict`` by column name; line numbers count the header as 1).
 
@@ -57,8 +58,10 @@ def read_fields(path: str | os.PathLike, delimiter: str) -> tuple[list[str], lis
     header = [name.strip() for name in header]
     for number, row in rows:
         if len(row) != len(header):
-            raise TableError(f"{path}: line {number}: {len(row)} fields, the header has {len(header)} "
-                             f"(a {'tab' if delimiter == chr(9) else repr(delimiter)} inside a field?)")
+            raise TableError(
+                f"{path}: line {number}: {len(row)} fields, the header has {len(header)} "
+                f"(a {'tab' if delimiter == chr(9) else repr(delimiter)} inside a field?)"
+            )
     return header, rows
 
 

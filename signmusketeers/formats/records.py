@@ -73,8 +73,15 @@ def unpack_jpegs(data: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
 # --------------------------------------------------------------------------------------------- clip records
 
 
-def clip_record(clip: Any, text: str = "", split: str = "", *, records: str = "full", video: str | None = None,
-                video_frames: int = 0) -> dict[str, Any]:
+def clip_record(
+    clip: Any,
+    text: str = "",
+    split: str = "",
+    *,
+    records: str = "full",
+    video: str | None = None,
+    video_frames: int = 0,
+) -> dict[str, Any]:
     """The clip-shard record of a parsed clip.
 
     ``clip``: a :class:`~signmusketeers.parsing.ParsedClip` (raw crops) or an
@@ -94,8 +101,11 @@ def clip_record(clip: Any, text: str = "", split: str = "", *, records: str = "f
     elif records == "boxes":
         if video is None:
             raise ValueError("a boxes-only clip record needs its source video path")
-        record.update(video=str(Path(video).resolve()), video_frames=np.array([video_frames], dtype=np.int64),
-                      crop_size=np.array([clip.crop_size if encoded else clip.crops.shape[2]], dtype=np.int64))
+        record.update(
+            video=str(Path(video).resolve()),
+            video_frames=np.array([video_frames], dtype=np.int64),
+            crop_size=np.array([clip.crop_size if encoded else clip.crops.shape[2]], dtype=np.int64),
+        )
         regions = clip.face_regions
         if regions is not None:  # extract masks the faces it cuts again with these
             record["face_regions"] = regions
@@ -148,21 +158,31 @@ def check_clip_record(record: Mapping[str, Any]) -> dict[str, Any]:
     kind = clip_record_kind(record)
     frames = len(np.asarray(record.get("frames", [])))
     _raise_first(what, [None if name in record else f"no {name!r} field" for name in CLIP_FIELDS])
-    _raise_first(what, [
-        _shape_problem(record, "pose", (frames, POSE_DIM), "float32"),
-        _shape_problem(record, "provenance", (frames, 3), "uint8"),
-        _shape_problem(record, "boxes", (frames, 3, 4), "float32"),
-        _shape_problem(record, "frames", (frames,), "int64"),
-        _shape_problem(record, "timestamps", (frames,), "float64"),
-        _shape_problem(record, "fps", (1,), "float32"),
-        _shape_problem(record, "size", (2,), "int64"),
-    ])
+    _raise_first(
+        what,
+        [
+            _shape_problem(record, "pose", (frames, POSE_DIM), "float32"),
+            _shape_problem(record, "provenance", (frames, 3), "uint8"),
+            _shape_problem(record, "boxes", (frames, 3, 4), "float32"),
+            _shape_problem(record, "frames", (frames,), "int64"),
+            _shape_problem(record, "timestamps", (frames,), "float64"),
+            _shape_problem(record, "fps", (1,), "float32"),
+            _shape_problem(record, "size", (2,), "int64"),
+        ],
+    )
     if kind == "full":
-        _raise_first(what, [_shape_problem(record, "crops", (None,), "uint8"),
-                            _shape_problem(record, "offsets", (3 * frames + 1,), "int64")])
+        _raise_first(
+            what,
+            [
+                _shape_problem(record, "crops", (None,), "uint8"),
+                _shape_problem(record, "offsets", (3 * frames + 1,), "int64"),
+            ],
+        )
     else:
-        _raise_first(what, [_shape_problem(record, "video_frames", (1,), "int64"),
-                            _shape_problem(record, "crop_size", (1,), "int64")])
+        _raise_first(
+            what,
+            [_shape_problem(record, "video_frames", (1,), "int64"), _shape_problem(record, "crop_size", (1,), "int64")],
+        )
         if "face_regions" in record and len(np.asarray(record["face_regions"])) != frames:
             raise RecordError(f"{what}: face regions for {len(record['face_regions'])} of {frames} frames")
     return dict(record)
@@ -204,12 +224,23 @@ def crop_record(jpeg: np.ndarray, side: str, clip_id: str, frame: int, provenanc
 def check_crop_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``record`` as a dict if it is a crop record; raise :class:`RecordError` otherwise."""
     what = f"crop of clip {record.get('clip_id')!r}"
-    _raise_first(what, [None if name in record else f"no {name!r} field"
-                        for name in ("image", "part", "side", "clip_id", "frame", "provenance")])
+    _raise_first(
+        what,
+        [
+            None if name in record else f"no {name!r} field"
+            for name in ("image", "part", "side", "clip_id", "frame", "provenance")
+        ],
+    )
     if record["side"] not in SIDES or record["part"] != ("face" if record["side"] == "face" else "hand"):
         raise RecordError(f"{what}: part {record['part']!r} and side {record['side']!r} do not go together")
-    _raise_first(what, [_shape_problem(record, "image", (None,), "uint8"), _shape_problem(record, "frame", (1,), "int64"),
-                        _shape_problem(record, "provenance", (1,), "uint8")])
+    _raise_first(
+        what,
+        [
+            _shape_problem(record, "image", (None,), "uint8"),
+            _shape_problem(record, "frame", (1,), "int64"),
+            _shape_problem(record, "provenance", (1,), "uint8"),
+        ],
+    )
     return dict(record)
 
 
@@ -218,13 +249,26 @@ def check_crop_record(record: Mapping[str, Any]) -> dict[str, Any]:
 FEATURE_STREAMS = ("face", "left", "right")
 
 
-def feature_record(clip_id: str, text: str, face: np.ndarray, left: np.ndarray, right: np.ndarray,
-                   pose: np.ndarray, global_features: np.ndarray | None = None) -> dict[str, Any]:
+def feature_record(
+    clip_id: str,
+    text: str,
+    face: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    pose: np.ndarray,
+    global_features: np.ndarray | None = None,
+) -> dict[str, Any]:
     """One feature-shard record: per kept frame the face, left-hand and right-hand features ``(T, D)`` (float16 or
     float32, as extracted), the pose ``float32 (T, 14)``, optionally the whole-frame ``global`` features
     ``(T, D')``, and the clip's ``text`` and ``clip_id``. Checked by :func:`check_feature_record`."""
-    record = {"face": face, "left": left, "right": right, "pose": np.asarray(pose, dtype=np.float32), "text": text,
-              "clip_id": clip_id}
+    record = {
+        "face": face,
+        "left": left,
+        "right": right,
+        "pose": np.asarray(pose, dtype=np.float32),
+        "text": text,
+        "clip_id": clip_id,
+    }
     if global_features is not None:
         record["global"] = global_features
     return check_feature_record(record)
@@ -233,8 +277,10 @@ def feature_record(clip_id: str, text: str, face: np.ndarray, left: np.ndarray, 
 def check_feature_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``record`` as a dict if it is a feature record; raise :class:`RecordError` otherwise."""
     what = f"features of clip {record.get('clip_id')!r}"
-    _raise_first(what, [None if name in record else f"no {name!r} field"
-                        for name in (*FEATURE_STREAMS, "pose", "text", "clip_id")])
+    _raise_first(
+        what,
+        [None if name in record else f"no {name!r} field" for name in (*FEATURE_STREAMS, "pose", "text", "clip_id")],
+    )
     frames = len(np.asarray(record["pose"]))
     _raise_first(what, [_shape_problem(record, "pose", (frames, POSE_DIM), "float32")])
     for name in FEATURE_STREAMS + (("global",) if "global" in record else ()):

@@ -19,13 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from signmusketeers.constants import BOX_SCALE
-
 from signmusketeers.parsing.landmarks import FrameLandmarks
 
 LANDMARKS, POSE_FALLBACK, PREVIOUS, SHIFTED = 0, 1, 2, 3
 PROVENANCE_NAMES = ("landmarks", "pose fallback", "previous box", "shifted into frame")
 PART_NAMES = ("face", "left", "right")  # the order of boxes, crops and provenance in a parsed clip
-FACE_POSE_POINTS = list(range(0, 11))  # nose, eyes, ears, mouth
+FACE_POSE_POINTS = list(range(11))  # nose, eyes, ears, mouth
 HAND_POSE_POINTS = {"left": [17, 19, 21], "right": [18, 20, 22]}  # pinky, index, thumb of each hand
 
 

@@ -34,8 +34,9 @@ class EncodedClip:
         keep_landmarks: keep each frame's landmarks (``--poses-out``).
     """
 
-    def __init__(self, clip_id: str, fps: float, crop_size: int, *, jpegs: str = "all",
-                 keep_landmarks: bool = False) -> None:
+    def __init__(
+        self, clip_id: str, fps: float, crop_size: int, *, jpegs: str = "all", keep_landmarks: bool = False
+    ) -> None:
         if jpegs not in ("all", "usable", "none"):
             raise ValueError(f"jpegs is one of 'all', 'usable', 'none', got {jpegs!r}")
         self.clip_id, self.fps, self.crop_size = clip_id, float(fps), crop_size
@@ -45,8 +46,9 @@ class EncodedClip:
         # record would copy them all once more); per crop its (start, end) in it, or None where not encoded.
         self._data = bytearray()
         self._jpegs: list[list[tuple[int, int] | None]] = []
-        self._rows: dict[str, list] = {name: [] for name in ("boxes", "provenance", "pose", "frames", "times",
-                                                              "found", "regions")}
+        self._rows: dict[str, list] = {
+            name: [] for name in ("boxes", "provenance", "pose", "frames", "times", "found", "regions")
+        }
         self._landmarks: list[FrameLandmarks] = []
 
     def add(self, frame: ParsedFrame) -> None:
@@ -137,8 +139,15 @@ class EncodedClip:
         return crops
 
 
-def encode_clip(parser: FrameParser, video: str, *, clip_id: str | None = None, jpegs: str = "all",
-                keep_landmarks: bool = False, **where: Any) -> EncodedClip:
+def encode_clip(
+    parser: FrameParser,
+    video: str,
+    *,
+    clip_id: str | None = None,
+    jpegs: str = "all",
+    keep_landmarks: bool = False,
+    **where: Any,
+) -> EncodedClip:
     """Parse ``video`` frame by frame into an :class:`EncodedClip` (``where``: ``landmarks``, ``start``, ``end``,
     ``fps`` of :meth:`~signmusketeers.parsing.FrameParser.stream_video`). Raises what ``parse_video`` raises."""
     clip = EncodedClip(clip_id or Path(video).stem, 0.0, parser.crop_size, jpegs=jpegs, keep_landmarks=keep_landmarks)

@@ -16,7 +16,9 @@ _POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 
 
 def _to_pixels(landmark_list, width: int, height: int, x0: float, y0: float, with_visibility: bool) -> np.ndarray:
     values = [
-        (l.x * width + x0, l.y * height + y0, l.visibility) if with_visibility else (l.x * width + x0, l.y * height + y0)
+        (l.x * width + x0, l.y * height + y0, l.visibility)
+        if with_visibility
+        else (l.x * width + x0, l.y * height + y0)
         for l in landmark_list.landmark
     ]
     return np.asarray(values, dtype=np.float32)
@@ -101,20 +103,31 @@ class MediaPipeHolistic:
         self._fresh = False
         result = self._holistic().process(np.ascontiguousarray(image))
         h, w = image.shape[:2]
-        found = {"pose": result.pose_landmarks, "face": result.face_landmarks,
-                 "left_hand": result.left_hand_landmarks, "right_hand": result.right_hand_landmarks}
+        found = {
+            "pose": result.pose_landmarks,
+            "face": result.face_landmarks,
+            "left_hand": result.left_hand_landmarks,
+            "right_hand": result.right_hand_landmarks,
+        }
         world = result.pose_world_landmarks
         return FrameLandmarks(
             pose=_to_pixels(result.pose_landmarks, w, h, x0, y0, True) if result.pose_landmarks else None,
             face=_to_pixels(result.face_landmarks, w, h, x0, y0, False)[:468] if result.face_landmarks else None,
-            left_hand=_to_pixels(result.left_hand_landmarks, w, h, x0, y0, False) if result.left_hand_landmarks else None,
+            left_hand=_to_pixels(result.left_hand_landmarks, w, h, x0, y0, False)
+            if result.left_hand_landmarks
+            else None,
             right_hand=(
                 _to_pixels(result.right_hand_landmarks, w, h, x0, y0, False) if result.right_hand_landmarks else None
             ),
-            depth={part: np.asarray([l.z for l in found[part].landmark][: POINTS[part]], dtype=np.float32)
-                   for part in PARTS if found[part]} or None,
-            pose_world=(np.asarray([(l.x, l.y, l.z, l.visibility) for l in world.landmark], dtype=np.float32)
-                        if world else None),
+            depth={
+                part: np.asarray([l.z for l in found[part].landmark][: POINTS[part]], dtype=np.float32)
+                for part in PARTS
+                if found[part]
+            }
+            or None,
+            pose_world=(
+                np.asarray([(l.x, l.y, l.z, l.visibility) for l in world.landmark], dtype=np.float32) if world else None
+            ),
         )
 
     def close(self) -> None:
@@ -130,5 +143,3 @@ class MediaPipeHolistic:
     def __getstate__(self) -> dict:
         # A MediaPipe graph cannot cross processes: each worker builds its own on first use.
         return {**self.__dict__, "_graph": None, "_fresh": True}
-
-

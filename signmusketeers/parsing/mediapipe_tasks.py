@@ -170,8 +170,10 @@ class MediaPipeTasksHolistic:
         def pixels(points, with_visibility: bool = False) -> np.ndarray | None:
             if not points:
                 return None
-            rows = [(p.x * w + x0, p.y * h + y0, p.visibility or 0.0) if with_visibility else (p.x * w + x0, p.y * h + y0)
-                    for p in points]
+            rows = [
+                (p.x * w + x0, p.y * h + y0, p.visibility or 0.0) if with_visibility else (p.x * w + x0, p.y * h + y0)
+                for p in points
+            ]
             return np.asarray(rows, dtype=np.float32)
 
         face = pixels(result.face_landmarks)
@@ -199,5 +201,3 @@ class MediaPipeTasksHolistic:
     def __getstate__(self) -> dict:
         # A landmarker cannot cross processes: each worker creates its own at its first clip.
         return {**self.__dict__, "_landmarker": None, "_timestamp": 0}
-
-

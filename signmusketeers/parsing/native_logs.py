@@ -51,7 +51,9 @@ class _StderrFilter:
                 if not NATIVE_LINE.match(line):
                     self._write(line)
             # An unfinished line that cannot become a native one goes out now (a prompt, a progress bar's first draw).
-            if pending and (not pending.startswith(_MAY_BE_NATIVE) or len(pending) > 48 and not NATIVE_LINE.match(pending)):
+            if pending and (
+                not pending.startswith(_MAY_BE_NATIVE) or len(pending) > 48 and not NATIVE_LINE.match(pending)
+            ):
                 self._write(pending)
                 pending = b""
         if pending and not NATIVE_LINE.match(pending):
@@ -61,7 +63,7 @@ class _StderrFilter:
     def _write(self, data: bytes) -> None:
         try:
             while data:
-                data = data[os.write(self.original, data):]
+                data = data[os.write(self.original, data) :]
         except OSError:
             pass  # the real stderr is gone (a closed pipe): keep draining ours so that writers never block
 

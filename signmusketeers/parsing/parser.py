@@ -14,8 +14,14 @@ import numpy as np
 from signmusketeers.constants import BOX_SCALE, CROP_SIZE
 from signmusketeers.errors import InputError
 from signmusketeers.parsing.boxes import BoxTracker, crop_box
-from signmusketeers.parsing.landmarks import ClipLandmarks, FrameLandmarks, LandmarkSource
-from signmusketeers.parsing.landmarks import check_region, open_landmark_file, region_pixels
+from signmusketeers.parsing.landmarks import (
+    ClipLandmarks,
+    FrameLandmarks,
+    LandmarkSource,
+    check_region,
+    open_landmark_file,
+    region_pixels,
+)
 from signmusketeers.parsing.mediapipe_holistic import MediaPipeHolistic
 from signmusketeers.parsing.pose import PoseTracker
 from signmusketeers.parsing.privacy import face_regions, mask_face_crop
@@ -28,7 +34,7 @@ class ParseError(InputError):
 
 @contextmanager
 def _errors_named(path: str) -> Iterator[None]:
-    """Decoding and landmark-file errors inside become one-line :class:`ParseError`\ s naming ``path``."""
+    r"""Decoding and landmark-file errors inside become one-line :class:`ParseError`\ s naming ``path``."""
     try:
         yield
     except VideoError as error:
@@ -147,8 +153,9 @@ class FrameParser:
         self.stride = stride
         self.box_scale = box_scale
         self.region_of_interest = check_region(region_of_interest)
-        self.landmark_source = landmark_source or MediaPipeHolistic(region_of_interest=self.region_of_interest,
-                                                                    verbose=verbose)
+        self.landmark_source = landmark_source or MediaPipeHolistic(
+            region_of_interest=self.region_of_interest, verbose=verbose
+        )
         self.face_privacy = face_privacy
         self.min_frames = min_frames
         self.keep_landmarks = keep_landmarks
@@ -231,8 +238,9 @@ class FrameParser:
         """The refusals of a whole clip: fewer than ``min_frames`` kept frames, or no person in any of them."""
         if count < self.min_frames:
             if start is not None and info.duration and start >= info.duration:
-                raise ParseError(f"{path}: the segment starts at {start:.3f} s, after the video's end "
-                                 f"({info.duration:.3f} s)")
+                raise ParseError(
+                    f"{path}: the segment starts at {start:.3f} s, after the video's end ({info.duration:.3f} s)"
+                )
             raise ParseError(
                 f"{path}: {count} frame{'s' if count != 1 else ''} decoded; a clip needs at least {self.min_frames}"
             )
@@ -285,7 +293,9 @@ class FrameParser:
                 waiting[id(parsed)] = frame.image
             if waiting:
                 self._backfill(waiting, pending, parsed.boxes)
-            while pending and (id(pending[0]) not in waiting or (max_pending is not None and len(pending) > max_pending)):
+            while pending and (
+                id(pending[0]) not in waiting or (max_pending is not None and len(pending) > max_pending)
+            ):
                 waiting.pop(id(pending[0]), None)
                 count, person = count + 1, person or bool(np.isfinite(pending[0].boxes[0]).any())
                 yield pending.popleft()

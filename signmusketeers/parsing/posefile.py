@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from signmusketeers.parsing.landmarks import ClipLandmarks, FrameLandmarks
 from signmusketeers.errors import InputError
+from signmusketeers.parsing.landmarks import ClipLandmarks, FrameLandmarks
 
 # (component, our part, points we use) in video_to_pose's order; the world landmarks come last.
 COMPONENTS = (
@@ -55,8 +55,8 @@ def _read_pose(path: str, header_only: bool = False, start_frame: int | None = N
     ``EmptyPoseBody``), ``start_frame``/``end_frame`` only those frames (pose-format seeks past the others)."""
     try:
         from pose_format import Pose
-        from pose_format.pose_body import EmptyPoseBody
         from pose_format.numpy import NumPyPoseBody
+        from pose_format.pose_body import EmptyPoseBody
 
         if os.path.getsize(path) == 0:
             raise PoseFileError(f"{path}: empty file")
@@ -74,8 +74,12 @@ def _read_pose(path: str, header_only: bool = False, start_frame: int | None = N
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file fails anywhere inside the reader
         reason = (str(error).strip().splitlines() or [""])[0]
         raise PoseFileError(f"{path}: not a readable .pose file ({type(error).__name__}: {reason})") from None
-    info = {"width": int(pose.header.dimensions.width), "height": int(pose.header.dimensions.height),
-            "fps": float(pose.body.fps), "frames": int(pose.body.data.shape[0])}
+    info = {
+        "width": int(pose.header.dimensions.width),
+        "height": int(pose.header.dimensions.height),
+        "fps": float(pose.body.fps),
+        "frames": int(pose.body.data.shape[0]),
+    }
     return pose, info
 
 
@@ -157,8 +161,11 @@ def landmarks_to_pose(landmarks: ClipLandmarks, width: int, height: int, fps: fl
     from pose_format.pose_header import PoseHeader, PoseHeaderDimensions
 
     frames = len(landmarks.pose)
-    header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(width=int(width), height=int(height), depth=0),
-                        components=_holistic_components())
+    header = PoseHeader(
+        version=0.2,
+        dimensions=PoseHeaderDimensions(width=int(width), height=int(height), depth=0),
+        components=_holistic_components(),
+    )
     data = np.zeros((frames, 1, header.total_points(), 3), np.float32)
     confidence = np.zeros((frames, 1, header.total_points()), np.float32)
     start = 0
@@ -212,11 +219,15 @@ def write_header_asset(path: str | os.PathLike = HEADER_ASSET) -> Path:
     from pose_format.pose_header import PoseHeader, PoseHeaderDimensions
     from pose_format.utils.holistic import holistic_components
 
-    header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(width=0, height=0, depth=0),
-                        components=holistic_components("XYZC", 0))
+    header = PoseHeader(
+        version=0.2,
+        dimensions=PoseHeaderDimensions(width=0, height=0, depth=0),
+        components=holistic_components("XYZC", 0),
+    )
     points = header.total_points()
-    body = NumPyPoseBody(fps=0.0, data=np.zeros((0, 1, points, 3), np.float32),
-                         confidence=np.zeros((0, 1, points), np.float32))
+    body = NumPyPoseBody(
+        fps=0.0, data=np.zeros((0, 1, points, 3), np.float32), confidence=np.zeros((0, 1, points), np.float32)
+    )
     with open(path, "wb") as handle:
         Pose(header, body).write(handle)
     return Path(path)
@@ -278,15 +289,20 @@ class PoseFileLandmarks:
     def start_clip(self, path: str, width: int, height: int) -> None:
         info = self.info
         if (info["width"], info["height"]) != (width, height):
-            raise PoseFileError(f"{self.path}: made for a {info['width']}x{info['height']} video, {path} is "
-                                f"{width}x{height}")
+            raise PoseFileError(
+                f"{self.path}: made for a {info['width']}x{info['height']} video, {path} is {width}x{height}"
+            )
         fps, frames = _video_frames(path)
         if fps and abs(info["fps"] - fps) > 0.01 * fps:
-            raise PoseFileError(f"{self.path}: {info['fps']:g} frames/s, {path} has {fps:g} (a .pose must hold every "
-                                "frame of its video)")
+            raise PoseFileError(
+                f"{self.path}: {info['fps']:g} frames/s, {path} has {fps:g} (a .pose must hold every "
+                "frame of its video)"
+            )
         if frames and abs(self.frames - frames) > FRAME_TOLERANCE:
-            raise PoseFileError(f"{self.path}: holds {self.frames} frames, {path} has {frames:.0f} (a .pose must hold "
-                                "every frame of its video)")
+            raise PoseFileError(
+                f"{self.path}: holds {self.frames} frames, {path} has {frames:.0f} (a .pose must hold "
+                "every frame of its video)"
+            )
 
     def __call__(self, image: np.ndarray, frame_index: int) -> FrameLandmarks:
         if frame_index >= self.frames:

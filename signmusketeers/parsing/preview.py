@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .boxes import LANDMARKS, PART_NAMES, PROVENANCE_NAMES
-from .parser import ParsedClip
-from .video import read_frames
+from signmusketeers.parsing.boxes import LANDMARKS, PART_NAMES, PROVENANCE_NAMES
+from signmusketeers.parsing.parser import ParsedClip
+from signmusketeers.parsing.video import read_frames
 
 if TYPE_CHECKING:
     from signmusketeers.parsing.encoded import EncodedClip
@@ -62,7 +62,9 @@ def render_preview(
         # an EncodedClip (signmusketeers parse) keeps its crops as JPEGs: the strip shows them decoded
         crops = clip.frame_crops(position) if hasattr(clip, "frame_crops") else clip.crops[position]
         strip = [cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA) for crop in crops]
-        strip = np.concatenate([np.concatenate(strip[:2], axis=1), np.concatenate([strip[2], np.zeros_like(strip[2])], axis=1)])
+        strip = np.concatenate(
+            [np.concatenate(strip[:2], axis=1), np.concatenate([strip[2], np.zeros_like(strip[2])], axis=1)]
+        )
         rows.append(np.concatenate([image, strip], axis=1))
         if len(rows) == len(wanted):
             break

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from signmusketeers.errors import InputError
 
 LEFT_EYE = [249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466,
@@ -28,8 +29,11 @@ MOUTH = [0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146,
 GREY = 128
 # The landmarks a mask needs, in this order (boxes-only clip records store just these, per frame).
 REGION_POINTS = np.array(LEFT_EYE + RIGHT_EYE + MOUTH)
-_REGION_SLICES = (slice(0, len(LEFT_EYE)), slice(len(LEFT_EYE), len(LEFT_EYE) + len(RIGHT_EYE)),
-                  slice(len(LEFT_EYE) + len(RIGHT_EYE), len(REGION_POINTS)))
+_REGION_SLICES = (
+    slice(0, len(LEFT_EYE)),
+    slice(len(LEFT_EYE), len(LEFT_EYE) + len(RIGHT_EYE)),
+    slice(len(LEFT_EYE) + len(RIGHT_EYE), len(REGION_POINTS)),
+)
 MARKER = "face-privacy"  # no .json suffix: ledger globs stay untouched
 
 
@@ -63,7 +67,9 @@ def mask_face_crop(crop: np.ndarray, regions: np.ndarray | None) -> np.ndarray:
     return anonymise_face(crop, np.asarray(regions))
 
 
-def anonymise_face(crop: np.ndarray, face_points: np.ndarray | None, margin: float = 0.04, blur: float = 0.01) -> np.ndarray:
+def anonymise_face(
+    crop: np.ndarray, face_points: np.ndarray | None, margin: float = 0.04, blur: float = 0.01
+) -> np.ndarray:
     """``crop (S, S, 3)`` uint8 and the face landmarks in the crop's pixel coordinates ``(468, 2)``, or just their
     ``(92, 2)`` eye and mouth points (or ``None``) → the crop with only eyes and mouth kept, then a Gaussian blur of
     ``blur × S`` pixels sigma."""
@@ -114,8 +120,10 @@ def claim_face_privacy(folder: str | os.PathLike, face_privacy: bool, option: st
     it already holds the other kind."""
     existing = folder_face_privacy(folder)
     if existing is not None and existing != face_privacy:
-        raise FacePrivacyError(f"{folder}: holds {describe(existing)}, cannot add {describe(face_privacy)} "
-                               f"(use another folder, or {'drop' if face_privacy is False else 'give'} {option})")
+        raise FacePrivacyError(
+            f"{folder}: holds {describe(existing)}, cannot add {describe(face_privacy)} "
+            f"(use another folder, or {'drop' if face_privacy is False else 'give'} {option})"
+        )
     marker = Path(folder) / ".ledger" / MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)
     tmp = marker.with_name(f".{MARKER}.{os.getpid()}.tmp")

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from .boxes import crop_box
-from .privacy import mask_face_crop
-from .video import VideoError, probe_video, read_frames
 from signmusketeers.errors import InputError
+from signmusketeers.parsing.boxes import crop_box
+from signmusketeers.parsing.privacy import mask_face_crop
+from signmusketeers.parsing.video import VideoError, probe_video, read_frames
 
 
 class SourceVideoError(InputError):
@@ -118,8 +118,9 @@ def _check_source(path: str, info: Any, size: tuple[int, int], video_frames: int
         )
 
 
-def _wanted_frames(path: str, frames: np.ndarray, timestamps: np.ndarray | None, half_frame: float | None,
-                   fps: float | None) -> Iterator[tuple[int, Any]]:
+def _wanted_frames(
+    path: str, frames: np.ndarray, timestamps: np.ndarray | None, half_frame: float | None, fps: float | None
+) -> Iterator[tuple[int, Any]]:
     """``(position in the record, decoded frame)`` of the record's frames, in order, each at the time the record
     has it to within half a frame; decoding stops after the last one."""
     if not len(frames):

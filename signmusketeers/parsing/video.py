@@ -24,8 +24,19 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from signmusketeers.parsing.video_probe import VideoError, VideoFrame, VideoInfo, apply_orientation, display_orientation
-from signmusketeers.parsing.video_probe import error_reason, frame_files, frame_rate, open_video, probe_video, read_image
+from signmusketeers.parsing.video_probe import (
+    VideoError,
+    VideoFrame,
+    VideoInfo,
+    apply_orientation,
+    display_orientation,
+    error_reason,
+    frame_files,
+    frame_rate,
+    open_video,
+    probe_video,
+    read_image,
+)
 from signmusketeers.parsing.video_seek import Anchor, NotAsIndexed, decode_anchored, seek_to_keyframe
 
 __all__ = ["VideoError", "VideoFrame", "VideoInfo", "prefetch", "probe_video", "read_frames"]
@@ -106,7 +117,9 @@ def _decode_from_zero(path, start, end, stride) -> Iterator[VideoFrame]:
                     if kept % stride == 0:
                         if orientation is None:
                             orientation = display_orientation(frame)
-                        yield VideoFrame(index, float(time), apply_orientation(frame.to_ndarray(format="rgb24"), orientation))
+                        yield VideoFrame(
+                            index, float(time), apply_orientation(frame.to_ndarray(format="rgb24"), orientation)
+                        )
                     kept += 1
                 index += 1
         except av.error.FFmpegError as error:

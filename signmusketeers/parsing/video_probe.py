@@ -59,8 +59,9 @@ def frame_files(path: Path) -> list[Path]:
 
 def frame_rate(path: Path, fps: float | None) -> float:
     if fps is None or not fps > 0:
-        raise VideoError(f"{path}: a folder of frames needs its frame rate (--frame-rate FPS, or an fps column in "
-                         "the manifest)")
+        raise VideoError(
+            f"{path}: a folder of frames needs its frame rate (--frame-rate FPS, or an fps column in the manifest)"
+        )
     return float(fps)
 
 
@@ -150,8 +151,15 @@ def probe_video(path: str | os.PathLike, *, fps: float | None = None) -> VideoIn
         files = frame_files(Path(path))
         rate = frame_rate(Path(path), fps)
         height, width = read_image(files[0]).shape[:2]
-        return VideoInfo(path=str(path), width=width, height=height, fps=rate, frames=len(files),
-                         codec=f"{files[0].suffix.lower().lstrip('.')} frames", duration=len(files) / rate)
+        return VideoInfo(
+            path=str(path),
+            width=width,
+            height=height,
+            fps=rate,
+            frames=len(files),
+            codec=f"{files[0].suffix.lower().lstrip('.')} frames",
+            duration=len(files) / rate,
+        )
     container = open_video(path)
     try:
         stream = container.streams.video[0]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from signmusketeers.parsing.video_probe import VideoFrame, apply_orientation, display_orientation
 
+
 @dataclass
 class Anchor:
     """Where decoding starts after a seek: the keyframe packet and how many frames precede it in the file."""

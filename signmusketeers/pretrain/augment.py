@@ -59,22 +59,32 @@ class MultiCropAugmentation:
     def __post_init__(self) -> None:
         bicubic = T.InterpolationMode.BICUBIC
         self.geometric_global = T.Compose(
-            [T.RandomResizedCrop(self.global_size, scale=tuple(self.global_scale), interpolation=bicubic),
-             T.RandomHorizontalFlip(p=0.5)]
+            [
+                T.RandomResizedCrop(self.global_size, scale=tuple(self.global_scale), interpolation=bicubic),
+                T.RandomHorizontalFlip(p=0.5),
+            ]
         )
         self.geometric_local = T.Compose(
-            [T.RandomResizedCrop(self.local_size, scale=tuple(self.local_scale), interpolation=bicubic),
-             T.RandomHorizontalFlip(p=0.5)]
+            [
+                T.RandomResizedCrop(self.local_size, scale=tuple(self.local_scale), interpolation=bicubic),
+                T.RandomHorizontalFlip(p=0.5),
+            ]
         )
         colour = T.Compose(
-            [T.RandomApply([T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)], p=0.8),
-             T.RandomGrayscale(p=0.2)]
+            [
+                T.RandomApply([T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)], p=0.8),
+                T.RandomGrayscale(p=0.2),
+            ]
         )
         normalize = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
         self.global_1 = T.Compose([colour, _blur(BLUR_PROBABILITY["global_1"]), normalize])
         self.global_2 = T.Compose(
-            [colour, _blur(BLUR_PROBABILITY["global_2"]),
-             T.RandomSolarize(threshold=128, p=SOLARIZE_PROBABILITY_GLOBAL_2), normalize]
+            [
+                colour,
+                _blur(BLUR_PROBABILITY["global_2"]),
+                T.RandomSolarize(threshold=128, p=SOLARIZE_PROBABILITY_GLOBAL_2),
+                normalize,
+            ]
         )
         self.local = T.Compose([colour, _blur(BLUR_PROBABILITY["local"]), normalize])
 
@@ -117,8 +127,14 @@ BLUR_KERNEL = 9
 SOLARIZE_THRESHOLD = 128
 
 
-def resized_crop_boxes(rng: np.random.Generator, height: int, width: int, scales: np.ndarray,
-                       ratio: tuple[float, float] = RESIZED_CROP_RATIO, attempts: int = 10) -> np.ndarray:
+def resized_crop_boxes(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    scales: np.ndarray,
+    ratio: tuple[float, float] = RESIZED_CROP_RATIO,
+    attempts: int = 10,
+) -> np.ndarray:
     """``(V, 4)`` boxes (top, left, h, w) of random resized crops, one per row of ``scales`` ``(V, 2)``:
     torchvision's ``RandomResizedCrop.get_params`` (up to ten tries of a uniform area fraction and a log-uniform
     aspect ratio, the first that fits; else the central crop), all tries drawn at once from ``rng``."""
@@ -149,9 +165,14 @@ def resized_crop_boxes(rng: np.random.Generator, height: int, width: int, scales
     return np.stack([top, left, h, w], 1).astype(np.float32)
 
 
-def draw_view_params(seed: int, height: int, width: int, n_local: int = 8,
-                     global_scale: tuple[float, float] = (0.5, 1.0),
-                     local_scale: tuple[float, float] = (0.25, 0.5)) -> dict[str, np.ndarray]:
+def draw_view_params(
+    seed: int,
+    height: int,
+    width: int,
+    n_local: int = 8,
+    global_scale: tuple[float, float] = (0.5, 1.0),
+    local_scale: tuple[float, float] = (0.25, 0.5),
+) -> dict[str, np.ndarray]:
     """Every random choice of one image's ``2 + n_local`` views (global 1, global 2, locals), from ``seed`` alone.
 
     Returns arrays with the view on the first axis: ``box (V, 4)`` (top, left, h, w in pixels), ``flip``,
@@ -161,8 +182,9 @@ def draw_view_params(seed: int, height: int, width: int, n_local: int = 8,
     rng = np.random.default_rng(seed)
     views = 2 + n_local
     scales = np.asarray([global_scale] * 2 + [local_scale] * n_local, dtype=np.float64)
-    blur_p = np.asarray([BLUR_PROBABILITY["global_1"], BLUR_PROBABILITY["global_2"]]
-                        + [BLUR_PROBABILITY["local"]] * n_local)
+    blur_p = np.asarray(
+        [BLUR_PROBABILITY["global_1"], BLUR_PROBABILITY["global_2"]] + [BLUR_PROBABILITY["local"]] * n_local
+    )
     low = np.asarray([1 - JITTER[0], 1 - JITTER[1], 1 - JITTER[2], -JITTER[3]])
     high = np.asarray([1 + JITTER[0], 1 + JITTER[1], 1 + JITTER[2], JITTER[3]])
     uniform = rng.random((views, 5))  # flip, jitter, greyscale, blur, solarise
@@ -184,15 +206,18 @@ def draw_view_params(seed: int, height: int, width: int, n_local: int = 8,
 def collate_device_views(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack per-crop ``{"image": uint8 (3, H, W), "params": draw_view_params(...)}`` (or ``"jpeg"`` bytes instead
     of ``"image"``) into ``{"images": (B, 3, H, W) | "jpegs": [B × bytes], "params": {name: (B, V, ...)}}``."""
-    batch: dict[str, Any] = {"params": {key: torch.from_numpy(np.stack([s["params"][key] for s in samples]))
-                                        for key in samples[0]["params"]}}
+    batch: dict[str, Any] = {
+        "params": {key: torch.from_numpy(np.stack([s["params"][key] for s in samples])) for key in samples[0]["params"]}
+    }
     if "jpeg" in samples[0]:
         batch["jpegs"] = [s["jpeg"] for s in samples]
         return batch
     shapes = {tuple(s["image"].shape) for s in samples}
     if len(shapes) > 1:
-        raise ValueError(f"crops of different sizes in one batch ({sorted(shapes)}): augment_on='device' needs "
-                         "one crop size per folder")
+        raise ValueError(
+            f"crops of different sizes in one batch ({sorted(shapes)}): augment_on='device' needs "
+            "one crop size per folder"
+        )
     batch["images"] = torch.stack([s["image"] for s in samples])
     return batch
 
@@ -275,10 +300,14 @@ class DeviceMultiCrop(torch.nn.Module):
             raise ValueError(f"parameters for {views} views, expected 2 + {self.n_local}")
         image = images.float().div_(255)
         out = {}
-        for name, first, count, size in (("global_crops", 0, 2, self.global_size),
-                                         ("local_crops", 2, self.n_local, self.local_size)):
-            picked = {key: value[:, first:first + count].transpose(0, 1).reshape(count * batch, *value.shape[2:])
-                      for key, value in params.items()}  # view-major: (count·B, ...)
+        for name, first, count, size in (
+            ("global_crops", 0, 2, self.global_size),
+            ("local_crops", 2, self.n_local, self.local_size),
+        ):
+            picked = {
+                key: value[:, first : first + count].transpose(0, 1).reshape(count * batch, *value.shape[2:])
+                for key, value in params.items()
+            }  # view-major: (count·B, ...)
             top, left, h, w = picked["box"].unbind(1)
             rois = torch.stack([torch.arange(batch).repeat(count).float(), left, top, left + w, top + h], 1)
             crops = roi_align(image, rois.to(device, non_blocking=True), (size, size), 1.0, -1, True)

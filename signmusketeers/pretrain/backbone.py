@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from signmusketeers.constants import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS
+from signmusketeers.constants import DEFAULT_MODEL
 
 
 def interpolate_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], offset: float = 0.1) -> torch.Tensor:
@@ -189,8 +189,9 @@ def load_pretrained(
         if "pos_embed" in state:
             state["pos_embed"] = _resample_pos_embed(state["pos_embed"], 1, grid, offset)
     elif "pos_embed" in state:
-        state["pos_embed"] = _resample_pos_embed(state["pos_embed"], 0 if vit.no_embed_class else
-                                                 vit.num_prefix_tokens, grid, offset)
+        state["pos_embed"] = _resample_pos_embed(
+            state["pos_embed"], 0 if vit.no_embed_class else vit.num_prefix_tokens, grid, offset
+        )
     state = checkpoint_filter_fn(state, vit)
     head_keys = {k for k in state if k.startswith("head.") or k.startswith("fc_norm.")}
     weights = {k: v for k, v in state.items() if k not in head_keys}

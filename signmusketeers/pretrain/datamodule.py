@@ -58,9 +58,15 @@ class CropRecordForDevice:
     travel instead of the image (``"jpeg"``), to be decoded on the device. Same ``part`` filter as
     :class:`CropRecordTransform`."""
 
-    def __init__(self, folder: str, part: str | None = None, n_local: int = 8,
-                 global_scale: tuple[float, float] = (0.5, 1.0), local_scale: tuple[float, float] = (0.25, 0.5),
-                 decode: bool = True) -> None:
+    def __init__(
+        self,
+        folder: str,
+        part: str | None = None,
+        n_local: int = 8,
+        global_scale: tuple[float, float] = (0.5, 1.0),
+        local_scale: tuple[float, float] = (0.25, 0.5),
+        decode: bool = True,
+    ) -> None:
         self.folder, self.part, self.decode = folder, part, decode
         self.n_local, self.global_scale, self.local_scale = n_local, tuple(global_scale), tuple(local_scale)
 
@@ -85,8 +91,11 @@ class CropRecordForDevice:
             raise ValueError(f"{self.folder}: crop {record['clip_id']}/{record['frame']}: {error}") from None
         seed = seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
         params = draw_view_params(seed, height, width, self.n_local, self.global_scale, self.local_scale)
-        return {"image": image, "params": params} if self.decode else {"jpeg": torch.from_numpy(buffer.copy()),
-                                                                       "params": params}
+        return (
+            {"image": image, "params": params}
+            if self.decode
+            else {"jpeg": torch.from_numpy(buffer.copy()), "params": params}
+        )
 
 
 class SeededCropDataset(StreamingDataset):
@@ -138,8 +147,7 @@ class EndlessPartStream(torch.utils.data.IterableDataset):
     chunk it falls in is permuted; nothing is read.
     """
 
-    def __init__(self, dataset: SeededCropDataset, batch_size: int = 1, part_index: np.ndarray | None = None
-                 ) -> None:
+    def __init__(self, dataset: SeededCropDataset, batch_size: int = 1, part_index: np.ndarray | None = None) -> None:
         self.dataset, self.batch_size = dataset, batch_size
         self.batches_done = 0
         self._part_index = part_index
@@ -175,14 +183,18 @@ class EndlessPartStream(torch.utils.data.IterableDataset):
         dataset._forced_worker_env = _WorkerEnv(*self._reader())  # LitData's hook for a reader's identity
         dataset.set_epoch(epoch)
         iter(dataset)
-        return [(int(chunk), int(interval[1]), int(interval[2]))
-                for chunk, interval in zip(dataset.worker_chunks, dataset.worker_intervals)]
+        return [
+            (int(chunk), int(interval[1]), int(interval[2]))
+            for chunk, interval in zip(dataset.worker_chunks, dataset.worker_intervals)
+        ]
 
     def _order(self, epoch: int, chunk: int, first: int, end: int, mask: np.ndarray) -> np.ndarray:
         """The global indices of ``part`` in one chunk range, in LitData's seeded order for ``epoch``."""
         dataset = self.dataset
-        order = np.asarray(dataset.shuffler(np.arange(first, end), len(dataset.cache.get_chunk_intervals()), epoch,
-                                            chunk), dtype=np.int64)
+        order = np.asarray(
+            dataset.shuffler(np.arange(first, end), len(dataset.cache.get_chunk_intervals()), epoch, chunk),
+            dtype=np.int64,
+        )
         return order[mask[order]]
 
     def position(self, skip: int) -> StreamPosition:
@@ -192,8 +204,9 @@ class EndlessPartStream(torch.utils.data.IterableDataset):
             plan = self._plan(epoch)
             counts = [int(cumulative[end] - cumulative[first]) for _, first, end in plan]
             if sum(counts) == 0:
-                raise ValueError(f"{self.dataset.record_transform.folder}: no {self.part} crops in this reader's "
-                                 "share of the folder")
+                raise ValueError(
+                    f"{self.dataset.record_transform.folder}: no {self.part} crops in this reader's share of the folder"
+                )
             if skip >= sum(counts):
                 skip -= sum(counts)
                 continue
@@ -214,14 +227,18 @@ class EndlessPartStream(torch.utils.data.IterableDataset):
                 chunk, first, end = plan[position]
                 order = self._order(epoch, chunk, first, end, mask)
                 if epoch == start.epoch and position == start.chunk:
-                    order = order[start.offset:]
+                    order = order[start.offset :]
                 for n, index in enumerate(order.tolist()):
-                    yield dataset[ChunkedIndex(
-                        index=index, chunk_index=chunk, chunk_size=end - first,
-                        # LitData prefetches a reader's remaining chunks from its first read of a pass
-                        chunk_indexes=[c for c, _, _ in plan[position:]] if n == 0 else None,
-                        is_last_index=position == len(plan) - 1 and n == len(order) - 1,
-                    )]
+                    yield dataset[
+                        ChunkedIndex(
+                            index=index,
+                            chunk_index=chunk,
+                            chunk_size=end - first,
+                            # LitData prefetches a reader's remaining chunks from its first read of a pass
+                            chunk_indexes=[c for c, _, _ in plan[position:]] if n == 0 else None,
+                            is_last_index=position == len(plan) - 1 and n == len(order) - 1,
+                        )
+                    ]
 
 
 class CropShardDataModule(LightningDataModule):
@@ -280,21 +297,36 @@ class CropShardDataModule(LightningDataModule):
 
         hp = self.hparams
         if hp.augment_on == "device":
-            transform = CropRecordForDevice(self.train_dir, hp.part, hp.n_local_crops, hp.global_crops_scale,
-                                            hp.local_crops_scale, decode=not hp.decode_on_device)
+            transform = CropRecordForDevice(
+                self.train_dir,
+                hp.part,
+                hp.n_local_crops,
+                hp.global_crops_scale,
+                hp.local_crops_scale,
+                decode=not hp.decode_on_device,
+            )
             self.device_augmentation = DeviceMultiCrop(hp.global_crops_size, hp.local_crops_size, hp.n_local_crops)
         else:
-            transform = CropRecordTransform(self.train_dir, MultiCropAugmentation(
-                hp.global_crops_size, hp.local_crops_size, hp.n_local_crops,
-                tuple(hp.global_crops_scale), tuple(hp.local_crops_scale),
-            ), hp.part)
+            transform = CropRecordTransform(
+                self.train_dir,
+                MultiCropAugmentation(
+                    hp.global_crops_size,
+                    hp.local_crops_size,
+                    hp.n_local_crops,
+                    tuple(hp.global_crops_scale),
+                    tuple(hp.local_crops_scale),
+                ),
+                hp.part,
+            )
         check_dataset_folder(self.train_dir, "crops")
-        streaming = SeededCropDataset(str(Path(self.train_dir).resolve()), transform, hp.seed, shuffle=hp.shuffle,
-                                      drop_last=True)
+        streaming = SeededCropDataset(
+            str(Path(self.train_dir).resolve()), transform, hp.seed, shuffle=hp.shuffle, drop_last=True
+        )
         if len(streaming) < hp.batch_size:
             raise ValueError(f"{self.train_dir}: {len(streaming)} crops, fewer than one batch of {hp.batch_size}")
-        self.dataset = (EndlessPartStream(streaming, hp.batch_size, read_part_index(self.train_dir)) if hp.part
-                        else streaming)
+        self.dataset = (
+            EndlessPartStream(streaming, hp.batch_size, read_part_index(self.train_dir)) if hp.part else streaming
+        )
 
     def train_dataloader(self):
         from litdata import StreamingDataLoader
@@ -302,9 +334,14 @@ class CropShardDataModule(LightningDataModule):
         from signmusketeers.pretrain.augment import collate_device_views, collate_multicrop
 
         collate = collate_device_views if self.hparams.augment_on == "device" else collate_multicrop
-        kwargs = dict(batch_size=self.batch_size, num_workers=self.hparams.num_workers, collate_fn=collate,
-                      drop_last=True, persistent_workers=self.hparams.num_workers > 0,
-                      pin_memory=self.hparams.augment_on == "device" and torch.cuda.is_available())
+        kwargs = dict(
+            batch_size=self.batch_size,
+            num_workers=self.hparams.num_workers,
+            collate_fn=collate,
+            drop_last=True,
+            persistent_workers=self.hparams.num_workers > 0,
+            pin_memory=self.hparams.augment_on == "device" and torch.cuda.is_available(),
+        )
         if isinstance(self.dataset, EndlessPartStream):
             # A resumed fit has restored its step before it asks for the loader: continue the stream from there.
             trainer = self.trainer

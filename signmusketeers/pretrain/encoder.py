@@ -25,9 +25,7 @@ from signmusketeers.constants import CROP_SIZE, DEFAULT_MODEL
 from signmusketeers.formats.encoder_file import EncoderError, EncoderSpec, read_encoder_file, write_encoder_file
 
 
-def preprocess_crops(
-    crops: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor
-) -> torch.Tensor:
+def preprocess_crops(crops: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """``uint8 (N, H, W, 3)`` crops → normalised float ``(N, 3, size, size)`` on ``mean``'s device.
 
     Crops of another size are resized with antialiased bicubic interpolation, clamped to [0, 1] (bicubic overshoots
@@ -58,7 +56,7 @@ class CropEncoder(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> CropEncoder:  # noqa: ARG002 - frozen: always eval
+    def train(self, mode: bool = True) -> CropEncoder:
         return super().train(False)
 
     @property

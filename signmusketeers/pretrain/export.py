@@ -65,8 +65,13 @@ def _write_encoder(
     weights: dict[str, Any], model_name: str, model_kwargs: dict[str, Any], out: Path, made_by: dict[str, Any]
 ) -> Path:
     """Write the encoder file (``out`` safetensors + JSON beside it); ``made_by`` gains the weights' checksum."""
-    spec = EncoderSpec(model_name=model_name, model_kwargs=model_kwargs, embed_dim=int(weights["cls_token"].shape[-1]),
-                       img_size=int(model_kwargs["img_size"]), made_by=made_by)
+    spec = EncoderSpec(
+        model_name=model_name,
+        model_kwargs=model_kwargs,
+        embed_dim=int(weights["cls_token"].shape[-1]),
+        img_size=int(model_kwargs["img_size"]),
+        made_by=made_by,
+    )
     return write_encoder_file(out, weights, spec, record_sha256=True)
 
 

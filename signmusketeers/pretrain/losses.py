@@ -110,8 +110,9 @@ class SoftmaxCenter(nn.Module):
 
 
 class _CenteredTargets(nn.Module):
-    def __init__(self, out_dim: int, centering: str, center_momentum: float, sinkhorn_iterations: int,
-                 fused: bool) -> None:
+    def __init__(
+        self, out_dim: int, centering: str, center_momentum: float, sinkhorn_iterations: int, fused: bool
+    ) -> None:
         super().__init__()
         self.fused = fused
         if centering not in CENTERINGS:
@@ -155,7 +156,9 @@ class _SoftCrossEntropy(torch.autograd.Function):
         logits, targets, log_normaliser, mass = ctx.saved_tensors
         temperature = ctx.temperature
         # d/ds = (softmax(s / T) · sum_k t_k - t) / T, built in one float32 buffer.
-        gradient = logits.to(log_normaliser.dtype, copy=True).div_(temperature).sub_(log_normaliser.unsqueeze(-1)).exp_()
+        gradient = (
+            logits.to(log_normaliser.dtype, copy=True).div_(temperature).sub_(log_normaliser.unsqueeze(-1)).exp_()
+        )
         gradient.mul_(mass.unsqueeze(-1)).sub_(targets).mul_((grad / temperature).unsqueeze(-1))
         return gradient.to(logits.dtype), None, None
 
@@ -206,11 +209,13 @@ class DINOLoss(_CenteredTargets):
         # The cross-entropy is linear in the targets, so the pairs of one student chunk cost one cross-entropy
         # against the summed teacher chunks (rows then sum to the number of teacher chunks).
         summed_targets = teacher_targets[0] if len(teacher_targets) == 1 else sum(teacher_targets)
-        return sum(soft_cross_entropy(student, summed_targets, self.student_temp, self.fused).mean()
-                   for student in student_logits)
+        return sum(
+            soft_cross_entropy(student, summed_targets, self.student_temp, self.fused).mean()
+            for student in student_logits
+        )
 
 
-class iBOTPatchLoss(_CenteredTargets):  # noqa: N801 (the method's name)
+class iBOTPatchLoss(_CenteredTargets):
     """iBOT's masked-patch loss (DINOv2 ``iBOTPatchLoss.forward_masked``).
 
     Inputs: ``student_logits`` and ``teacher_targets`` ``(M, K)`` for the M masked patches of the batch, in the

@@ -128,8 +128,12 @@ class DinoV2PretrainModule(LightningModule):
         hp = self.hparams
         vit = create_vit(hp.model_name, drop_path_rate=drop_path_rate, **self.model_kwargs)
         modules = {"backbone": DinoV2Backbone(vit, interpolate_offset)}
-        head = dict(n_prototypes=hp.n_prototypes, n_layers=hp.head_layers, hidden_dim=hp.head_hidden_dim,
-                    bottleneck_dim=hp.head_bottleneck_dim)
+        head = dict(
+            n_prototypes=hp.n_prototypes,
+            n_layers=hp.head_layers,
+            hidden_dim=hp.head_hidden_dim,
+            bottleneck_dim=hp.head_bottleneck_dim,
+        )
         modules["dino_head"] = DINOHead(vit.embed_dim, **head)
         if hp.separate_ibot_head:
             modules["ibot_head"] = DINOHead(vit.embed_dim, **head)
@@ -174,14 +178,18 @@ class DinoV2PretrainModule(LightningModule):
         ibot = self.ibot_loss(masked_logits, ibot_targets, masks)
         hp = self.hparams
         loss = (
-            hp.dino_loss_weight * (dino_local + dino_global)
-            + hp.koleo_loss_weight * koleo
-            + hp.ibot_loss_weight * ibot
+            hp.dino_loss_weight * (dino_local + dino_global) + hp.koleo_loss_weight * koleo + hp.ibot_loss_weight * ibot
         )
 
         self.log_dict(
-            {"train/dino_local": dino_local, "train/dino_global": dino_global, "train/koleo": koleo,
-             "train/ibot": ibot, "train/teacher_temp": teacher_temp, "train/masked_patches": float(masks.sum())},
+            {
+                "train/dino_local": dino_local,
+                "train/dino_global": dino_global,
+                "train/koleo": koleo,
+                "train/ibot": ibot,
+                "train/teacher_temp": teacher_temp,
+                "train/masked_patches": float(masks.sum()),
+            },
             batch_size=masks.shape[0] // n_global,
         )
         self.log("train/loss", loss, prog_bar=True, batch_size=masks.shape[0] // n_global)
@@ -245,11 +253,18 @@ class DinoV2PretrainModule(LightningModule):
         if self._trainer is not None:
             self.log("train/peak_lr", lr)
         return build_schedules(
-            lr=lr, min_lr=hp.min_lr, epochs=hp.epochs, epoch_length=hp.official_epoch_length,
-            warmup_epochs=hp.warmup_epochs, freeze_last_layer_epochs=hp.freeze_last_layer_epochs,
-            weight_decay=hp.weight_decay, weight_decay_end=hp.weight_decay_end,
-            momentum_teacher=hp.momentum_teacher, final_momentum_teacher=hp.final_momentum_teacher,
-            teacher_temp=hp.teacher_temp, warmup_teacher_temp=hp.warmup_teacher_temp,
+            lr=lr,
+            min_lr=hp.min_lr,
+            epochs=hp.epochs,
+            epoch_length=hp.official_epoch_length,
+            warmup_epochs=hp.warmup_epochs,
+            freeze_last_layer_epochs=hp.freeze_last_layer_epochs,
+            weight_decay=hp.weight_decay,
+            weight_decay_end=hp.weight_decay_end,
+            momentum_teacher=hp.momentum_teacher,
+            final_momentum_teacher=hp.final_momentum_teacher,
+            teacher_temp=hp.teacher_temp,
+            warmup_teacher_temp=hp.warmup_teacher_temp,
             warmup_teacher_temp_epochs=hp.warmup_teacher_temp_epochs,
         )
 
@@ -295,8 +310,9 @@ class DinoV2PretrainModule(LightningModule):
             group["lr"], group["weight_decay"] = 0.0, 0.0  # set from the schedules before every step
         return torch.optim.AdamW(groups, lr=0.0, betas=tuple(self.hparams.betas))
 
-    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val=None,
-                                    gradient_clip_algorithm=None) -> None:
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+    ) -> None:
         """DINOv2 clips each student module (backbone, heads) to norm ``clip_grad`` on its own; under FSDP the
         gradients are sharded, so the whole model is clipped through Lightning instead."""
         if not self.hparams.clip_grad:
@@ -308,4 +324,3 @@ class DinoV2PretrainModule(LightningModule):
             return
         for module in self.student.values():
             torch.nn.utils.clip_grad_norm_(module.parameters(), self.hparams.clip_grad)
-

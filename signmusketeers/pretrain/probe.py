@@ -41,8 +41,12 @@ def knn_predict(
 
 
 def knn_top1(
-    bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, query_labels: torch.Tensor,
-    k: int = 20, temperature: float = 0.07,
+    bank: torch.Tensor,
+    bank_labels: torch.Tensor,
+    queries: torch.Tensor,
+    query_labels: torch.Tensor,
+    k: int = 20,
+    temperature: float = 0.07,
 ) -> float:
     """Top-1 accuracy of :func:`knn_predict` on labelled queries."""
     return float((knn_predict(bank, bank_labels, queries, k, temperature) == query_labels).float().mean())
@@ -72,18 +76,27 @@ def encode(backbone: torch.nn.Module, images: np.ndarray, image_size: int, batch
     device = next(backbone.parameters()).device
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    return _normalised(lambda crops: backbone(preprocess_crops(crops, image_size, mean, std))["cls"], images,
-                       batch_size)
+    return _normalised(
+        lambda crops: backbone(preprocess_crops(crops, image_size, mean, std))["cls"], images, batch_size
+    )
 
 
 def _normalised(embed: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, batch_size: int) -> torch.Tensor:
     """L2-normalised ``embed(crops)`` of ``images`` taken ``batch_size`` at a time, on the CPU."""
-    return torch.cat([F.normalize(embed(torch.from_numpy(images[start : start + batch_size])).float(), dim=-1).cpu()
-                      for start in range(0, len(images), batch_size)])
+    return torch.cat(
+        [
+            F.normalize(embed(torch.from_numpy(images[start : start + batch_size])).float(), dim=-1).cpu()
+            for start in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def knn_scores(
-    features: torch.Tensor, labels: torch.Tensor, is_query: torch.Tensor, k: int = 20, temperature: float = 0.07,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    is_query: torch.Tensor,
+    k: int = 20,
+    temperature: float = 0.07,
     source: str | Path = "probe",
 ) -> dict[str, float]:
     """``{"top1", "balanced"}`` of the weighted k-NN vote of the query rows against the bank rows (``features``
@@ -108,8 +121,15 @@ class KNNProbe(Callback):
     a mixed crop folder; face and hand labels are different label sets, so give it whenever the folder holds both."""
 
     def __init__(
-        self, crops: str, labels: str, k: int = 20, temperature: float = 0.07, every_n_steps: int = 0,
-        out: str | None = None, part: str | None = None, query_fraction: float = 0.2,
+        self,
+        crops: str,
+        labels: str,
+        k: int = 20,
+        temperature: float = 0.07,
+        every_n_steps: int = 0,
+        out: str | None = None,
+        part: str | None = None,
+        query_fraction: float = 0.2,
     ) -> None:
         self.crops, self.labels, self.k, self.temperature, self.part = crops, labels, k, temperature, part
         self.every_n_steps, self.out, self.query_fraction = every_n_steps, out, query_fraction
@@ -156,8 +176,12 @@ class KNNProbe(Callback):
             trainer.logger.log_metrics({f"probe/{k}": v for k, v in scores.items()}, step=trainer.global_step)
         if self.out:
             Path(self.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(self.out).write_text(json.dumps(
-                {"before": self.history[0]["top1"], "after": scores["top1"], "history": self.history}, indent=2) + "\n")
+            Path(self.out).write_text(
+                json.dumps(
+                    {"before": self.history[0]["top1"], "after": scores["top1"], "history": self.history}, indent=2
+                )
+                + "\n"
+            )
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._record(trainer, pl_module)
@@ -185,8 +209,16 @@ class ProbeReport:
 
 
 def probe_encoders(
-    encoders: list[str | Path], crops: str | Path, labels: str | Path, *, part: str | None = None, k: int = 20,
-    temperature: float = 0.07, query_fraction: float = 0.2, batch_size: int = 64, device: str = "cpu",
+    encoders: list[str | Path],
+    crops: str | Path,
+    labels: str | Path,
+    *,
+    part: str | None = None,
+    k: int = 20,
+    temperature: float = 0.07,
+    query_fraction: float = 0.2,
+    batch_size: int = 64,
+    device: str = "cpu",
 ) -> ProbeReport:
     """The k-NN probe of encoder files (``export``, ``export --from-dinov2``), e.g. the original DINOv2 against
     DINOv2-H on your own labels; crops go through each encoder as extraction feeds them. Bad labels or crops raise
@@ -208,8 +240,7 @@ def probe_encoders(
         try:
             encoder = load_encoder(path, device)
             features = _normalised(encoder, images, batch_size)
-            scores = knn_scores(features, torch.as_tensor(label_ids), torch.as_tensor(is_query), k, temperature,
-                                crops)
+            scores = knn_scores(features, torch.as_tensor(label_ids), torch.as_tensor(is_query), k, temperature, crops)
         except ValueError as error:  # EncoderError is one
             report.failures.append(str(error).splitlines()[0])
             continue

@@ -47,8 +47,7 @@ class CropLabels:
         rows = read_rows(self.path, jsonl=False)
         columns = list(rows[0][1]) if rows else []
         if "clip_id" not in columns or "label" not in columns:
-            raise ValueError(f"{self.path}: needs columns clip_id,label (frame, side, split optional); "
-                             f"found {columns}")
+            raise ValueError(f"{self.path}: needs columns clip_id,label (frame, side, split optional); found {columns}")
         for line, row in rows:
             where = f"{self.path}:{line}"
             clip_id, label = (row.get("clip_id") or "").strip(), (row.get("label") or "").strip()
@@ -64,14 +63,18 @@ class CropLabels:
                 raise ValueError(f"{where}: side {side!r} is not face, left or right")
             key = (clip_id, frame, side)
             if key in self.rows and self.rows[key][0] != label:
-                raise ValueError(f"{where}: {self._describe(key)} is labelled {label!r} here and "
-                                 f"{self.rows[key][0]!r} on line {self.rows[key][1]}")
+                raise ValueError(
+                    f"{where}: {self._describe(key)} is labelled {label!r} here and "
+                    f"{self.rows[key][0]!r} on line {self.rows[key][1]}"
+                )
             self.rows.setdefault(key, (label, line))
             split = (row.get("split") or "").strip()
             if split:
                 if splits.setdefault(clip_id, split) != split:
-                    raise ValueError(f"{where}: clip {clip_id!r} is in split {split!r} here, "
-                                     f"{splits[clip_id]!r} above (bank and queries must not share a clip)")
+                    raise ValueError(
+                        f"{where}: clip {clip_id!r} is in split {split!r} here, "
+                        f"{splits[clip_id]!r} above (bank and queries must not share a clip)"
+                    )
         if not self.rows:
             raise ValueError(f"{self.path}: no label rows")
         self.names = sorted({label for label, _ in self.rows.values()})
@@ -88,8 +91,9 @@ class CropLabels:
     @staticmethod
     def _describe(key: tuple[str, int | None, str | None]) -> str:
         clip_id, frame, side = key
-        return (f"clip {clip_id!r}" + ("" if frame is None else f" frame {frame}")
-                + ("" if side is None else f" ({side})"))
+        return (
+            f"clip {clip_id!r}" + ("" if frame is None else f" frame {frame}") + ("" if side is None else f" ({side})")
+        )
 
     def lookup(self, clip_id: str, frame: int, side: str) -> tuple[int, tuple[str, int | None, str | None]] | None:
         """``(label index, the row's key)`` of the crop, or None when no row labels it."""
@@ -98,13 +102,15 @@ class CropLabels:
                 return self._label_index[key], key
         return None
 
-    def check_matched(self, matched: set, seen: dict[str, set[int]], crops_dir: str | Path,
-                      part: str | None) -> None:
+    def check_matched(self, matched: set, seen: dict[str, set[int]], crops_dir: str | Path, part: str | None) -> None:
         """Raise one line naming the first label row (of ``part``'s sides) that matched no crop of ``crops_dir``;
         ``matched`` holds the keys of the rows used, ``seen`` each clip's crop frames in the folder."""
         wanted = SIDES[part]
-        unmatched = sorted((line, key) for key, (_, line) in self.rows.items()
-                           if key not in matched and (key[2] is None or key[2] in wanted))
+        unmatched = sorted(
+            (line, key)
+            for key, (_, line) in self.rows.items()
+            if key not in matched and (key[2] is None or key[2] in wanted)
+        )
         if not unmatched:
             return
         line, key = unmatched[0]
@@ -114,8 +120,10 @@ class CropLabels:
         else:
             shown = ", ".join(str(f) for f in frames[:8]) + (", ..." if len(frames) > 8 else "")
             where = f"{crops_dir} holds crops of frames {shown} of it (crop shards sample each clip's frames)"
-        raise ValueError(f"{self.path}:{line}: {self._describe(key)} matches no crop: {where}; "
-                         f"{len(unmatched)} of {len(self.rows)} label rows match none")
+        raise ValueError(
+            f"{self.path}:{line}: {self._describe(key)} matches no crop: {where}; "
+            f"{len(unmatched)} of {len(self.rows)} label rows match none"
+        )
 
 
 def labelled_crops(
@@ -150,8 +158,8 @@ def labelled_share(
 def _csv_labelled_share(
     crops_dir: str | Path, labels: CropLabels, part: str | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[CropLabels, set, dict[str, set[int]]]]:
-    from signmusketeers.formats.records import decode_jpeg
     from signmusketeers.data.shards import open_dataset
+    from signmusketeers.formats.records import decode_jpeg
 
     images, label_ids, is_query = [], [], []
     matched: set = set()
@@ -168,15 +176,19 @@ def _csv_labelled_share(
         images.append(decode_jpeg(record["image"]))
         label_ids.append(found[0])
         is_query.append(clip_id in labels.queries)
-    return (np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8), np.asarray(label_ids, np.int64),
-            np.asarray(is_query, bool), (labels, matched, seen))
+    return (
+        np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8),
+        np.asarray(label_ids, np.int64),
+        np.asarray(is_query, bool),
+        (labels, matched, seen),
+    )
 
 
 def _synthsign_labelled_share(
     crops_dir: str | Path, synthsign_dir: str | Path, part: str | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from signmusketeers.formats.records import decode_jpeg
     from signmusketeers.data.shards import open_dataset
+    from signmusketeers.formats.records import decode_jpeg
 
     synthsign_dir = Path(synthsign_dir)
     manifest_path = synthsign_dir / "manifest.jsonl"
@@ -200,5 +212,8 @@ def _synthsign_labelled_share(
         images.append(decode_jpeg(record["image"]))
         labels.append(label)
         is_query.append(clip["split"] != "train")
-    return (np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8), np.asarray(labels, np.int64),
-            np.asarray(is_query, bool))
+    return (
+        np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8),
+        np.asarray(labels, np.int64),
+        np.asarray(is_query, bool),
+    )

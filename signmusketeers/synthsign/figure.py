@@ -35,7 +35,7 @@ def _thumb(state: str) -> list[tuple[float, float]]:
 
 _HANDSHAPE_STATES: dict[str, tuple[str, dict[str, tuple[str, float]]]] = {
     # name: (thumb, {finger: (state, spread angle)})
-    "fist": ("across", {f: ("curl", 0.0) for f in _FINGER_BASE}),
+    "fist": ("across", dict.fromkeys(_FINGER_BASE, ("curl", 0.0))),
     "flat": ("in", {"index": ("up", 0.02), "middle": ("up", 0.0), "ring": ("up", -0.02), "pinky": ("up", -0.05)}),
     "point": ("across", {"index": ("up", 0.0), "middle": ("curl", 0), "ring": ("curl", 0), "pinky": ("curl", 0)}),
     "v": ("across", {"index": ("up", 0.3), "middle": ("up", -0.15), "ring": ("curl", 0), "pinky": ("curl", 0)}),
@@ -77,6 +77,7 @@ class Appearance:
 
 def sample_appearance(rng: np.random.Generator) -> Appearance:
     """Draw a clip's colours, position and face size from its random stream."""
+
     def colour(low: int, high: int) -> tuple[int, int, int]:
         return tuple(int(v) for v in rng.integers(low, high, size=3))
 
@@ -140,9 +141,7 @@ def arm_elbow(shoulder: np.ndarray, wrist: np.ndarray, upper: float, fore: float
     return shoulder + unit * along + normal * height
 
 
-def draw_signer(
-    canvas: np.ndarray, state: SignerState, look: Appearance, masks: np.ndarray | None = None
-) -> None:
+def draw_signer(canvas: np.ndarray, state: SignerState, look: Appearance, masks: np.ndarray | None = None) -> None:
     """Draw the signer into ``canvas`` (H, W, 3) in place; ``masks`` (3, H, W) uint8 receives face/left/right."""
     regions = face_regions()
     aa = cv2.LINE_AA
@@ -157,11 +156,23 @@ def draw_signer(
     # torso and neck
     neck_top = state.face[regions["oval"]].mean(0) + [0, face_width * 0.45]
     shoulders = state.shoulders
-    torso = np.array([shoulders[1], shoulders[0], [shoulders[0][0] + face_width * 0.2, 10_000],
-                      [shoulders[1][0] - face_width * 0.2, 10_000]])
+    torso = np.array(
+        [
+            shoulders[1],
+            shoulders[0],
+            [shoulders[0][0] + face_width * 0.2, 10_000],
+            [shoulders[1][0] - face_width * 0.2, 10_000],
+        ]
+    )
     cv2.fillPoly(canvas, [pts(torso)], look.shirt, aa, shift)
-    neck = np.array([neck_top + [-face_width * 0.22, 0], neck_top + [face_width * 0.22, 0],
-                     neck_top + [face_width * 0.22, face_width * 0.7], neck_top + [-face_width * 0.22, face_width * 0.7]])
+    neck = np.array(
+        [
+            neck_top + [-face_width * 0.22, 0],
+            neck_top + [face_width * 0.22, 0],
+            neck_top + [face_width * 0.22, face_width * 0.7],
+            neck_top + [-face_width * 0.22, face_width * 0.7],
+        ]
+    )
     cv2.fillPoly(canvas, [pts(neck)], look.skin, aa, shift)
     # face: hair behind, oval, brows, eyes, mouth
     oval_order = _oval_order(state.face, regions["oval"])
@@ -193,8 +204,15 @@ def draw_signer(
         for target, colour, line in layers:
             cv2.fillPoly(target, [pts(hand[list(_PALM)])], colour, line, shift)
             for chain in _FINGER_CHAINS:
-                cv2.polylines(target, [pts(hand[list((0,) + chain) if chain[0] == 1 else list(chain)])], False,
-                              colour, finger_width, line, shift)
+                cv2.polylines(
+                    target,
+                    [pts(hand[list((0,) + chain) if chain[0] == 1 else list(chain)])],
+                    False,
+                    colour,
+                    finger_width,
+                    line,
+                    shift,
+                )
         for chain in _FINGER_CHAINS:  # a thin dark outline keeps fingers apart at small crop sizes
             cv2.polylines(canvas, [pts(hand[list(chain)])], False, dark, 1, aa, shift)
 
@@ -206,4 +224,3 @@ def _angle_order(points: np.ndarray) -> np.ndarray:
 
 def _oval_order(face: np.ndarray, oval: np.ndarray) -> np.ndarray:
     return oval[_angle_order(face[oval])]
-

@@ -55,22 +55,25 @@ class _Body:
         self.centre = np.array([look.centre_x * config.width, look.head_y * config.height])
         self.shoulder_y = self.centre[1] + 2.3 * self.fw
         # signer's left shoulder is on the image right (a front-facing camera)
-        self.shoulders = np.array([[self.centre[0] + 2.3 * self.fw, self.shoulder_y],
-                                   [self.centre[0] - 2.3 * self.fw, self.shoulder_y]])
+        self.shoulders = np.array(
+            [[self.centre[0] + 2.3 * self.fw, self.shoulder_y], [self.centre[0] - 2.3 * self.fw, self.shoulder_y]]
+        )
         self.upper_arm, self.forearm = 2.6 * self.fw, 2.5 * self.fw
         self.palm = 0.62 * self.fw
 
     def location(self, name: str) -> np.ndarray:
         """Target position of the right hand's palm centre."""
         cx, cy, fw, sy = self.centre[0], self.centre[1], self.fw, self.shoulder_y
-        return np.array({
-            "temple": (cx - 1.7 * fw, cy - 0.7 * fw),
-            "chin": (cx - 0.4 * fw, cy + 1.9 * fw),
-            "chest": (cx - 0.4 * fw, sy + 1.6 * fw),
-            "neutral": (cx - 1.5 * fw, sy + 2.6 * fw),
-            "side": (cx - 3.6 * fw, sy + 1.2 * fw),
-            "shoulder": (cx + 1.9 * fw, sy + 0.4 * fw),
-        }[name])
+        return np.array(
+            {
+                "temple": (cx - 1.7 * fw, cy - 0.7 * fw),
+                "chin": (cx - 0.4 * fw, cy + 1.9 * fw),
+                "chest": (cx - 0.4 * fw, sy + 1.6 * fw),
+                "neutral": (cx - 1.5 * fw, sy + 2.6 * fw),
+                "side": (cx - 3.6 * fw, sy + 1.2 * fw),
+                "shoulder": (cx + 1.9 * fw, sy + 0.4 * fw),
+            }[name]
+        )
 
     def left_base(self) -> np.ndarray:
         return np.array([self.centre[0] + 1.5 * self.fw, self.shoulder_y + 2.9 * self.fw])
@@ -107,16 +110,28 @@ def _timeline(signs: Sequence[str], rng: np.random.Generator, config: SynthSignC
 
     def hold(sign_word: str, n: int) -> None:
         for k in range(n):
-            frames.append({"where": "sign", "word": sign_word, "phase": k / max(n - 1, 1),
-                           "ramp": min(1.0, (k + 1) / 3, (n - k) / 2)})
+            frames.append(
+                {
+                    "where": "sign",
+                    "word": sign_word,
+                    "phase": k / max(n - 1, 1),
+                    "ramp": min(1.0, (k + 1) / 3, (n - k) / 2),
+                }
+            )
 
     for _ in range(int(rng.integers(*config.rest_frames, endpoint=True))):
         frames.append(dict(rest))
     previous = None
     for word in signs:
         for k in range(config.transition_frames + (2 if previous is None else 0)):
-            frames.append({"where": "move", "from": previous, "to": word,
-                           "t": (k + 1) / (config.transition_frames + (2 if previous is None else 0) + 1)})
+            frames.append(
+                {
+                    "where": "move",
+                    "from": previous,
+                    "to": word,
+                    "t": (k + 1) / (config.transition_frames + (2 if previous is None else 0) + 1),
+                }
+            )
         hold(word, int(rng.integers(*config.hold_frames, endpoint=True)))
         previous = word
     for k in range(config.transition_frames + 2):
@@ -168,7 +183,9 @@ def render_clip(
     pose = np.zeros((n, 33, 3), dtype=np.float32)
     face = np.zeros((n, 468, 2), dtype=np.float32)
     hands = {"left": np.zeros((n, 21, 2), dtype=np.float32), "right": np.zeros((n, 21, 2), dtype=np.float32)}
-    labels = {key: np.full(n, -1, dtype=np.int64) for key in ("right_handshape", "left_handshape", "expression", "location")}
+    labels = {
+        key: np.full(n, -1, dtype=np.int64) for key in ("right_handshape", "left_handshape", "expression", "location")
+    }
     amplitude = 0.55 * body.fw
     head_jitter = rng.normal(0, 0.02 * body.fw, size=(n, 2)).cumsum(0) * 0.3
 
@@ -181,10 +198,12 @@ def render_clip(
         face[i] = face_points * body.fw + head_centre
         hands["right"][i] = body.hand(right_shape, right, "right", tilt=0.25)
         hands["left"][i] = body.hand(left_shape, left, "left", tilt=-0.2)
-        elbows = np.stack([
-            arm_elbow(body.shoulders[0], hands["left"][i][0], body.upper_arm, body.forearm, outward=+1),
-            arm_elbow(body.shoulders[1], hands["right"][i][0], body.upper_arm, body.forearm, outward=-1),
-        ])
+        elbows = np.stack(
+            [
+                arm_elbow(body.shoulders[0], hands["left"][i][0], body.upper_arm, body.forearm, outward=+1),
+                arm_elbow(body.shoulders[1], hands["right"][i][0], body.upper_arm, body.forearm, outward=-1),
+            ]
+        )
         pose[i] = _pose_landmarks(face[i], body, elbows, hands["left"][i], hands["right"][i])
         frames[i] = look.background
         state = SignerState(face[i], hands["right"][i], hands["left"][i], body.shoulders, elbows)
@@ -197,7 +216,10 @@ def render_clip(
 
 
 def _landmark_arrays(
-    pose: np.ndarray, face: np.ndarray, hands: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+    pose: np.ndarray,
+    face: np.ndarray,
+    hands: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
     config: SynthSignConfig,
 ) -> dict[str, np.ndarray]:
     """The landmark file's arrays: parts outside the frame become NaN, marked absent, and lose their handshape label."""
@@ -222,7 +244,9 @@ def _visible(points: np.ndarray, width: int, height: int, fraction: float) -> np
     return inside.mean(-1) >= fraction
 
 
-def _pose_landmarks(face: np.ndarray, body: _Body, elbows: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def _pose_landmarks(
+    face: np.ndarray, body: _Body, elbows: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> np.ndarray:
     """33 MediaPipe Pose landmarks (x, y, visibility) consistent with the drawn face, arms and hands."""
     regions = face_regions()
     pose = np.zeros((33, 3), dtype=np.float32)
@@ -231,12 +255,28 @@ def _pose_landmarks(face: np.ndarray, body: _Body, elbows: np.ndarray, left: np.
     eye_y = (eye["left"][:, 1].mean() + eye["right"][:, 1].mean()) / 2
     points = {
         0: face[1],  # nose tip
-        1: eye["left"][np.argmin(eye["left"][:, 0])], 2: eye["left"].mean(0), 3: eye["left"][np.argmax(eye["left"][:, 0])],
-        4: eye["right"][np.argmax(eye["right"][:, 0])], 5: eye["right"].mean(0), 6: eye["right"][np.argmin(eye["right"][:, 0])],
-        7: (oval[:, 0].max(), eye_y + 0.2 * body.fw), 8: (oval[:, 0].min(), eye_y + 0.2 * body.fw),
-        9: face[291], 10: face[61],  # mouth corners: signer's left, right
-        11: body.shoulders[0], 12: body.shoulders[1], 13: elbows[0], 14: elbows[1],
-        15: left[0], 16: right[0], 17: left[17], 18: right[17], 19: left[8], 20: right[8], 21: left[4], 22: right[4],
+        1: eye["left"][np.argmin(eye["left"][:, 0])],
+        2: eye["left"].mean(0),
+        3: eye["left"][np.argmax(eye["left"][:, 0])],
+        4: eye["right"][np.argmax(eye["right"][:, 0])],
+        5: eye["right"].mean(0),
+        6: eye["right"][np.argmin(eye["right"][:, 0])],
+        7: (oval[:, 0].max(), eye_y + 0.2 * body.fw),
+        8: (oval[:, 0].min(), eye_y + 0.2 * body.fw),
+        9: face[291],
+        10: face[61],  # mouth corners: signer's left, right
+        11: body.shoulders[0],
+        12: body.shoulders[1],
+        13: elbows[0],
+        14: elbows[1],
+        15: left[0],
+        16: right[0],
+        17: left[17],
+        18: right[17],
+        19: left[8],
+        20: right[8],
+        21: left[4],
+        22: right[4],
         23: (body.shoulders[0][0] - 0.3 * body.fw, body.shoulder_y + 7 * body.fw),
         24: (body.shoulders[1][0] + 0.3 * body.fw, body.shoulder_y + 7 * body.fw),
     }
@@ -247,4 +287,3 @@ def _pose_landmarks(face: np.ndarray, body: _Body, elbows: np.ndarray, left: np.
         side = -1 if index % 2 else 1
         pose[index] = (body.centre[0] + side * body.fw, body.shoulder_y + (9 + (index - 25) // 2 * 3) * body.fw, 0.0)
     return pose
-

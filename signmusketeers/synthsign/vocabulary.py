@@ -78,8 +78,16 @@ VOCABULARY: dict[str, Sign] = {
     "at night": Sign("fist", "l", "shoulder", "up_down", "neutral"),
 }
 
-SUBJECTS = {"I": "I", "you": "you", "we": "we", "they": "they",
-            "mother": "my mother", "father": "my father", "teacher": "the teacher", "friend": "my friend"}
+SUBJECTS = {
+    "I": "I",
+    "you": "you",
+    "we": "we",
+    "they": "they",
+    "mother": "my mother",
+    "father": "my father",
+    "teacher": "the teacher",
+    "friend": "my friend",
+}
 VERBS = ("see", "like", "want", "have", "need", "make", "find", "love")
 ADJECTIVES = ("big", "small", "red", "blue", "new", "old", "happy", "sad")
 NOUNS = ("house", "car", "book", "ball", "dog", "cat", "apple", "tree")
@@ -135,10 +143,16 @@ class Sentence:
     @property
     def text(self) -> str:
         """The English sentence, capitalised, with a full stop."""
-        verb = self.verb if self.subject in ("I", "you", "we", "they") else self.verb + ("s" if self.verb != "have" else "")
+        verb = (
+            self.verb
+            if self.subject in ("I", "you", "we", "they")
+            else self.verb + ("s" if self.verb != "have" else "")
+        )
         if self.subject not in ("I", "you", "we", "they") and self.verb == "have":
             verb = "has"
-        words = f"{SUBJECTS[self.subject]} {verb} the {self.adjective} {self.noun}" + (f" {self.time}" if self.time else "")
+        words = f"{SUBJECTS[self.subject]} {verb} the {self.adjective} {self.noun}" + (
+            f" {self.time}" if self.time else ""
+        )
         return words[0].upper() + words[1:] + "."
 
 
@@ -148,8 +162,10 @@ def _pair_splits() -> dict[tuple[str, str], str]:
     order = np.random.default_rng(SPLIT_SEED).permutation(len(pairs))
     n_heldout = round(0.1 * len(pairs))
     rank = np.argsort(order)  # rank[i]: position of pair i in the shuffled order
-    return {pair: "test" if rank[i] < n_heldout else "val" if rank[i] < 2 * n_heldout else "train"
-            for i, pair in enumerate(pairs)}
+    return {
+        pair: "test" if rank[i] < n_heldout else "val" if rank[i] < 2 * n_heldout else "train"
+        for i, pair in enumerate(pairs)
+    }
 
 
 def split_of_pair(verb: str, noun: str) -> str:

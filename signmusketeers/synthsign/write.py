@@ -101,8 +101,13 @@ def generate(
                 progress(len(rows))
     (out / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     info = {
-        "seed": seed, "clips": clips, "config": asdict(config), "handshapes": HANDSHAPES, "expressions": EXPRESSIONS,
-        "locations": LOCATIONS, "movements": MOVEMENTS,
+        "seed": seed,
+        "clips": clips,
+        "config": asdict(config),
+        "handshapes": HANDSHAPES,
+        "expressions": EXPRESSIONS,
+        "locations": LOCATIONS,
+        "movements": MOVEMENTS,
         "vocabulary": {word: asdict(sign) for word, sign in VOCABULARY.items()},
     }
     (out / "synthsign.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -126,9 +131,18 @@ def _write_clip(job: tuple[Path, int, int, str, SynthSignConfig]) -> dict:
     write_video(out / "videos" / f"{clip_id}.mp4", clip.frames, config.fps)
     write_npz(out / "landmarks" / f"{clip_id}.npz", clip.landmarks)
     return {
-        "clip_id": clip_id, "video": f"videos/{clip_id}.mp4", "landmarks": f"landmarks/{clip_id}.npz",
-        "start": None, "end": None, "text": sentence.text, "split": split, "fps": config.fps,
-        "frames": len(clip.frames), "width": config.width, "height": config.height, "signs": sentence.signs,
+        "clip_id": clip_id,
+        "video": f"videos/{clip_id}.mp4",
+        "landmarks": f"landmarks/{clip_id}.npz",
+        "start": None,
+        "end": None,
+        "text": sentence.text,
+        "split": split,
+        "fps": config.fps,
+        "frames": len(clip.frames),
+        "width": config.width,
+        "height": config.height,
+        "signs": sentence.signs,
     }
 
 
@@ -162,4 +176,3 @@ def save_preview(path: Path, clips: Sequence[tuple[RenderedClip, str]], per_clip
         rows.append(np.concatenate([caption, row], axis=0))
     sheet = np.concatenate(rows, axis=0) if rows else np.zeros((10, 10, 3), np.uint8)
     cv2.imwrite(str(path), sheet[..., ::-1])
-

@@ -78,8 +78,13 @@ def read_text_manifest(path: str | os.PathLike) -> dict[str, str]:
 class FeatureCollator:
     """Records → padded batch (module doc). Picklable, so it runs inside loader workers."""
 
-    def __init__(self, tokenizer, max_frames: int | None = None, max_target_tokens: int = 128,
-                 texts: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        max_frames: int | None = None,
+        max_target_tokens: int = 128,
+        texts: Mapping[str, str] | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.max_frames = max_frames
         self.max_target_tokens = max_target_tokens
@@ -102,10 +107,13 @@ class FeatureCollator:
         batch["lengths"] = lengths_tensor
         batch["attention_mask"] = (torch.arange(longest)[None, :] < lengths_tensor[:, None]).long()
         batch["clip_id"] = [str(r["clip_id"]) for r in records]
-        batch["text"] = [self.texts.get(c, str(r["text"])) if self.texts else str(r["text"])
-                         for c, r in zip(batch["clip_id"], records)]
-        tokens = self.tokenizer(batch["text"], padding=True, truncation=True, max_length=self.max_target_tokens,
-                                return_tensors="pt")
+        batch["text"] = [
+            self.texts.get(c, str(r["text"])) if self.texts else str(r["text"])
+            for c, r in zip(batch["clip_id"], records)
+        ]
+        tokens = self.tokenizer(
+            batch["text"], padding=True, truncation=True, max_length=self.max_target_tokens, return_tensors="pt"
+        )
         labels = tokens["input_ids"].masked_fill(tokens["attention_mask"] == 0, -100)
         batch["labels"] = labels
         cut = [c for c, f, n in zip(batch["clip_id"], full_lengths, lengths) if f > n]
@@ -127,8 +135,9 @@ class LengthBucketedBatches(IterableDataset):
 
     def _batches(self, records: list[Mapping[str, Any]], generator: random.Random) -> Iterator[dict[str, Any]]:
         records.sort(key=lambda r: len(r["pose"]))
-        batches = [records[i : i + self.batch_size] for i in range(0, len(records) - self.batch_size + 1,
-                                                                   self.batch_size)]
+        batches = [
+            records[i : i + self.batch_size] for i in range(0, len(records) - self.batch_size + 1, self.batch_size)
+        ]
         generator.shuffle(batches)
         for batch in batches:
             yield self.collate(batch)
@@ -242,8 +251,11 @@ class ClipFeatureDataModule(LightningDataModule):
             folder = entry if isinstance(entry, str) or entry is None else entry[0]
             if folder and (Path(folder) / "manifest.json").exists():
                 made_by = ShardManifest.read(folder).made_by
-                return {part: made_by[f"{part}_encoder"]["path"] for part in ("face", "hand")
-                        if isinstance(made_by.get(f"{part}_encoder"), dict) and "path" in made_by[f"{part}_encoder"]}
+                return {
+                    part: made_by[f"{part}_encoder"]["path"]
+                    for part in ("face", "hand")
+                    if isinstance(made_by.get(f"{part}_encoder"), dict) and "path" in made_by[f"{part}_encoder"]
+                }
         return {}
 
     @property
@@ -260,8 +272,10 @@ class ClipFeatureDataModule(LightningDataModule):
                     seen.setdefault(folder_face_privacy(folder), folder)
         if len(seen) > 1:
             (a, folder_a), (b, folder_b) = list(seen.items())[:2]
-            raise FacePrivacyError(f"{folder_a} holds features of {describe(a)}, {folder_b} of {describe(b)}; "
-                                   "train on features of one kind (extract them again from one kind of clip shards)")
+            raise FacePrivacyError(
+                f"{folder_a} holds features of {describe(a)}, {folder_b} of {describe(b)}; "
+                "train on features of one kind (extract them again from one kind of clip shards)"
+            )
         return next(iter(seen), None)
 
     def collator(self) -> FeatureCollator:
@@ -277,8 +291,10 @@ class ClipFeatureDataModule(LightningDataModule):
         from litdata import CombinedStreamingDataset
 
         # Several folders (e.g. YouTube-ASL + How2Sign): every clip of each, once per epoch.
-        parts = [open_dataset(f, kind="features", shuffle=training, drop_last=training, seed=self.hparams.seed)
-                 for f in folders]
+        parts = [
+            open_dataset(f, kind="features", shuffle=training, drop_last=training, seed=self.hparams.seed)
+            for f in folders
+        ]
         return CombinedStreamingDataset(parts, seed=self.hparams.seed, iterate_over_all=True)
 
     def _loader(self, split: str, training: bool):
@@ -287,14 +303,24 @@ class ClipFeatureDataModule(LightningDataModule):
         dataset = self._dataset(split, training)
         batch_size = self.hparams.batch_size if training else (self.hparams.eval_batch_size or self.hparams.batch_size)
         if training and self.hparams.bucket_by_length:
-            batches = LengthBucketedBatches(dataset, self.collator(), batch_size, self.hparams.bucket_pool,
-                                            self.hparams.seed)
+            batches = LengthBucketedBatches(
+                dataset, self.collator(), batch_size, self.hparams.bucket_pool, self.hparams.seed
+            )
             # Persistent workers keep their copies of the datasets, whose epoch counters then advance and reshuffle
             # each epoch (fresh workers would start from epoch 1 again: the same order every epoch).
-            return DataLoader(batches, batch_size=None, num_workers=self.hparams.num_workers,
-                              persistent_workers=self.hparams.num_workers > 0)
-        return StreamingDataLoader(dataset, batch_size=batch_size, num_workers=self.hparams.num_workers,
-                                   collate_fn=self.collator(), drop_last=training)
+            return DataLoader(
+                batches,
+                batch_size=None,
+                num_workers=self.hparams.num_workers,
+                persistent_workers=self.hparams.num_workers > 0,
+            )
+        return StreamingDataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=self.hparams.num_workers,
+            collate_fn=self.collator(),
+            drop_last=training,
+        )
 
     # ------------------------------------------------------------------------------------------ loaders
 
@@ -331,8 +357,10 @@ class ClipFeatureDataModule(LightningDataModule):
         if cut:
             self._cut_clips.setdefault(self._split_being_read(), set()).update(cut)
             if not self._warned_truncation:
-                rank_zero_warn(f"clips longer than max_frames={self.hparams.max_frames} are cut to their first "
-                               f"{self.hparams.max_frames} frames; the count is reported at the end of each stage")
+                rank_zero_warn(
+                    f"clips longer than max_frames={self.hparams.max_frames} are cut to their first "
+                    f"{self.hparams.max_frames} frames; the count is reported at the end of each stage"
+                )
                 self._warned_truncation = True
         return batch
 
@@ -342,6 +370,8 @@ class ClipFeatureDataModule(LightningDataModule):
             # Each rank reads its own clips; no collective here (teardown also runs after a failure).
             trainer = self.trainer
             rank = f"rank {trainer.global_rank}: " if trainer is not None and trainer.world_size > 1 else ""
-            warnings.warn(f"{rank}{stage}: clips cut to max_frames={self.hparams.max_frames}: {counts} "
-                          "(distinct clips)", stacklevel=2)
+            warnings.warn(
+                f"{rank}{stage}: clips cut to max_frames={self.hparams.max_frames}: {counts} (distinct clips)",
+                stacklevel=2,
+            )
         self._cut_clips = {}

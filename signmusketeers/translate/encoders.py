@@ -14,7 +14,9 @@ import torch
 
 from signmusketeers.constants import CROP_SIZE, DEFAULT_MODEL
 from signmusketeers.pretrain.encoder import (
-    CropEncoder, build_encoder, save_encoder,
+    CropEncoder,
+    build_encoder,
+    save_encoder,
 )
 
 __all__ = ["crop_features", "write_random_encoder"]
@@ -36,8 +38,12 @@ def crop_features(
 
 
 def write_random_encoder(
-    out: str | os.PathLike, model_name: str = DEFAULT_MODEL, img_size: int = CROP_SIZE, seed: int = 0,
-    init_values: float | None = 1.0, **model_kwargs: int,
+    out: str | os.PathLike,
+    model_name: str = DEFAULT_MODEL,
+    img_size: int = CROP_SIZE,
+    seed: int = 0,
+    init_values: float | None = 1.0,
+    **model_kwargs: int,
 ) -> tuple[Path, CropEncoder]:
     """Write a randomly initialised encoder file at ``out``; returns ``(weights path, encoder)``.
 

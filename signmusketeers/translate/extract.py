@@ -40,10 +40,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from signmusketeers.data.shard_manifest import INDEX, ShardError, read_failures
-from signmusketeers.data.shards import ShardWriter, open_dataset
-from signmusketeers.data.shards import LEDGER
-from signmusketeers.data.shard_manifest import ShardManifest
+from signmusketeers.data.shard_manifest import INDEX, ShardError, ShardManifest, read_failures
+from signmusketeers.data.shards import LEDGER, ShardWriter, open_dataset
 from signmusketeers.errors import InputError
 from signmusketeers.formats.encoder_file import encoder_paths, file_sha256
 from signmusketeers.formats.records import feature_record, unpack_clip_crops
@@ -71,8 +69,14 @@ class DecodedClips(Dataset):
     decoded in the same pass as their crops (full records hold no whole frames: that clip fails).
     """
 
-    def __init__(self, folder: str | os.PathLike, indices: Sequence[int], skip: set[str],
-                 whole_frame_size: int = 0, face_privacy: bool | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        indices: Sequence[int],
+        skip: set[str],
+        whole_frame_size: int = 0,
+        face_privacy: bool | None = None,
+    ) -> None:
         self.folder, self.indices, self.skip = str(folder), indices, skip
         self.whole_frame_size = whole_frame_size
         self.face_privacy = face_privacy
@@ -126,18 +130,30 @@ class DecodedClips(Dataset):
         return item
 
 
-NO_WHOLE_FRAMES = ("full clip records hold only the crops, not the whole frames the global stream needs: parse with "
-                   "--clip-records boxes (extract then decodes the source videos)")
+NO_WHOLE_FRAMES = (
+    "full clip records hold only the crops, not the whole frames the global stream needs: parse with "
+    "--clip-records boxes (extract then decodes the source videos)"
+)
 
 
 def _feature_record(clip: dict[str, Any], streams: dict[str, np.ndarray]) -> dict[str, Any]:
     """The feature record of one decoded clip (:func:`~signmusketeers.formats.records.feature_record`)."""
-    return feature_record(clip["clip_id"], clip["text"], streams["face"], streams["left"], streams["right"],
-                          clip["pose"], global_features=streams.get("global"))
+    return feature_record(
+        clip["clip_id"],
+        clip["text"],
+        streams["face"],
+        streams["left"],
+        streams["right"],
+        clip["pose"],
+        global_features=streams.get("global"),
+    )
 
 
 def encode_clips(
-    clips: list[dict[str, Any]], face_encoder: CropEncoder, hand_encoder: CropEncoder, dtype: np.dtype = np.float16,
+    clips: list[dict[str, Any]],
+    face_encoder: CropEncoder,
+    hand_encoder: CropEncoder,
+    dtype: np.dtype = np.float16,
     global_encoder: CropEncoder | None = None,
 ) -> list[dict[str, Any]]:
     """Feature records for decoded clips: one face-encoder and one hand-encoder forward over all their crops
@@ -145,8 +161,9 @@ def encode_clips(
     frames, stored as ``global``, when given."""
     crops = torch.from_numpy(np.concatenate([c["crops"] for c in clips]))  # (ΣT, 3, S, S, 3)
     torch_dtype = torch.from_numpy(np.zeros(0, dtype)).dtype
-    streams = {name: value.numpy() for name, value in crop_features(crops, face_encoder, hand_encoder,
-                                                                     torch_dtype).items()}
+    streams = {
+        name: value.numpy() for name, value in crop_features(crops, face_encoder, hand_encoder, torch_dtype).items()
+    }
     if global_encoder is not None:
         whole = global_encoder(torch.from_numpy(np.concatenate([c["whole"] for c in clips])))
         streams["global"] = whole.to(torch_dtype).cpu().numpy()
@@ -250,10 +267,20 @@ class _Job:
 
 
 def extract_features(
-    clips: str | os.PathLike, out: str | os.PathLike, *, face_encoder: str | os.PathLike,
-    hand_encoder: str | os.PathLike, global_encoder: str | os.PathLike | None = None, frames_per_batch: int = 128,
-    workers: int = 2, device: str | None = None, dtype: str = "float16", shard_index: int | None = None,
-    num_shards: int | None = None, progress: bool = True, command: str = "signmusketeers extract",
+    clips: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    face_encoder: str | os.PathLike,
+    hand_encoder: str | os.PathLike,
+    global_encoder: str | os.PathLike | None = None,
+    frames_per_batch: int = 128,
+    workers: int = 2,
+    device: str | None = None,
+    dtype: str = "float16",
+    shard_index: int | None = None,
+    num_shards: int | None = None,
+    progress: bool = True,
+    command: str = "signmusketeers extract",
     on_failure: Callable[[str], None] | None = None,
 ) -> ExtractReport:
     """Encode every clip of the clip shard folder ``clips`` into feature shards ``out/SPLIT`` (see module doc).
@@ -263,12 +290,26 @@ def extract_features(
     ``on_failure(line)`` hears each clip that fails (it is logged in the folder's failures and skipped). Raises
     :class:`ExtractError` (or the encoder's, shard's or privacy error), one line, before anything is written.
     """
-    job = _prepare(Path(clips), Path(out), face_encoder, hand_encoder, global_encoder, frames_per_batch, workers,
-                   device, shard_index, num_shards)
+    job = _prepare(
+        Path(clips),
+        Path(out),
+        face_encoder,
+        hand_encoder,
+        global_encoder,
+        frames_per_batch,
+        workers,
+        device,
+        shard_index,
+        num_shards,
+    )
     made_by = _made_by(job, command, dtype)
     try:
-        writers = {split: ShardWriter(job.out / split, "features", made_by, shard_index=job.shard_index,
-                                      num_shards=job.num_shards) for split in SPLITS}
+        writers = {
+            split: ShardWriter(
+                job.out / split, "features", made_by, shard_index=job.shard_index, num_shards=job.num_shards
+            )
+            for split in SPLITS
+        }
     except (ShardError, OSError) as error:
         raise ExtractError(str(error)) from None
     report = ExtractReport()
@@ -286,9 +327,18 @@ def extract_features(
     return report
 
 
-def _prepare(clips: Path, out: Path, face: str | os.PathLike, hand: str | os.PathLike,
-             whole: str | os.PathLike | None, frames_per_batch: int, workers: int, device: str | None,
-             shard_index: int | None, num_shards: int | None) -> _Job:
+def _prepare(
+    clips: Path,
+    out: Path,
+    face: str | os.PathLike,
+    hand: str | os.PathLike,
+    whole: str | os.PathLike | None,
+    frames_per_batch: int,
+    workers: int,
+    device: str | None,
+    shard_index: int | None,
+    num_shards: int | None,
+) -> _Job:
     """Check the options, load the encoders and check the folders; raises one line before anything is written."""
     shard_index = shard_index if shard_index is not None else _env_int("RANK", 0)
     num_shards = num_shards if num_shards is not None else _env_int("WORLD_SIZE", 1)
@@ -308,14 +358,18 @@ def _prepare(clips: Path, out: Path, face: str | os.PathLike, hand: str | os.Pat
         fields = _written_fields(out / split)
         if fields is not None and ("global" in fields) != ("global" in encoders):
             had = "with" if "global" in fields else "without"
-            raise ExtractError(f"{out / split}: an earlier run wrote features {had} the global stream; resume it the "
-                               "same way (--global-encoder) or write to another --out")
+            raise ExtractError(
+                f"{out / split}: an earlier run wrote features {had} the global stream; resume it the "
+                "same way (--global-encoder) or write to another --out"
+            )
     face_privacy = folder_face_privacy(clips)
     for split in SPLITS:
         existing = folder_face_privacy(out / split)
         if existing != face_privacy and (existing is not None or (out / split / "manifest.json").exists()):
-            raise ExtractError(f"{out / split}: holds features of {describe(existing)}, {clips} has clips of "
-                               f"{describe(face_privacy)}; extract them into another --out")
+            raise ExtractError(
+                f"{out / split}: holds features of {describe(existing)}, {clips} has clips of "
+                f"{describe(face_privacy)}; extract them into another --out"
+            )
     if face_privacy is not None:
         for split in SPLITS:
             claim_face_privacy(out / split, face_privacy)
@@ -332,13 +386,25 @@ def _made_by(job: _Job, command: str, dtype: str) -> dict[str, Any]:
     }
     for part, encoder in job.encoders.items():
         weights, _ = encoder_paths(job.paths[part])
-        made_by[f"{part}_encoder"] = {"path": str(weights.resolve()), "sha256": file_sha256(weights),
-                                      "model": encoder.spec.model_name, "model_kwargs": encoder.spec.model_kwargs}
+        made_by[f"{part}_encoder"] = {
+            "path": str(weights.resolve()),
+            "sha256": file_sha256(weights),
+            "model": encoder.spec.model_name,
+            "model_kwargs": encoder.spec.model_kwargs,
+        }
     return made_by
 
 
-def _encode_all(job: _Job, writers: dict[str, ShardWriter], report: ExtractReport, frames_per_batch: int,
-                workers: int, dtype: np.dtype, progress: bool, on_failure: Callable[[str], None] | None) -> None:
+def _encode_all(
+    job: _Job,
+    writers: dict[str, ShardWriter],
+    report: ExtractReport,
+    frames_per_batch: int,
+    workers: int,
+    dtype: np.dtype,
+    progress: bool,
+    on_failure: Callable[[str], None] | None,
+) -> None:
     """Decode this shard index's clips in loader workers, encode them in batches and write them (see module doc)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -348,11 +414,16 @@ def _encode_all(job: _Job, writers: dict[str, ShardWriter], report: ExtractRepor
     # A range, not a list: constant memory at any corpus size, in this process and in each loader worker.
     indices = range(job.shard_index, _record_count(job.clips), job.num_shards)
     whole = job.encoders.get("global")
-    decoded = DecodedClips(job.clips, indices, done, whole.spec.img_size if whole is not None else 0,
-                           job.face_privacy)
+    decoded = DecodedClips(job.clips, indices, done, whole.spec.img_size if whole is not None else 0, job.face_privacy)
     loader = DataLoader(decoded, batch_size=None, num_workers=workers, collate_fn=_as_is)
-    bar = Progress(TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   disable=not progress, transient=False)
+    bar = Progress(
+        TextColumn("extract"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+        transient=False,
+    )
     with bar:
         task = bar.add_task("clips", total=len(indices))
         for batch, others in batches_of_clips(loader, frames_per_batch):

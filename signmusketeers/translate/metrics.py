@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric, Score, Signature
+
 from signmusketeers.errors import InputError
 
 
@@ -105,8 +106,9 @@ class SentenceMeanMetric(Metric):
         return self._compute_score_from_stats(np.asarray(stats, dtype=np.float64).sum(axis=0))
 
     def get_signature(self) -> Signature:
-        return self._SIGNATURE_TYPE({**self.__dict__, "signature_items": self.signature_items(),
-                                     "signature_version": self.signature_version()})
+        return self._SIGNATURE_TYPE(
+            {**self.__dict__, "signature_items": self.signature_items(), "signature_version": self.signature_version()}
+        )
 
     # sacrebleu's per-segment hooks (tokenise, cache reference n-grams) are not used: statistics come whole from
     # ``sentence_scores``.
@@ -213,21 +215,30 @@ class Bleurt(SentenceMeanMetric):
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise BleurtError(f"{self.checkpoint}: cannot load a BLEURT checkpoint ({reason})") from None
         if getattr(model.config, "num_labels", None) != 1:
-            raise BleurtError(f"{self.checkpoint}: not a BLEURT checkpoint (a classifier with "
-                              f"{model.config.num_labels} outputs; BLEURT regresses one score)")
+            raise BleurtError(
+                f"{self.checkpoint}: not a BLEURT checkpoint (a classifier with "
+                f"{model.config.num_labels} outputs; BLEURT regresses one score)"
+            )
         return tokenizer, model.to(self.device).eval()
 
     def sentence_scores(self, hypotheses: Sequence[str], references: Sequence[str]) -> list[float]:
         import torch
 
-        limit = min(int(getattr(self._tokenizer, "model_max_length", 512) or 512),
-                    int(getattr(self._model.config, "max_position_embeddings", 512) or 512))
+        limit = min(
+            int(getattr(self._tokenizer, "model_max_length", 512) or 512),
+            int(getattr(self._model.config, "max_position_embeddings", 512) or 512),
+        )
         scores: list[float] = []
         with torch.inference_mode():
             for start in range(0, len(hypotheses), self.batch_size):
-                batch = self._tokenizer(list(references[start:start + self.batch_size]),
-                                        list(hypotheses[start:start + self.batch_size]),
-                                        padding=True, truncation=True, max_length=limit, return_tensors="pt")
+                batch = self._tokenizer(
+                    list(references[start : start + self.batch_size]),
+                    list(hypotheses[start : start + self.batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=limit,
+                    return_tensors="pt",
+                )
                 logits = self._model(**batch.to(self.device)).logits
                 scores.extend(logits[:, 0].float().cpu().tolist())
         return scores

@@ -140,10 +140,17 @@ class TranslationModule(LightningModule):
         self.tokenizer = build_tokenizer(tokenizer)
         self.t5 = build_t5(t5, self.tokenizer, t5_dropout)
         if self.t5.config.vocab_size < len(self.tokenizer):
-            raise ValueError(f"the T5 vocabulary ({self.t5.config.vocab_size}) is smaller than the tokenizer's "
-                             f"({len(self.tokenizer)})")
-        input_dims = {"face": feature_dim, "left": feature_dim, "right": feature_dim,
-                      "global": feature_dim if global_dim is None else global_dim, "pose": pose_dim}
+            raise ValueError(
+                f"the T5 vocabulary ({self.t5.config.vocab_size}) is smaller than the tokenizer's "
+                f"({len(self.tokenizer)})"
+            )
+        input_dims = {
+            "face": feature_dim,
+            "left": feature_dim,
+            "right": feature_dim,
+            "global": feature_dim if global_dim is None else global_dim,
+            "pose": pose_dim,
+        }
         self.fusion = StreamFusion(streams, self.t5.config.d_model, input_dims, projected_dims, fusion_dropout)
         self.streams = tuple(streams)
         self.encoder_paths = {"face": face_encoder, "hand": hand_encoder}
@@ -165,8 +172,10 @@ class TranslationModule(LightningModule):
         # Decoder inputs are given (not labels) so that T5 does not compute an unsmoothed loss we would discard.
         decoder_input_ids = self.t5.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
         logits = self.t5(
-            inputs_embeds=self.embed(batch), attention_mask=batch["attention_mask"],
-            decoder_input_ids=decoder_input_ids, use_cache=False,
+            inputs_embeds=self.embed(batch),
+            attention_mask=batch["attention_mask"],
+            decoder_input_ids=decoder_input_ids,
+            use_cache=False,
         ).logits
         return F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(),
@@ -253,9 +262,11 @@ class TranslationModule(LightningModule):
                 for row in rows:
                     handle.write(json.dumps(row) + "\n")
             line = ", ".join(f"BLEU-{n} {scores[f'bleu{n}']:.2f}" for n in (1, 2, 3, 4))
-            rank_zero_info(f"{stage}: {len(rows)} clips, {line}, chrF {scores['chrf']:.2f}, "
-                           f"ROUGE-L {scores['rouge_l']:.2f}\n"
-                           f"{scores['signature']}\nhypotheses: {path}")
+            rank_zero_info(
+                f"{stage}: {len(rows)} clips, {line}, chrF {scores['chrf']:.2f}, "
+                f"ROUGE-L {scores['rouge_l']:.2f}\n"
+                f"{scores['signature']}\nhypotheses: {path}"
+            )
 
     def _hypotheses_file(self, stage: str) -> Path:
         if self.hypotheses_path:
@@ -287,16 +298,21 @@ class TranslationModule(LightningModule):
             [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.hparams.lr,
         )
-        total = int(self.trainer.max_steps) if self.trainer.max_steps and self.trainer.max_steps > 0 else int(
-            self.trainer.estimated_stepping_batches)
+        total = (
+            int(self.trainer.max_steps)
+            if self.trainer.max_steps and self.trainer.max_steps > 0
+            else int(self.trainer.estimated_stepping_batches)
+        )
         schedule = get_cosine_with_min_lr_schedule_with_warmup(
-            optimizer, self.hparams.warmup_steps, max(total, 1), min_lr=self.hparams.get("min_lr", 0.0))
+            optimizer, self.hparams.warmup_steps, max(total, 1), min_lr=self.hparams.get("min_lr", 0.0)
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
-    def adopt_features(self, encoder_paths: Mapping[str, str], face_privacy: bool | None,
-                       source: str = "feature shards") -> None:
+    def adopt_features(
+        self, encoder_paths: Mapping[str, str], face_privacy: bool | None, source: str = "feature shards"
+    ) -> None:
         """Take what the feature shards record: the encoder exports that made them (for the encoders not given)
         and whether their faces were masked (a mismatch raises in one line). Called by
         :meth:`signmusketeers.translate.ClipFeatureDataModule.connect`."""
@@ -315,8 +331,10 @@ class TranslationModule(LightningModule):
             self.face_privacy = bool(value)
             self.hparams["face_privacy"] = self.face_privacy
         elif bool(value) != self.face_privacy:
-            raise FacePrivacyError(f"{source}: {describe(bool(value))}; the model: {describe(self.face_privacy)} "
-                                   "(face_privacy); masked and unmasked faces do not mix")
+            raise FacePrivacyError(
+                f"{source}: {describe(bool(value))}; the model: {describe(self.face_privacy)} "
+                "(face_privacy); masked and unmasked faces do not mix"
+            )
 
     def encoder_payload(self) -> dict[str, Any]:
         """``{"face"|"hand": {"spec": export JSON, "state_dict": tensors}}`` for the known encoder exports."""

@@ -101,7 +101,9 @@ def metrics(bleurt: Bleurt | None = None) -> dict[str, Metric]:
 
 
 def score(
-    system: Hypotheses, baseline: Hypotheses | None = None, bleurt: Bleurt | None = None,
+    system: Hypotheses,
+    baseline: Hypotheses | None = None,
+    bleurt: Bleurt | None = None,
     resamples: int = DEFAULT_RESAMPLES,
 ) -> dict[str, dict[str, Any]]:
     """Every metric of ``system`` with its bootstrap mean and 95% half-width; with ``baseline``, the paired test.
@@ -119,22 +121,36 @@ def score(
     for key, metric in metrics(bleurt).items():
         if baseline_hypotheses is None:
             result = metric.corpus_score(system.hypotheses, references, n_bootstrap=resamples)
-            report[key] = {"score": result.score, "mean": result._mean, "ci": result._ci,
-                           "signature": str(metric.get_signature())}
+            report[key] = {
+                "score": result.score,
+                "mean": result._mean,
+                "ci": result._ci,
+                "signature": str(metric.get_signature()),
+            }
             continue
         # One metric per test: sacrebleu keys its results by metric name, which BLEU-1..4 share. Every test draws
         # the same resampled indices (same seed, same sizes), so all metrics see the same resamples.
-        test = PairedTest([("baseline", baseline_hypotheses), ("system", system.hypotheses)], {key: metric},
-                          references, test_type="bs", n_samples=resamples)
+        test = PairedTest(
+            [("baseline", baseline_hypotheses), ("system", system.hypotheses)],
+            {key: metric},
+            references,
+            test_type="bs",
+            n_samples=resamples,
+        )
         signatures, results = test()
         name = next(k for k in results if k != "System")
         base, ours = results[name]
-        report[key] = {"score": ours.score, "mean": ours.mean, "ci": ours.ci, "signature": str(signatures[name]),
-                       "baseline": {"score": base.score, "mean": base.mean, "ci": base.ci},
-                       "p_value": ours.p_value,
-                       # sacrebleu's p-value for two identical outputs is 1/(resamples + 1) (every resampled
-                       # difference is 0, none exceeds 0); no difference at all is never called significant.
-                       "significant": bool(ours.p_value < SIGNIFICANCE and ours.score != base.score)}
+        report[key] = {
+            "score": ours.score,
+            "mean": ours.mean,
+            "ci": ours.ci,
+            "signature": str(signatures[name]),
+            "baseline": {"score": base.score, "mean": base.mean, "ci": base.ci},
+            "p_value": ours.p_value,
+            # sacrebleu's p-value for two identical outputs is 1/(resamples + 1) (every resampled
+            # difference is 0, none exceeds 0); no difference at all is never called significant.
+            "significant": bool(ours.p_value < SIGNIFICANCE and ours.score != base.score),
+        }
     return report
 
 
@@ -151,13 +167,21 @@ class ScoreReport:
     bleurt_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"hypotheses": self.system.path, "baseline": self.baseline.path if self.baseline else None,
-                "clips": len(self.system.clip_ids), "bootstrap": self.resamples, "seed": self.seed,
-                "significance_level": SIGNIFICANCE, "metrics": self.metrics}
+        return {
+            "hypotheses": self.system.path,
+            "baseline": self.baseline.path if self.baseline else None,
+            "clips": len(self.system.clip_ids),
+            "bootstrap": self.resamples,
+            "seed": self.seed,
+            "significance_level": SIGNIFICANCE,
+            "metrics": self.metrics,
+        }
 
 
 def score_files(
-    hypotheses: str | os.PathLike, baseline: str | os.PathLike | None = None, bleurt: str | None = None,
+    hypotheses: str | os.PathLike,
+    baseline: str | os.PathLike | None = None,
+    bleurt: str | None = None,
     resamples: int = DEFAULT_RESAMPLES,
 ) -> ScoreReport:
     """Score a hypotheses file (and compare it with ``baseline``'s, clip by clip); ``bleurt`` names a BLEURT

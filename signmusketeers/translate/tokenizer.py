@@ -27,8 +27,14 @@ BYTE_LEVEL = "byt5"
 SENTENCEPIECE_MODEL = "spiece.model"
 T5_TOKENIZER_CLASSES = (None, "T5Tokenizer", "T5TokenizerFast")
 # The tokenizer_config.json / special_tokens_map.json entries T5Tokenizer takes.
-_T5_TOKENIZER_KEYS = ("eos_token", "unk_token", "pad_token", "extra_ids", "additional_special_tokens",
-                      "model_max_length")
+_T5_TOKENIZER_KEYS = (
+    "eos_token",
+    "unk_token",
+    "pad_token",
+    "extra_ids",
+    "additional_special_tokens",
+    "model_max_length",
+)
 
 
 def build_tokenizer(source: str = BYTE_LEVEL):
@@ -67,8 +73,9 @@ def _tokenizer_file(source: str, name: str) -> str | None:
     from transformers.utils import cached_file
 
     try:
-        return cached_file(source, name, _raise_exceptions_for_missing_entries=False,
-                           _raise_exceptions_for_connection_errors=False)
+        return cached_file(
+            source, name, _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False
+        )
     except (OSError, ValueError):
         return None
 

@@ -59,8 +59,12 @@ JSON3 = {
     "wireMagic": "pb3",
     "events": [
         {"tStartMs": 0, "dDurationMs": 90000, "id": 1, "wpWinPosId": 1, "wsWinStyleId": 1},
-        {"tStartMs": 500, "dDurationMs": 2000, "wWinId": 1, "segs": [{"utf8": "nice"}, {"utf8": " to", "tOffsetMs": 300},
-                                                                     {"utf8": " meet", "tOffsetMs": 600}]},
+        {
+            "tStartMs": 500,
+            "dDurationMs": 2000,
+            "wWinId": 1,
+            "segs": [{"utf8": "nice"}, {"utf8": " to", "tOffsetMs": 300}, {"utf8": " meet", "tOffsetMs": 600}],
+        },
         {"tStartMs": 2400, "dDurationMs": 100, "wWinId": 1, "aAppend": 1, "segs": [{"utf8": " you"}]},
         {"tStartMs": 2500, "wWinId": 1, "aAppend": 1, "segs": [{"utf8": "\n"}]},
         {"tStartMs": 3000, "dDurationMs": 2000, "wWinId": 1, "segs": [{"utf8": "♪ ♪"}]},
@@ -114,9 +118,14 @@ def test_youtube_folder_gives_one_clip_per_caption_cue(youtube_folder: Path, tmp
     dropped = [json.loads(line) for line in out.with_suffix(".dropped.jsonl").read_text().splitlines()]
     reasons = {row["clip_id"]: row["reason"] for row in dropped}
     assert reasons == {
-        "a-b_c1234XY.0002": "rolling repeat", "a-b_c1234XY.0004": "rolling repeat", "a-b_c1234XY.0005": "non-speech",
-        "srtvideo_01.0002": "non-speech", "srtvideo_01.0004": "too short", "srtvideo_01.0005": "too long",
-        "srtvideo_01.0006": "empty", "jsonvid-_Z.0002": "non-speech",
+        "a-b_c1234XY.0002": "rolling repeat",
+        "a-b_c1234XY.0004": "rolling repeat",
+        "a-b_c1234XY.0005": "non-speech",
+        "srtvideo_01.0002": "non-speech",
+        "srtvideo_01.0004": "too short",
+        "srtvideo_01.0005": "too long",
+        "srtvideo_01.0006": "empty",
+        "jsonvid-_Z.0002": "non-speech",
     }
     err = capsys.readouterr().err
     assert "3 videos, 3 caption files read, 15 cues: 7 clips kept (train 7)" in err
@@ -137,8 +146,7 @@ def test_overlapping_cues_trim_drop_or_keep() -> None:
     assert [(s, e) for _, s, e, _ in kept] == [(0.0, 3.0), (2.0, 4.0), (2.1, 6.0)]
 
 
-def test_bad_inputs_are_named_in_one_line_and_the_rest_is_written(youtube_folder: Path, tmp_path: Path,
-                                                                 capsys) -> None:
+def test_bad_inputs_are_named_in_one_line_and_the_rest_is_written(youtube_folder: Path, tmp_path: Path, capsys) -> None:
     _video(youtube_folder / "broken.mp4")
     (youtube_folder / "broken.en.srt").write_bytes(b"\xff\xfe\x00garbage")
     _video(youtube_folder / "notvtt.mp4")
@@ -150,19 +158,26 @@ def test_bad_inputs_are_named_in_one_line_and_the_rest_is_written(youtube_folder
     out = tmp_path / "m.jsonl"
     assert _captions(str(youtube_folder), "--out", str(out)) == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    for name, reason in (("broken.en.srt", "not UTF-8"), ("notvtt.vtt", "not a WebVTT file"),
-                         ("nocaptions.mp4", "no en caption file"), ("lonely.en.json3", "without a video"),
-                         ("badjson.en.json3", "not valid JSON")):
+    for name, reason in (
+        ("broken.en.srt", "not UTF-8"),
+        ("notvtt.vtt", "not a WebVTT file"),
+        ("nocaptions.mp4", "no en caption file"),
+        ("lonely.en.json3", "without a video"),
+        ("badjson.en.json3", "not valid JSON"),
+    ):
         assert sum(name in line and reason in line for line in lines) == 1, (name, lines)
     assert "5 problems" in lines[-2]
     assert len(out.read_text().splitlines()) == 7  # the good videos are all there
 
 
 def test_readers_agree_on_the_same_cue(tmp_path: Path) -> None:
-    (tmp_path / "x.vtt").write_text("\ufeffWEBVTT\r\n\r\n1\r\n00:01.000 --> 00:02.500 line:90%\r\n<v Ann>Hi &amp; bye</v>\r\n")
+    (tmp_path / "x.vtt").write_text(
+        "\ufeffWEBVTT\r\n\r\n1\r\n00:01.000 --> 00:02.500 line:90%\r\n<v Ann>Hi &amp; bye</v>\r\n"
+    )
     (tmp_path / "x.srt").write_text("1\n00:00:01,000 --> 00:00:02,500\nHi &amp; bye\n")
-    (tmp_path / "x.json3").write_text(json.dumps({"events": [{"tStartMs": 1000, "dDurationMs": 1500,
-                                                               "segs": [{"utf8": "Hi &amp; bye"}]}]}))
+    (tmp_path / "x.json3").write_text(
+        json.dumps({"events": [{"tStartMs": 1000, "dDurationMs": 1500, "segs": [{"utf8": "Hi &amp; bye"}]}]})
+    )
     for suffix in ("vtt", "srt", "json3"):
         kept, _ = select_cues("x", read_captions(tmp_path / f"x.{suffix}"))
         assert kept == [("x.0001", 1.0, 2.5, "Hi & bye")], suffix
@@ -177,7 +192,8 @@ def test_a_captions_manifest_parses_into_one_clip_per_cue(shared_clips: Path, tm
     folder.mkdir()
     (folder / "Ab-c_D12345.mp4").symlink_to(shared_clips / "signer_blue_screen.mp4")
     (folder / "Ab-c_D12345.en.vtt").write_text(
-        "WEBVTT\n\n00:00:00.000 --> 00:00:00.400\nFirst sentence.\n\n00:00:00.400 --> 00:00:00.800\nSecond one.\n")
+        "WEBVTT\n\n00:00:00.000 --> 00:00:00.400\nFirst sentence.\n\n00:00:00.400 --> 00:00:00.800\nSecond one.\n"
+    )
     manifest = tmp_path / "yt.jsonl"
     assert _captions(str(folder), "--out", str(manifest), "--split", "train") == 0
     assert main(["parse", str(manifest), "--out", str(tmp_path / "clips"), "--crop-size", "56"]) == 0

@@ -15,8 +15,7 @@ import pytest
 from signmusketeers.data.corpus import ParseReport, parse_corpus
 from signmusketeers.data.shards import open_dataset
 from signmusketeers.errors import InputError
-
-from ..parsing.test_command import synth_folder
+from tests.parsing.test_command import synth_folder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,9 +47,23 @@ def test_workers_write_in_input_order_byte_identical(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     runs = {}
     for name, workers in (("one", 1), ("two", 2), ("two_again", 2)):
-        command = [sys.executable, "-m", "signmusketeers", "parse", str(data), "--out", str(tmp_path / name / "clips"),
-                   "--crops-out", str(tmp_path / name / "crops"), "--crop-size", "32", "--crops-per-clip", "2",
-                   "--workers", str(workers)]
+        command = [
+            sys.executable,
+            "-m",
+            "signmusketeers",
+            "parse",
+            str(data),
+            "--out",
+            str(tmp_path / name / "clips"),
+            "--crops-out",
+            str(tmp_path / name / "crops"),
+            "--crop-size",
+            "32",
+            "--crops-per-clip",
+            "2",
+            "--workers",
+            str(workers),
+        ]
         assert subprocess.run(command, env=env, capture_output=True, timeout=300).returncode == 0
         runs[name] = {kind: folder_bytes(tmp_path / name / kind) for kind in ("clips", "crops")}
     assert [r["clip_id"] for r in open_dataset(tmp_path / "two" / "clips")] == [f"clip{i:03d}" for i in range(5)]
@@ -78,15 +91,29 @@ def test_a_second_parse_into_the_same_folder_and_shard_index_stops(tmp_path: Pat
         assert holder.stdout.readline().strip() == "holding"
 
         def parse(index: int) -> subprocess.CompletedProcess:
-            command = [sys.executable, "-m", "signmusketeers", "parse", str(data), "--out", str(out), "--crop-size",
-                       "32", "--shard-index", str(index), "--num-shards", "2"]
+            command = [
+                sys.executable,
+                "-m",
+                "signmusketeers",
+                "parse",
+                str(data),
+                "--out",
+                str(out),
+                "--crop-size",
+                "32",
+                "--shard-index",
+                str(index),
+                "--num-shards",
+                "2",
+            ]
             return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
         busy = parse(0)
         assert busy.returncode == 2
         assert busy.stderr.strip().splitlines() == [
             f"signmusketeers parse: {out}: another parse is writing this folder (shard index 0); wait for it or use "
-            "another --out"]
+            "another --out"
+        ]
         other = parse(1)  # job arrays: another shard index of the same folder still works meanwhile
         assert other.returncode == 0, other.stderr
         assert "waiting for the other --shard-index jobs" in other.stderr

@@ -44,11 +44,19 @@ def write_crops(folder: Path) -> set[int]:
     rng = np.random.default_rng(0)
     with ShardWriter(folder, "crops", {"command": "tests"}, chunk_bytes=4000) as writer:  # several chunks
         for clip_id, frames in CROP_CLIPS.items():
-            writer.write(clip_id, [
-                {"image": pack_jpegs([rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)])[0], "part": "hand",
-                 "side": "left", "clip_id": clip_id, "frame": np.array([frame], np.int64)}
-                for frame in range(frames)
-            ])
+            writer.write(
+                clip_id,
+                [
+                    {
+                        "image": pack_jpegs([rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)])[0],
+                        "part": "hand",
+                        "side": "left",
+                        "clip_id": clip_id,
+                        "frame": np.array([frame], np.int64),
+                    }
+                    for frame in range(frames)
+                ],
+            )
         writer.finish()
     return {crop_id(c, f) for c, n in CROP_CLIPS.items() for f in range(n)}
 
@@ -58,10 +66,20 @@ def write_features(folder: Path) -> set[str]:
     with ShardWriter(folder, "features", {"command": "tests"}, chunk_bytes=6000) as writer:
         for index in range(FEATURE_CLIPS):
             length = int(rng.integers(2, 6))
-            writer.write(f"clip{index:03d}", [{
-                **{part: rng.standard_normal((length, 8)).astype(np.float16) for part in ("face", "left", "right")},
-                "pose": rng.random((length, 14)).astype(np.float32), "text": "hello", "clip_id": f"clip{index:03d}",
-            }])
+            writer.write(
+                f"clip{index:03d}",
+                [
+                    {
+                        **{
+                            part: rng.standard_normal((length, 8)).astype(np.float16)
+                            for part in ("face", "left", "right")
+                        },
+                        "pose": rng.random((length, 14)).astype(np.float32),
+                        "text": "hello",
+                        "clip_id": f"clip{index:03d}",
+                    }
+                ],
+            )
         writer.finish()
     return {f"clip{index:03d}" for index in range(FEATURE_CLIPS)}
 
@@ -92,8 +110,9 @@ def _read_one_epoch(rank: int, port: int, crops: str, features: str, out: str) -
             "features_train": [batch["clip_id"] for batch in feature_data.train_dataloader()],
             "features_val": [batch["clip_id"] for batch in feature_data.val_dataloader()],
         }
-        bucketed = ClipFeatureDataModule(train=features, batch_size=BATCH, num_workers=WORKERS,
-                                         bucket_by_length=True, bucket_pool=2)
+        bucketed = ClipFeatureDataModule(
+            train=features, batch_size=BATCH, num_workers=WORKERS, bucket_by_length=True, bucket_pool=2
+        )
         loader = bucketed.train_dataloader()
         seen["features_bucketed"] = [batch["clip_id"] for batch in loader]
         seen["features_bucketed_epoch2"] = [batch["clip_id"] for batch in loader]
@@ -106,14 +125,19 @@ def _read_one_epoch(rank: int, port: int, crops: str, features: str, out: str) -
 def one_epoch_per_rank(tmp_path_factory) -> tuple[dict, set[int], set[str]]:
     root = tmp_path_factory.mktemp("exactly_once")
     crop_ids, clip_ids = write_crops(root / "crops"), write_features(root / "features")
-    mp.spawn(_read_one_epoch, args=(_free_port(), str(root / "crops"), str(root / "features"), str(root)),
-             nprocs=WORLD, join=True)
+    mp.spawn(
+        _read_one_epoch,
+        args=(_free_port(), str(root / "crops"), str(root / "features"), str(root)),
+        nprocs=WORLD,
+        join=True,
+    )
     ranks = [json.loads((root / f"rank{r}.json").read_text()) for r in range(WORLD)]
     return ranks, crop_ids, clip_ids
 
 
-def _check_training_epoch(batches_per_rank: list[list[list]], all_ids: set,
-                          left_out_below: int = WORLD * BATCH) -> None:
+def _check_training_epoch(
+    batches_per_rank: list[list[list]], all_ids: set, left_out_below: int = WORLD * BATCH
+) -> None:
     assert len({len(batches) for batches in batches_per_rank}) == 1, [len(b) for b in batches_per_rank]
     assert all(len(batch) == BATCH for batches in batches_per_rank for batch in batches)
     seen = [i for batches in batches_per_rank for batch in batches for i in batch]
@@ -141,8 +165,9 @@ def test_length_bucketed_training_epoch_reads_each_clip_at_most_once_with_equal_
 
 def test_length_bucketed_training_reshuffles_each_epoch(one_epoch_per_rank) -> None:
     ranks, _, clip_ids = one_epoch_per_rank
-    _check_training_epoch([r["features_bucketed_epoch2"] for r in ranks], clip_ids,
-                          left_out_below=WORLD * WORKERS * BATCH)
+    _check_training_epoch(
+        [r["features_bucketed_epoch2"] for r in ranks], clip_ids, left_out_below=WORLD * WORKERS * BATCH
+    )
     assert [r["features_bucketed_epoch2"] for r in ranks] != [r["features_bucketed"] for r in ranks]
 
 

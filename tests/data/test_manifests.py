@@ -60,8 +60,10 @@ def test_how2sign_rows_cut_the_full_video_even_with_a_precut_clip_beside_the_csv
 
 def test_how2sign_precut_clips_only_when_named(tmp_path: Path) -> None:
     manifest = tmp_path / "how2sign_realigned_test.csv"
-    manifest.write_text(H2S_HEADER + "v\tV-rgb_front\ts\tV_0-rgb_front\t1.0\t2.0\tHi.\n"
-                        "v\tV-rgb_front\ts\tV_1-rgb_front\t2.0\t3.0\tBye.\n")
+    manifest.write_text(
+        H2S_HEADER + "v\tV-rgb_front\ts\tV_0-rgb_front\t1.0\t2.0\tHi.\n"
+        "v\tV-rgb_front\ts\tV_1-rgb_front\t2.0\t3.0\tBye.\n"
+    )
     clips = tmp_path / "test_rgb_front_clips"
     precut = touch(clips / "V_0-rgb_front.mp4")
     first, second = read_inputs([manifest], how2sign_clips=clips)
@@ -74,8 +76,10 @@ def test_how2sign_official_layout_and_videos_option(tmp_path: Path) -> None:
     text = root / "sentence_level" / "test" / "text" / "en" / "raw_text" / "re_aligned"
     manifest = text / "how2sign_realigned_test.csv"
     manifest.parent.mkdir(parents=True)
-    manifest.write_text(H2S_HEADER + "v\tA-rgb_front\ts\tA_0-rgb_front\t1.0\t2.0\tHi.\n"
-                        "v\tB-rgb_front\ts\tB_0-rgb_front\t1.0\t2.0\tBye.\n")
+    manifest.write_text(
+        H2S_HEADER + "v\tA-rgb_front\ts\tA_0-rgb_front\t1.0\t2.0\tHi.\n"
+        "v\tB-rgb_front\ts\tB_0-rgb_front\t1.0\t2.0\tBye.\n"
+    )
     full = touch(root / "video_level" / "test" / "rgb_front" / "raw_videos" / "A-rgb_front.mp4")
     a, b = read_inputs([manifest])
     assert a.video == str(full) and a.split == "test" and not a.problem
@@ -90,11 +94,13 @@ def test_how2sign_official_layout_and_videos_option(tmp_path: Path) -> None:
 def test_how2sign_quotes_stay_as_written(tmp_path: Path) -> None:
     # an unbalanced quote opening a field would, with CSV quoting, swallow the tabs and lines after it
     manifest = tmp_path / "how2sign_realigned_train.csv"
-    manifest.write_text(H2S_HEADER
-                        + 'v\tV\ts\tV_0\t1.0\t2.0\t"Hold it, he said.\n'
-                        + 'v\tV\ts\tV_1\t2.0\t3.0\tThe "good" one.\n'
-                        + 'v\tV\ts\tV_2\t3.0\t4.0\t""\n'
-                        + 'v\tV\ts\tV_3\t4.0\t5.0\t\n')
+    manifest.write_text(
+        H2S_HEADER
+        + 'v\tV\ts\tV_0\t1.0\t2.0\t"Hold it, he said.\n'
+        + 'v\tV\ts\tV_1\t2.0\t3.0\tThe "good" one.\n'
+        + 'v\tV\ts\tV_2\t3.0\t4.0\t""\n'
+        + "v\tV\ts\tV_3\t4.0\t5.0\t\n"
+    )
     clips = read_manifest(manifest)
     assert [c.text for c in clips] == ['"Hold it, he said.', 'The "good" one.', '""', ""]
     assert [c.start for c in clips] == [1.0, 2.0, 3.0, 4.0] and {c.split for c in clips} == {"train"}
@@ -161,7 +167,7 @@ def test_folders_of_frames_are_clips(tmp_path: Path) -> None:
 
 def test_our_csv_columns(tmp_path: Path) -> None:
     manifest = tmp_path / "clips.csv"
-    manifest.write_text("clip_id,video,start,end,text,split\nx,x.mp4,,,\"Hi, there.\",val\n")
+    manifest.write_text('clip_id,video,start,end,text,split\nx,x.mp4,,,"Hi, there.",val\n')
     (clip,) = read_manifest(manifest)
     assert clip.video == str(tmp_path / "x.mp4") and clip.text == "Hi, there." and clip.start is None
 

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 
 import numpy as np
 import pytest
 import torch
 
 from signmusketeers.data.part_index import read_part_index
-from signmusketeers.formats.records import PART_CODES, PART_INDEX
 from signmusketeers.data.shards import ShardWriter
-from signmusketeers.formats.records import encode_jpeg
-from signmusketeers.pretrain.datamodule import CropRecordTransform, EndlessPartStream, SeededCropDataset
+from signmusketeers.formats.records import PART_CODES, PART_INDEX, encode_jpeg
+from signmusketeers.pretrain.datamodule import EndlessPartStream, SeededCropDataset
 
 N_CLIPS, PER_CLIP = 12, 10  # 120 crops in several chunks, about one third faces
 
@@ -26,8 +24,15 @@ def _records(clip: int, rng: np.random.Generator) -> list[dict]:
     for frame in range(PER_CLIP):
         part = "face" if frame % 3 == 0 else "hand"
         image = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
-        records.append({"image": encode_jpeg(image), "part": part, "side": "face" if part == "face" else "left",
-                        "clip_id": f"c{clip:02d}", "frame": np.asarray([frame], dtype=np.int64)})
+        records.append(
+            {
+                "image": encode_jpeg(image),
+                "part": part,
+                "side": "face" if part == "face" else "left",
+                "clip_id": f"c{clip:02d}",
+                "frame": np.asarray([frame], dtype=np.int64),
+            }
+        )
     return records
 
 
@@ -98,14 +103,28 @@ def test_part_stream_is_litdata_order_filtered_without_reading_the_other_part(mi
 @pytest.mark.parametrize("workers", [1, 2])
 def test_resumed_stream_continues_where_the_straight_one_was(mixed_folder, workers, monkeypatch):
     batch = 4
-    straight = list(itertools.islice(iter(torch.utils.data.DataLoader(
-        EndlessPartStream(_dataset(mixed_folder), batch), batch_size=batch, num_workers=workers,
-        collate_fn=list)), 30))
+    straight = list(
+        itertools.islice(
+            iter(
+                torch.utils.data.DataLoader(
+                    EndlessPartStream(_dataset(mixed_folder), batch),
+                    batch_size=batch,
+                    num_workers=workers,
+                    collate_fn=list,
+                )
+            ),
+            30,
+        )
+    )
     for done in (0, 1, 5, 13, 22):  # within the first pass and several passes on (40 faces a pass)
         stream = EndlessPartStream(_dataset(mixed_folder), batch)
         stream.batches_done = done
-        resumed = list(itertools.islice(iter(torch.utils.data.DataLoader(
-            stream, batch_size=batch, num_workers=workers, collate_fn=list)), 30 - done))
+        resumed = list(
+            itertools.islice(
+                iter(torch.utils.data.DataLoader(stream, batch_size=batch, num_workers=workers, collate_fn=list)),
+                30 - done,
+            )
+        )
         assert resumed == straight[done:], done
 
 

@@ -26,10 +26,17 @@ from signmusketeers.parsing.boxes import PART_NAMES
 def parsed_clip(frames: int = 3, size: int = 16) -> SimpleNamespace:
     rng = np.random.default_rng(0)
     return SimpleNamespace(
-        crops=rng.integers(0, 256, (frames, 3, size, size, 3), dtype=np.uint8), pose=np.zeros((frames, 14), np.float32),
-        provenance=np.zeros((frames, 3), np.uint8), boxes=np.ones((frames, 3, 4), np.float32),
-        frame_index=np.arange(frames, dtype=np.int64) * 2, timestamps=np.arange(frames) / 5.0, fps=10.0,
-        size=(120, 160), clip_id="c", face_regions=np.zeros((frames, 92, 2), np.int16))
+        crops=rng.integers(0, 256, (frames, 3, size, size, 3), dtype=np.uint8),
+        pose=np.zeros((frames, 14), np.float32),
+        provenance=np.zeros((frames, 3), np.uint8),
+        boxes=np.ones((frames, 3, 4), np.float32),
+        frame_index=np.arange(frames, dtype=np.int64) * 2,
+        timestamps=np.arange(frames) / 5.0,
+        fps=10.0,
+        size=(120, 160),
+        clip_id="c",
+        face_regions=np.zeros((frames, 92, 2), np.int16),
+    )
 
 
 def test_clip_records_of_both_kinds_pass_their_check_and_a_broken_one_does_not(tmp_path) -> None:

@@ -165,8 +165,11 @@ def test_records_that_would_be_pickled_are_refused(tmp_path: Path) -> None:
 
 
 def _folder_bytes(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.startswith("lock-")}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith("lock-")
+    }
 
 
 def test_segments_closed_by_size_only_give_the_same_bytes_however_slow_the_writes(tmp_path: Path, monkeypatch) -> None:

@@ -144,8 +144,10 @@ def test_sentence_text_is_english():
 
 
 def test_synth_refuses_bad_arguments_in_one_line(tmp_path, capsys):
-    for options, problem in ((["--clips", "0"], "--clips must be at least 1"),
-                             (["--width", "64"], "--width and --height must be at least 96 pixels")):
+    for options, problem in (
+        (["--clips", "0"], "--clips must be at least 1"),
+        (["--width", "64"], "--width and --height must be at least 96 pixels"),
+    ):
         assert main(["synth", "--out", str(tmp_path / "unused"), *options]) == 2
         assert capsys.readouterr().err.strip().splitlines() == [f"signmusketeers synth: {problem}"]
     assert not (tmp_path / "unused").exists()

@@ -21,9 +21,18 @@ def clip_frames(clips: Path, width: int, height: int) -> list[np.ndarray]:
     return frames
 
 
-def encode(path: Path, frames: list[np.ndarray], count: int, fps: int = 25, gop: int = 50, bframes: int = 2,
-           durations_ms: list[int] | None = None, rotation: int | None = None, mirror: bool = False,
-           codec: str = "libx264") -> Path:
+def encode(
+    path: Path,
+    frames: list[np.ndarray],
+    count: int,
+    fps: int = 25,
+    gop: int = 50,
+    bframes: int = 2,
+    durations_ms: list[int] | None = None,
+    rotation: int | None = None,
+    mirror: bool = False,
+    codec: str = "libx264",
+) -> Path:
     """``count`` frames cycling through ``frames`` (H.264 by default, in the container ``path``'s suffix names): a
     keyframe every ``gop`` frames and B-frames as encoders make them; ``durations_ms`` cycles through per-frame
     durations (variable frame rate); ``rotation``/``mirror``: the display matrix (counter-clockwise degrees, then a

@@ -12,16 +12,14 @@ import pytest
 import torch
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import ShardWriter, open_dataset
-from signmusketeers.formats.records import pack_jpegs, unpack_clip_crops
 from signmusketeers.data.shard_manifest import read_failures
+from signmusketeers.data.shards import ShardWriter, open_dataset
+from signmusketeers.formats.records import clip_record, pack_jpegs, unpack_clip_crops
 from signmusketeers.parsing import FrameParser, PrecomputedLandmarks
-from signmusketeers.formats.records import clip_record
 from signmusketeers.parsing.recrop import SourceVideoError, record_crops
 from signmusketeers.pretrain.encoder import build_encoder, load_encoder, save_encoder
-
-from .media import SHARED_CLIPS, noise_frames, write_video
-from .test_command import synth_folder
+from tests.parsing.media import SHARED_CLIPS, noise_frames, write_video
+from tests.parsing.test_command import synth_folder
 
 CROP = 32
 
@@ -31,8 +29,23 @@ def parse(inputs: Path, out: Path, records: str, *extra: str) -> int:
 
 
 def extract(clips: Path, face: Path, hand: Path, out: Path) -> int:
-    return main(["extract", str(clips), "--face-encoder", str(face), "--hand-encoder", str(hand), "--out", str(out),
-                 "--workers", "0", "--no-progress", "--dtype", "float32"])
+    return main(
+        [
+            "extract",
+            str(clips),
+            "--face-encoder",
+            str(face),
+            "--hand-encoder",
+            str(hand),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--no-progress",
+            "--dtype",
+            "float32",
+        ]
+    )
 
 
 def records_by_id(folder: Path) -> dict[str, dict]:
@@ -46,8 +59,10 @@ def chunk_bytes(folder: Path) -> int:
 def tiny_encoders(folder: Path, img_size: int) -> tuple[Path, Path]:
     """Small randomly initialised ViTs of the DINOv2 family (no weights can be downloaded in tests)."""
     kwargs = {"img_size": img_size, "embed_dim": 64, "depth": 2, "num_heads": 2}
-    return (save_encoder(build_encoder(**kwargs, seed=1), folder / "face"),
-            save_encoder(build_encoder(**kwargs, seed=2), folder / "hand"))
+    return (
+        save_encoder(build_encoder(**kwargs, seed=1), folder / "face"),
+        save_encoder(build_encoder(**kwargs, seed=2), folder / "hand"),
+    )
 
 
 @pytest.fixture
@@ -82,13 +97,21 @@ def test_boxes_only_records_hold_everything_but_the_crops(synth: Path, tmp_path:
 def test_segments_and_strides_select_the_same_frames_as_the_parser(synth: Path, tmp_path: Path) -> None:
     """A [start, end) segment with stride 3: the crops cut from the boxes-only record are the parser's, bit for bit."""
     manifest = tmp_path / "segment.jsonl"
-    row = {"clip_id": "segment", "video": str(synth / "clip001.mp4"), "landmarks": str(synth / "clip001.npz"),
-           "start": 0.1, "end": 0.65, "text": "a segment", "split": "val"}
+    row = {
+        "clip_id": "segment",
+        "video": str(synth / "clip001.mp4"),
+        "landmarks": str(synth / "clip001.npz"),
+        "start": 0.1,
+        "end": 0.65,
+        "text": "a segment",
+        "split": "val",
+    }
     manifest.write_text(json.dumps(row) + "\n")
     assert parse(manifest, tmp_path / "boxes", "boxes", "--stride", "3") == 0
     (record,) = records_by_id(tmp_path / "boxes").values()
-    parser = FrameParser(crop_size=CROP, stride=3, landmark_source=PrecomputedLandmarks(synth / "clip001.npz"),
-                         face_privacy=True)  # parse masks faces by default
+    parser = FrameParser(
+        crop_size=CROP, stride=3, landmark_source=PrecomputedLandmarks(synth / "clip001.npz"), face_privacy=True
+    )  # parse masks faces by default
     parsed = parser.parse_video(synth / "clip001.mp4", start=0.1, end=0.65)
     assert list(record["frames"]) == list(parsed.frame_index) == [1, 4]
     np.testing.assert_array_equal(record_crops(record), parsed.crops)
@@ -148,8 +171,9 @@ def test_masked_boxes_only_records_are_masked_again_by_extract(synth: Path, tmp_
     assert masked["face_regions"].shape == (4, 92, 2) and "face_regions" not in bare
     landmarks = PrecomputedLandmarks(synth / "clip001.npz")
     for record, private in ((masked, True), (bare, False)):
-        parsed = FrameParser(crop_size=CROP, stride=2, landmark_source=landmarks,
-                             face_privacy=private).parse_video(synth / "clip001.mp4")
+        parsed = FrameParser(crop_size=CROP, stride=2, landmark_source=landmarks, face_privacy=private).parse_video(
+            synth / "clip001.mp4"
+        )
         np.testing.assert_array_equal(record_crops(record), parsed.crops)
     masked_faces, bare_faces = record_crops(masked)[:, 0], record_crops(bare)[:, 0]
     assert np.abs(masked_faces.astype(int) - bare_faces.astype(int)).mean() > 5  # the mask changed the faces
@@ -195,8 +219,14 @@ def test_real_clip_boxes_only_features_equal_the_full_records(tmp_path: Path) ->
     (measured 0.04-0.07 %); asserted: under 2 grey levels and under 1 %.
     """
     manifest = tmp_path / "real.jsonl"
-    row = {"clip_id": "blue", "video": str(BLUE_SCREEN), "start": SEGMENT[0], "end": SEGMENT[1], "text": "hello",
-           "split": "test"}
+    row = {
+        "clip_id": "blue",
+        "video": str(BLUE_SCREEN),
+        "start": SEGMENT[0],
+        "end": SEGMENT[1],
+        "text": "hello",
+        "split": "test",
+    }
     manifest.write_text(json.dumps(row) + "\n")
     assert main(["parse", str(manifest), "--out", str(tmp_path / "boxes"), "--clip-records", "boxes"]) == 0
     (boxes_record,) = records_by_id(tmp_path / "boxes").values()
@@ -228,8 +258,10 @@ def test_real_clip_boxes_only_features_equal_the_full_records(tmp_path: Path) ->
         assert extract(tmp_path / kind, face, hand, tmp_path / f"features-{kind}") == 0
         (features[kind],) = open_dataset(tmp_path / f"features-{kind}" / "test", "features")
     exact_crops = torch.from_numpy(exact)
-    exact_features = {"face": load_encoder(face)(exact_crops[:, 0]).numpy(),
-                      "left": load_encoder(hand)(exact_crops[:, 1]).numpy()}
+    exact_features = {
+        "face": load_encoder(face)(exact_crops[:, 0]).numpy(),
+        "left": load_encoder(hand)(exact_crops[:, 1]).numpy(),
+    }
     for part, expected in exact_features.items():
         np.testing.assert_allclose(features["boxes"][part], expected, rtol=1e-4, atol=1e-6)
     for part in ("face", "left", "right"):

@@ -12,15 +12,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from signmusketeers.cli import main
 from signmusketeers.data.shard_manifest import INDEX, read_failures
 from signmusketeers.data.shards import open_dataset
 from signmusketeers.formats.records import unpack_clip_crops, unpack_jpegs
-
-from .media import noise_frames, portrait, write_video
-from .test_parser import synthetic_landmarks
+from tests.parsing.media import noise_frames, portrait, write_video
+from tests.parsing.test_parser import synthetic_landmarks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,7 +43,18 @@ def synth_folder(folder: Path, clips: int, frames: int = 6, width: int = 160, he
 def test_clip_and_crop_shards(tmp_path: Path) -> None:
     data = synth_folder(tmp_path / "synth", 3)
     out, crops = tmp_path / "clips", tmp_path / "crops"
-    argv = ["parse", str(data), "--out", str(out), "--crops-out", str(crops), "--crop-size", "32", "--crops-per-clip", "3"]
+    argv = [
+        "parse",
+        str(data),
+        "--out",
+        str(out),
+        "--crops-out",
+        str(crops),
+        "--crop-size",
+        "32",
+        "--crops-per-clip",
+        "3",
+    ]
     assert main(argv) == 0
     records = sorted(open_dataset(out, "clips"), key=lambda r: r["clip_id"])
     assert [r["clip_id"] for r in records] == ["clip000", "clip001", "clip002"]

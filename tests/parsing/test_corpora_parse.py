@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import open_dataset
 from signmusketeers.data.shard_manifest import read_failures
-
-from .corpus_media import clip_frames, encode, frame_folder
+from signmusketeers.data.shards import open_dataset
+from tests.parsing.corpus_media import clip_frames, encode, frame_folder
 
 FPS = 25
 HEADER = "VIDEO_ID\tVIDEO_NAME\tSENTENCE_ID\tSENTENCE_NAME\tSTART_REALIGNED\tEND_REALIGNED\tSENTENCE\n"
@@ -41,7 +40,7 @@ def how2sign(frames, tmp_path_factory) -> Path:
         + "fullvid\tfullvid-1-rgb_front\tfullvid_2\tfullvid_2-1-rgb_front\t10.0\t10.3\t\n"
         + "fullvid\tfullvid-1-rgb_front\tfullvid_3\tfullvid_3-1-rgb_front\t30.0\t31.0\tAfter the end.\n"
     )
-    shifted = frames[(5 * FPS) % len(frames):] + frames  # the clip of 3.0-3.6 s, cut 2 s late
+    shifted = frames[(5 * FPS) % len(frames) :] + frames  # the clip of 3.0-3.6 s, cut 2 s late
     encode(text / "fullvid_0-1-rgb_front.mp4", shifted, 15, gop=50)
     return root
 
@@ -72,8 +71,10 @@ def test_how2sign_uses_the_full_video_at_the_realigned_times(how2sign: Path, tmp
 def test_how2sign_precut_clips_when_asked_warn_why(how2sign: Path, tmp_path: Path, capsys) -> None:
     manifest = next(how2sign.rglob("how2sign_realigned_test.csv"))
     out = tmp_path / "clips"
-    assert main(["parse", str(manifest), "--out", str(out), "--crop-size", "32",
-                 "--how2sign-clips", str(manifest.parent)]) == 1  # only one pre-cut clip is there
+    assert (
+        main(["parse", str(manifest), "--out", str(out), "--crop-size", "32", "--how2sign-clips", str(manifest.parent)])
+        == 1
+    )  # only one pre-cut clip is there
     err = capsys.readouterr().err
     assert "warning: using How2Sign's pre-cut sentence clips" in err and "not aligned" in err
     (record,) = open_dataset(out, "clips")
@@ -84,9 +85,11 @@ def test_phoenix_release_parses(frames, tmp_path: Path, capsys) -> None:
     release = tmp_path / "PHOENIX-2014-T"
     corpus = release / "annotations" / "manual" / "PHOENIX-2014-T.test.corpus.csv"
     corpus.parent.mkdir(parents=True)
-    corpus.write_text("name|video|start|end|speaker|orth|translation\n"
-                      "01April_2010_Thursday_heute-6694|01April_2010_Thursday_heute-6694/1/*.png|-1|-1|Signer04|"
-                      "REGEN|am tag regnet es im norden\n")
+    corpus.write_text(
+        "name|video|start|end|speaker|orth|translation\n"
+        "01April_2010_Thursday_heute-6694|01April_2010_Thursday_heute-6694/1/*.png|-1|-1|Signer04|"
+        "REGEN|am tag regnet es im norden\n"
+    )
     import cv2
 
     small = [cv2.resize(image, (210, 260), interpolation=cv2.INTER_AREA) for image in frames[40:56]]

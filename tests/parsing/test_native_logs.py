@@ -10,19 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from .media import SHARED_CLIPS
+from tests.parsing.media import SHARED_CLIPS
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 BLUE_SCREEN = SHARED_CLIPS / "signer_blue_screen.mp4"
-NATIVE_MARKS = ("W0000 ", "I0000 ", "INFO: Created TensorFlow Lite", "gl_context", "absl::InitializeLog",
-                "inference_feedback_manager")
+NATIVE_MARKS = (
+    "W0000 ",
+    "I0000 ",
+    "INFO: Created TensorFlow Lite",
+    "gl_context",
+    "absl::InitializeLog",
+    "inference_feedback_manager",
+)
 
 
 def run_python(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (MediaPipe writes to file descriptor 2, which only a subprocess shows)."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, env=environment, cwd=REPOSITORY)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+        cwd=REPOSITORY,
+    )
 
 
 def native_lines(stderr: str) -> list[str]:
@@ -69,6 +81,7 @@ PARSE_A_CLIP = """
     raise RuntimeError("our error after the last frame")
 """
 
+
 @pytest.mark.parametrize("verbose", [False, True])
 @pytest.mark.needs_shared_data
 @pytest.mark.skipif(not BLUE_SCREEN.exists(), reason=f"shared clips not found at {SHARED_CLIPS}")
@@ -104,8 +117,9 @@ def test_worker_processes_each_hide_their_graphs_lines(tmp_path: Path) -> None:
     script = tmp_path / "workers.py"  # spawned workers import the main module: it must be a file
     script.write_text(textwrap.dedent(WORKERS.format(video=str(BLUE_SCREEN))))
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
-                            env=environment, cwd=REPOSITORY)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=environment, cwd=REPOSITORY
+    )
     assert result.returncode == 0, result.stderr
     assert "ours: frames [7, 6]" in result.stderr  # every 4th frame of [0, 1) s and [2, 3) s at 24.17 fps
     assert native_lines(result.stderr) == []

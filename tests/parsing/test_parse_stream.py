@@ -11,16 +11,15 @@ import numpy as np
 import pytest
 
 from signmusketeers.cli import main
-from signmusketeers.data.shards import open_dataset
-from signmusketeers.parsing import FrameParser, ParseError
 from signmusketeers.data.crop_sample import crop_records, pick_crops
+from signmusketeers.data.shards import open_dataset
 from signmusketeers.formats.records import clip_record
+from signmusketeers.parsing import FrameParser, ParseError
 from signmusketeers.parsing.encoded import EncodedClip, encode_clip
-
-from .media import SHARED_CLIPS, noise_frames, write_video
-from .test_command import synth_folder
-from .test_parser import synthetic_landmarks
-from .test_streaming import _leading_frames_without_pose
+from tests.parsing.media import SHARED_CLIPS, noise_frames, write_video
+from tests.parsing.test_command import synth_folder
+from tests.parsing.test_parser import synthetic_landmarks
+from tests.parsing.test_streaming import _leading_frames_without_pose
 
 BLUE_SCREEN = SHARED_CLIPS / "signer_blue_screen.mp4"
 
@@ -44,11 +43,17 @@ def assert_same_records(parser: FrameParser, video: Path, **where: Any) -> tuple
     assert len(streamed) == len(whole) >= 2
     assert streamed.fps == whole.fps and streamed.size == whole.size
     for records in ("full", "boxes"):
-        assert_same_record(clip_record(streamed, "a text", "dev", records=records, video=str(video), video_frames=7),
-                           clip_record(whole, "a text", "dev", records=records, video=str(video), video_frames=7))
-    for ours, theirs in ((crop_records(streamed, 3), crop_records(whole, 3)),
-                         (crop_records(streamed, 0, pick_crops("c", whole.found, whole.provenance, 4, 4, seed=1)),
-                          crop_records(whole, 0, pick_crops("c", whole.found, whole.provenance, 4, 4, seed=1)))):
+        assert_same_record(
+            clip_record(streamed, "a text", "dev", records=records, video=str(video), video_frames=7),
+            clip_record(whole, "a text", "dev", records=records, video=str(video), video_frames=7),
+        )
+    for ours, theirs in (
+        (crop_records(streamed, 3), crop_records(whole, 3)),
+        (
+            crop_records(streamed, 0, pick_crops("c", whole.found, whole.provenance, 4, 4, seed=1)),
+            crop_records(whole, 0, pick_crops("c", whole.found, whole.provenance, 4, 4, seed=1)),
+        ),
+    ):
         assert len(ours) == len(theirs) > 0
         for a, b in zip(ours, theirs):
             assert_same_record(a, b)
@@ -58,15 +63,16 @@ def assert_same_records(parser: FrameParser, video: Path, **where: Any) -> tuple
     usable = encode_clip(parser, str(video), clip_id="c", jpegs="usable", **where)
     for a, b in zip(crop_records(usable, 3), crop_records(whole, 3)):
         assert_same_record(a, b)
-    assert sum(data is not None for row in usable._jpegs for data in row) < 3 * len(whole)  # noqa: SLF001
+    assert sum(data is not None for row in usable._jpegs for data in row) < 3 * len(whole)
     return streamed, whole
 
 
 def test_synthsign_clip_records_are_byte_identical(synthsign_small: Path) -> None:
     entry = json.loads((synthsign_small / "manifest.jsonl").read_text().splitlines()[0])
     parser = FrameParser(crop_size=56, stride=2, face_privacy=True)
-    streamed, _ = assert_same_records(parser, synthsign_small / entry["video"],
-                                      landmarks=synthsign_small / entry["landmarks"])
+    streamed, _ = assert_same_records(
+        parser, synthsign_small / entry["video"], landmarks=synthsign_small / entry["landmarks"]
+    )
     assert streamed.face_regions is not None
 
 
@@ -87,8 +93,9 @@ def test_stream_video_refuses_what_parse_video_refuses(tmp_path: Path) -> None:
     np.savez(npz, **data)
     for video, landmarks, where in ((one, None, {}), (nobody, npz, {}), (nobody, npz, {"start": 99.0})):
         with pytest.raises(ParseError) as whole:
-            parser.parse_video(video, landmarks=landmarks or synthetic_landmarks(tmp_path / "one.npz", 1, 64, 48),
-                               **where)
+            parser.parse_video(
+                video, landmarks=landmarks or synthetic_landmarks(tmp_path / "one.npz", 1, 64, 48), **where
+            )
         with pytest.raises(ParseError) as streamed:
             encode_clip(parser, str(video), landmarks=landmarks or tmp_path / "one.npz", **where)
         assert str(streamed.value) == str(whole.value) and str(video) in str(streamed.value)
@@ -103,8 +110,26 @@ def test_parse_never_holds_a_whole_clip_of_crops(tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(FrameParser, "parse_video", refuse)
     data = synth_folder(tmp_path / "synth", 2)
     out, crops, poses = tmp_path / "clips", tmp_path / "crops", tmp_path / "poses"
-    assert main(["parse", str(data), "--out", str(out), "--crops-out", str(crops), "--crop-size", "32",
-                 "--crops-per-clip", "2", "--poses-out", str(poses), "--preview"]) == 0
+    assert (
+        main(
+            [
+                "parse",
+                str(data),
+                "--out",
+                str(out),
+                "--crops-out",
+                str(crops),
+                "--crop-size",
+                "32",
+                "--crops-per-clip",
+                "2",
+                "--poses-out",
+                str(poses),
+                "--preview",
+            ]
+        )
+        == 0
+    )
     assert sorted(r["clip_id"] for r in open_dataset(out, "clips")) == ["clip000", "clip001"]
     assert len(list(open_dataset(crops, "crops"))) > 0
     assert sorted(p.name for p in poses.iterdir()) == ["clip000.pose", "clip001.pose"]

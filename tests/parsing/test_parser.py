@@ -10,8 +10,7 @@ import pytest
 
 from signmusketeers.parsing import LANDMARKS, POSE_FALLBACK, FrameParser, ParseError
 from signmusketeers.parsing.landmarks import PrecomputedLandmarks
-
-from .media import noise_frames, portrait, write_video
+from tests.parsing.media import noise_frames, portrait, write_video
 
 CROP = 64
 

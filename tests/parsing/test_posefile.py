@@ -18,9 +18,8 @@ from signmusketeers.data.manifests import read_inputs
 from signmusketeers.parsing import FrameParser, ParseError
 from signmusketeers.parsing.landmarks import ClipLandmarks
 from signmusketeers.parsing.posefile import PoseFileError, PoseFileLandmarks, read_pose_file, write_pose_file
-
-from .media import noise_frames, write_video
-from .test_parser import synthetic_landmarks
+from tests.parsing.media import noise_frames, write_video
+from tests.parsing.test_parser import synthetic_landmarks
 
 CROP = 32
 HOLISTIC = ["POSE_LANDMARKS", "FACE_LANDMARKS", "LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS", "POSE_WORLD_LANDMARKS"]
@@ -45,9 +44,14 @@ def video_to_pose_layout(npz: Path, width: int, height: int, fps: float, z_seed:
         confidence.append(conf)
     points.append(np.zeros((frames, 33, 3), np.float32))  # world landmarks: not used by the parser
     confidence.append(np.zeros((frames, 33), np.float32))
-    header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(width=width, height=height, depth=0),
-                        components=holistic_components("XYZC", 0))
-    body = NumPyPoseBody(fps=fps, data=np.concatenate(points, 1)[:, None], confidence=np.concatenate(confidence, 1)[:, None])
+    header = PoseHeader(
+        version=0.2,
+        dimensions=PoseHeaderDimensions(width=width, height=height, depth=0),
+        components=holistic_components("XYZC", 0),
+    )
+    body = NumPyPoseBody(
+        fps=fps, data=np.concatenate(points, 1)[:, None], confidence=np.concatenate(confidence, 1)[:, None]
+    )
     return Pose(header, body)
 
 
@@ -59,8 +63,12 @@ def save(pose: Pose, path: Path) -> Path:
 
 def random_landmarks(frames: int = 5, seed: int = 0) -> ClipLandmarks:
     rng = np.random.default_rng(seed)
-    present = {"pose": np.array([True, True, False, True, True]), "face": np.array([True, False, True, True, True]),
-               "left_hand": np.array([False, True, True, False, True]), "right_hand": np.zeros(frames, bool)}
+    present = {
+        "pose": np.array([True, True, False, True, True]),
+        "face": np.array([True, False, True, True, True]),
+        "left_hand": np.array([False, True, True, False, True]),
+        "right_hand": np.zeros(frames, bool),
+    }
     sizes = {"pose": (33, 3), "face": (468, 2), "left_hand": (21, 2), "right_hand": (21, 2)}
     arrays, depth = {}, {}
     for part, shape in sizes.items():
@@ -69,7 +77,9 @@ def random_landmarks(frames: int = 5, seed: int = 0) -> ClipLandmarks:
             values[..., 2] = rng.uniform(0, 1, (frames, 33))
             values[0, 5, 2] = 0.0  # a point MediaPipe gives with visibility 0 keeps its position
         arrays[part] = np.where(present[part][:, None, None], values, np.nan).astype(np.float32)
-        depth[part] = np.where(present[part][:, None], rng.uniform(-1, 1, (frames, shape[0])), np.nan).astype(np.float32)
+        depth[part] = np.where(present[part][:, None], rng.uniform(-1, 1, (frames, shape[0])), np.nan).astype(
+            np.float32
+        )
     world = rng.uniform(-1, 1, (frames, 33, 4)).astype(np.float32)
     world[..., 3] = rng.uniform(0.1, 1, (frames, 33))
     return ClipLandmarks(**arrays, present=present, depth=depth, pose_world=world)
@@ -86,7 +96,11 @@ def test_written_pose_is_read_by_pose_format_with_the_same_values(tmp_path):
     data, conf = np.asarray(pose.body.data.data)[:, 0], np.asarray(pose.body.confidence)[:, 0]
     start = 0
     for part, count in (("pose", 33), ("face", 468), ("left_hand", 21), ("right_hand", 21)):
-        block, block_conf, mask = data[:, start : start + count], conf[:, start : start + count], landmarks.present[part]
+        block, block_conf, mask = (
+            data[:, start : start + count],
+            conf[:, start : start + count],
+            landmarks.present[part],
+        )
         np.testing.assert_array_equal(block[mask][..., :2], getattr(landmarks, part)[mask][..., :2])
         np.testing.assert_array_equal(block[mask][..., 2], landmarks.depth[part][mask])
         expected_conf = getattr(landmarks, part)[mask][..., 2] if part == "pose" else 1.0
@@ -188,8 +202,23 @@ def test_parse_poses_out_writes_what_pose_format_reads_and_parse_reads_back(tmp_
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"clip_id": "group/clip", "video": "clip.mp4", "landmarks": "clip.npz"}) + "\n")
     poses = tmp_path / "poses"
-    assert main(["parse", str(manifest), "--out", str(tmp_path / "shards"), "--poses-out", str(poses),
-                 "--stride", str(stride), "--crop-size", str(CROP)]) == 0
+    assert (
+        main(
+            [
+                "parse",
+                str(manifest),
+                "--out",
+                str(tmp_path / "shards"),
+                "--poses-out",
+                str(poses),
+                "--stride",
+                str(stride),
+                "--crop-size",
+                str(CROP),
+            ]
+        )
+        == 0
+    )
     written = poses / "group__clip.pose"
     pose = Pose.read(written.read_bytes())
     kept = np.arange(0, 8, stride)
@@ -198,8 +227,9 @@ def test_parse_poses_out_writes_what_pose_format_reads_and_parse_reads_back(tmp_
     np.testing.assert_array_equal(np.asarray(pose.body.data.data)[:, 0, :33, :2], expected["pose"][kept, :, :2])
     np.testing.assert_array_equal(np.asarray(pose.body.confidence)[:, 0, :33], expected["pose"][kept, :, 2])
     left = slice(33 + 468, 33 + 468 + 21)
-    np.testing.assert_array_equal(np.asarray(pose.body.confidence)[:, 0, left].max(1),
-                                  expected["present_left_hand"][kept].astype(np.float32))
+    np.testing.assert_array_equal(
+        np.asarray(pose.body.confidence)[:, 0, left].max(1), expected["present_left_hand"][kept].astype(np.float32)
+    )
     if stride == 1:  # a whole video at stride 1: a full .pose, which parse reads back as the video's landmarks
         beside = tmp_path / "again"
         beside.mkdir()
@@ -207,16 +237,48 @@ def test_parse_poses_out_writes_what_pose_format_reads_and_parse_reads_back(tmp_
         shutil.copy(written, beside / "clip.pose")
         clip = read_inputs([beside])[0]
         parser = FrameParser(crop_size=CROP, stride=2)
-        np.testing.assert_array_equal(parser.parse_video(clip.video, landmarks=clip.landmarks).boxes,
-                                      parser.parse_video(video, landmarks=npz).boxes)
+        np.testing.assert_array_equal(
+            parser.parse_video(clip.video, landmarks=clip.landmarks).boxes,
+            parser.parse_video(video, landmarks=npz).boxes,
+        )
     # a rerun with everything written does nothing and succeeds; a deleted .pose is written again
     mtime = written.stat().st_mtime_ns
-    assert main(["parse", str(manifest), "--out", str(tmp_path / "shards"), "--poses-out", str(poses),
-                 "--stride", str(stride), "--crop-size", str(CROP)]) == 0
+    assert (
+        main(
+            [
+                "parse",
+                str(manifest),
+                "--out",
+                str(tmp_path / "shards"),
+                "--poses-out",
+                str(poses),
+                "--stride",
+                str(stride),
+                "--crop-size",
+                str(CROP),
+            ]
+        )
+        == 0
+    )
     assert written.stat().st_mtime_ns == mtime
     written.unlink()
-    assert main(["parse", str(manifest), "--out", str(tmp_path / "shards"), "--poses-out", str(poses),
-                 "--stride", str(stride), "--crop-size", str(CROP)]) == 0
+    assert (
+        main(
+            [
+                "parse",
+                str(manifest),
+                "--out",
+                str(tmp_path / "shards"),
+                "--poses-out",
+                str(poses),
+                "--stride",
+                str(stride),
+                "--crop-size",
+                str(CROP),
+            ]
+        )
+        == 0
+    )
     assert written.exists()
 
 
@@ -234,8 +296,12 @@ def test_translate_reads_a_pose_beside_the_video_without_mediapipe(tmp_path, mon
     npz = synthetic_landmarks(tmp_path / "a.npz", 8, 160, 120)
     save(video_to_pose_layout(npz, 160, 120, 10.0), tmp_path / "b.pose")  # the same landmarks, beside b.mp4
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(json.dumps({"clip_id": "a", "video": "a.mp4", "landmarks": "a.npz"}) + "\n"
-                        + json.dumps({"clip_id": "b", "video": "b.mp4"}) + "\n")
+    manifest.write_text(
+        json.dumps({"clip_id": "a", "video": "a.mp4", "landmarks": "a.npz"})
+        + "\n"
+        + json.dumps({"clip_id": "b", "video": "b.mp4"})
+        + "\n"
+    )
     assert main(["translate", str(manifest), "--checkpoint", str(checkpoint), "--json"]) == 0
     from_npz, from_pose = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert from_pose["text"] == from_npz["text"] and from_pose["frames"] == from_npz["frames"] == 4
@@ -252,11 +318,18 @@ def test_real_clip_pose_file_matches_pose_formats_own_holistic_and_parses_the_sa
     info = probe_video(video)
     parser = FrameParser(crop_size=CROP, stride=1)
     clip = parser.parse_video(video)  # MediaPipe Holistic
-    ours = Pose.read(write_pose_file(tmp_path / "ours.pose", clip.landmarks, info.width, info.height, clip.fps)
-                     .read_bytes())
+    ours = Pose.read(
+        write_pose_file(tmp_path / "ours.pose", clip.landmarks, info.width, info.height, clip.fps).read_bytes()
+    )
     # pose-format's own MediaPipe Holistic run on the same decoded frames: the layout video_to_pose writes
-    theirs = load_holistic([frame.image for frame in read_frames(video)], fps=clip.fps, width=info.width,
-                           height=info.height, additional_holistic_config={"model_complexity": 1}, reuse=False)
+    theirs = load_holistic(
+        [frame.image for frame in read_frames(video)],
+        fps=clip.fps,
+        width=info.width,
+        height=info.height,
+        additional_holistic_config={"model_complexity": 1},
+        reuse=False,
+    )
     assert [c.name for c in ours.header.components] == [c.name for c in theirs.header.components]
     assert [c.points for c in ours.header.components] == [c.points for c in theirs.header.components]
     # the same MediaPipe run on the same frames: the same numbers, to the bit, once stored as float32
@@ -276,9 +349,17 @@ def test_written_header_is_pose_formats_holistic_header_byte_for_byte(tmp_path):
     assert write_header_asset(tmp_path / "header.pose").read_bytes() == HEADER_ASSET.read_bytes()
     path = write_pose_file(tmp_path / "clip.pose", random_landmarks(), width=160, height=120, fps=10)
     ours = Pose.read(path.read_bytes())
-    header = PoseHeader(version=0.2, dimensions=PoseHeaderDimensions(width=160, height=120, depth=0),
-                        components=holistic_components("XYZC", 0))
+    header = PoseHeader(
+        version=0.2,
+        dimensions=PoseHeaderDimensions(width=160, height=120, depth=0),
+        components=holistic_components("XYZC", 0),
+    )
     theirs = tmp_path / "theirs.pose"
-    save(Pose(header, NumPyPoseBody(fps=10, data=np.asarray(ours.body.data.data),
-                                    confidence=np.asarray(ours.body.confidence))), theirs)
+    save(
+        Pose(
+            header,
+            NumPyPoseBody(fps=10, data=np.asarray(ours.body.data.data), confidence=np.asarray(ours.body.confidence)),
+        ),
+        theirs,
+    )
     assert path.read_bytes() == theirs.read_bytes()

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from signmusketeers.parsing import LANDMARKS, FrameParser
-
-from .media import SHARED_CLIPS
+from tests.parsing.media import SHARED_CLIPS
 
 BLUE_SCREEN = SHARED_CLIPS / "signer_blue_screen.mp4"
 TV_SPEAKER = SHARED_CLIPS / "signer_and_tv_speaker.mp4"

@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 
 from signmusketeers.cli import main
+from signmusketeers.data.crop_sample import make_plan, pick_crops
 from signmusketeers.data.manifests import InputClip
 from signmusketeers.data.shard_manifest import INDEX
 from signmusketeers.data.shards import open_dataset
 from signmusketeers.parsing.boxes import LANDMARKS, POSE_FALLBACK
-from signmusketeers.data.crop_sample import make_plan, pick_crops
-
-from .test_command import REPO, synth_folder
+from tests.parsing.test_command import REPO, synth_folder
 
 CLIPS, FRAMES = 12, 9  # stride 2: 5 kept frames per clip, 60 face and 120 hand candidates in the corpus
 FACES, HANDS = 14, 20
@@ -49,8 +48,23 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def sample_argv(data: Path, out: Path, crops: Path, *extra: str) -> list[str]:
-    return ["parse", str(data), "--out", str(out), "--crops-out", str(crops), "--crop-size", "32", "--face-crops",
-            str(FACES), "--hand-crops", str(HANDS), "--crop-seed", "7", *extra]
+    return [
+        "parse",
+        str(data),
+        "--out",
+        str(out),
+        "--crops-out",
+        str(crops),
+        "--crop-size",
+        "32",
+        "--face-crops",
+        str(FACES),
+        "--hand-crops",
+        str(HANDS),
+        "--crop-seed",
+        "7",
+        *extra,
+    ]
 
 
 def crop_keys(folder: Path) -> list[tuple[str, int, str]]:
@@ -86,13 +100,15 @@ def test_crops_are_drawn_from_frames_with_the_part_detected() -> None:
     assert len(faces) == 3 and set(faces) == {2, 3, 4}  # frames with the face's own landmarks only
     assert hands == [(p, 1) for p in range(6)]  # all 6 left hands: the quota of 10 is short by 4
     assert pick_crops("clip", found, provenance, 2, 3, seed=0) == pick_crops("clip", found, provenance, 2, 3, seed=0)
-    other = {tuple(pick_crops("clip", np.ones((50, 3), bool), np.zeros((50, 3), np.uint8), 5, 0, seed=s))
-             for s in range(4)}
+    other = {
+        tuple(pick_crops("clip", np.ones((50, 3), bool), np.zeros((50, 3), np.uint8), 5, 0, seed=s)) for s in range(4)
+    }
     assert len(other) == 4  # the seed decides which frames
 
 
-def test_same_sample_from_one_run_a_killed_and_resumed_run_and_a_3_job_split(corpus: Path, tmp_path: Path,
-                                                                             capsys) -> None:
+def test_same_sample_from_one_run_a_killed_and_resumed_run_and_a_3_job_split(
+    corpus: Path, tmp_path: Path, capsys
+) -> None:
     one = tmp_path / "one"
     assert main(sample_argv(corpus, one / "clips", one / "crops")) == 0
     reference = crop_keys(one / "crops")
@@ -104,21 +120,31 @@ def test_same_sample_from_one_run_a_killed_and_resumed_run_and_a_3_job_split(cor
     assert faces == FACES and hands == HANDS - short_hands
     face_clips = len({c for c, _, s in reference if s == "face"})
     hand_clips = len({c for c, _, s in reference if s != "face"})
-    assert (f"crop sample: {faces} face crops from {face_clips} clips, {hands} hand crops from {hand_clips} clips "
-            f"(budgets {FACES}/{HANDS}; short by 0 face and {short_hands} hand crops") in err
+    assert (
+        f"crop sample: {faces} face crops from {face_clips} clips, {hands} hand crops from {hand_clips} clips "
+        f"(budgets {FACES}/{HANDS}; short by 0 face and {short_hands} hand crops"
+    ) in err
     sample = json.loads((one / "crops" / "manifest.json").read_text())["made_by"]["sample"]
     assert sample["face_crops"] == faces and sample["hand_crops"] == hands
     assert len({c for c, _, _ in reference}) >= CLIPS // 2  # spans the corpus
 
     split = tmp_path / "split"
     for index in (2, 0, 1):
-        assert main(sample_argv(corpus, split / "clips", split / "crops", "--shard-index", str(index),
-                                "--num-shards", "3")) == 0
+        assert (
+            main(
+                sample_argv(corpus, split / "clips", split / "crops", "--shard-index", str(index), "--num-shards", "3")
+            )
+            == 0
+        )
     assert crop_keys(split / "crops") == reference
 
     resumed = tmp_path / "resumed"
-    command = [sys.executable, "-m", "signmusketeers", *sample_argv(corpus, resumed / "clips", resumed / "crops",
-                                                                    "--checkpoint-every", "0")]
+    command = [
+        sys.executable,
+        "-m",
+        "signmusketeers",
+        *sample_argv(corpus, resumed / "clips", resumed / "crops", "--checkpoint-every", "0"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(command, env=env, start_new_session=True, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

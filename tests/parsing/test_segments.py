@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signmusketeers.parsing import FrameParser, parser as parser_module, video as video_module
 from signmusketeers.formats.records import clip_record
+from signmusketeers.parsing import FrameParser
+from signmusketeers.parsing import parser as parser_module
+from signmusketeers.parsing import video as video_module
 from signmusketeers.parsing.recrop import record_crops
-
-from .corpus_media import encode
-from .media import noise_frames
-from .test_parser import synthetic_landmarks
+from tests.parsing.corpus_media import encode
+from tests.parsing.media import noise_frames
+from tests.parsing.test_parser import synthetic_landmarks
 
 FRAMES, WIDTH, HEIGHT = 400, 160, 120  # 16 s at 25 fps, a keyframe every 50 frames
 
@@ -56,7 +57,7 @@ def test_boxes_only_recropping_seeks(long_video, monkeypatch) -> None:
 
 
 def test_folder_of_frames_parses_and_recrops(tmp_path: Path) -> None:
-    from .corpus_media import frame_folder
+    from tests.parsing.corpus_media import frame_folder
 
     folder = frame_folder(tmp_path / "video-0001", noise_frames(20, WIDTH, HEIGHT))
     landmarks = synthetic_landmarks(tmp_path / "video.npz", 20, WIDTH, HEIGHT)

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from signmusketeers.parsing import FrameParser, ParseError
-
-from .media import noise_frames, write_video
-from .test_parser import CROP, synthetic_landmarks
+from tests.parsing.media import noise_frames, write_video
+from tests.parsing.test_parser import CROP, synthetic_landmarks
 
 
 def _leading_frames_without_pose(tmp_path: Path, frames: int, without: int) -> tuple[Path, Path]:

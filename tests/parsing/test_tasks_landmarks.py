@@ -17,8 +17,7 @@ import pytest
 
 from signmusketeers.parsing import FrameParser, MediaPipeTasksHolistic, write_holistic_task
 from signmusketeers.parsing.mediapipe_tasks import HOLISTIC_TASK_MODELS, _version_tuple
-
-from .media import portrait, write_video
+from tests.parsing.media import portrait, write_video
 
 mp = pytest.importorskip("mediapipe")
 TASKS_READY = _version_tuple(mp.__version__) >= (1, 2)
@@ -53,8 +52,10 @@ def test_old_mediapipe_is_refused_with_the_reason(task_file, tmp_path, capsys):
 
     video = write_video(tmp_path / "p.mp4", [portrait(160, 188)] * 2, fps=10)
     assert main(["parse", str(video), "--out", str(tmp_path / "clips"), "--landmarks-model", str(task_file)]) == 2
-    assert "holistic_landmarker.task: the MediaPipe Tasks HolisticLandmarker needs mediapipe >= 1.2" in \
-        capsys.readouterr().err
+    assert (
+        "holistic_landmarker.task: the MediaPipe Tasks HolisticLandmarker needs mediapipe >= 1.2"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_missing_model_file_is_named(tmp_path):

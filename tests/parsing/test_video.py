@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from signmusketeers.parsing.video import VideoError, probe_video, read_frames
-
-from .media import noise_frames, write_video
+from tests.parsing.media import noise_frames, write_video
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".webm", ".mov", ".gif"])

@@ -10,8 +10,7 @@ import pytest
 
 from signmusketeers.parsing import video_seek
 from signmusketeers.parsing.video import VideoError, probe_video, read_frames
-
-from .corpus_media import clip_frames, encode, frame_folder
+from tests.parsing.corpus_media import clip_frames, encode, frame_folder
 
 FPS, GOP = 25, 50  # a keyframe every 2 s, B-frames: as real encoders write
 
@@ -70,8 +69,10 @@ def test_seeking_in_variable_frame_rate_video(vfr_video: Path, start, end) -> No
     assert len({round(b.time - a.time, 3) for a, b in zip(seeked, seeked[1:])}) > 1  # really variable
 
 
-@pytest.mark.parametrize("name, codec, durations", [("vp8.webm", "libvpx", None), ("vp9.webm", "libvpx-vp9", None),
-                                                    ("vfr.mkv", "libx264", [30, 55, 40])])
+@pytest.mark.parametrize(
+    "name, codec, durations",
+    [("vp8.webm", "libvpx", None), ("vp9.webm", "libvpx-vp9", None), ("vfr.mkv", "libx264", [30, 55, 40])],
+)
 def test_seeking_in_matroska_and_webm(small_frames, tmp_path: Path, name, codec, durations) -> None:
     # Matroska's cues list keyframes only: the frames before a keyframe are counted in one pass over the packets
     path = encode(tmp_path / name, small_frames, 300, gop=GOP, codec=codec, durations_ms=durations)

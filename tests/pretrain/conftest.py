@@ -61,11 +61,16 @@ def write_crop_shards(out: Path, synthsign: Path, seed: int = 0) -> None:
         for c in range(N_CLIPS):
             clip_id = f"clip{c:02d}"
             labels = rng.integers(0, N_SHAPES, FRAMES)
-            np.savez(synthsign / f"{clip_id}.npz", expression=labels.astype(np.int64),
-                     left_handshape=labels.astype(np.int64), right_handshape=labels.astype(np.int64))
+            np.savez(
+                synthsign / f"{clip_id}.npz",
+                expression=labels.astype(np.int64),
+                left_handshape=labels.astype(np.int64),
+                right_handshape=labels.astype(np.int64),
+            )
             manifest.append({"clip_id": clip_id, "landmarks": f"{clip_id}.npz", "split": "train" if c < 6 else "test"})
-            writer.write(clip_id, [_crop_record(clip_id, f, int(labels[f]), seed * 100000 + c * 100 + f)
-                                   for f in range(FRAMES)])
+            writer.write(
+                clip_id, [_crop_record(clip_id, f, int(labels[f]), seed * 100000 + c * 100 + f) for f in range(FRAMES)]
+            )
         writer.finish()
     (synthsign / "manifest.jsonl").write_text("".join(json.dumps(m) + "\n" for m in manifest))
 

@@ -22,8 +22,15 @@ class SaveWeightsPerRank(Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        torch.save({"teacher": pl_module.teacher.state_dict(), "student": pl_module.student.state_dict(),
-                    "start": self.start, "steps": trainer.global_step}, self.out / f"rank{trainer.global_rank}.pt")
+        torch.save(
+            {
+                "teacher": pl_module.teacher.state_dict(),
+                "student": pl_module.student.state_dict(),
+                "start": self.start,
+                "steps": trainer.global_step,
+            },
+            self.out / f"rank{trainer.global_rank}.pt",
+        )
 
 
 if __name__ == "__main__":
@@ -31,13 +38,28 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     seed_everything(0)
     module = DinoV2PretrainModule(
-        model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2), n_prototypes=128, head_hidden_dim=64,
-        head_bottleneck_dim=32, epochs=2, official_epoch_length=2, warmup_epochs=1, warmup_teacher_temp_epochs=1,
+        model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2),
+        n_prototypes=128,
+        head_hidden_dim=64,
+        head_bottleneck_dim=32,
+        epochs=2,
+        official_epoch_length=2,
+        warmup_epochs=1,
+        warmup_teacher_temp_epochs=1,
         head_warmup_steps=int(sys.argv[3]) if len(sys.argv) > 3 else 0,
     )
-    data = CropShardDataModule(crops, part="face", batch_size=4, num_workers=0, global_crops_size=56,
-                               local_crops_size=28, n_local_crops=2)
-    trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=3, logger=False,
-                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                      callbacks=[SaveWeightsPerRank(out)])
+    data = CropShardDataModule(
+        crops, part="face", batch_size=4, num_workers=0, global_crops_size=56, local_crops_size=28, n_local_crops=2
+    )
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_steps=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[SaveWeightsPerRank(out)],
+    )
     trainer.fit(module, data)

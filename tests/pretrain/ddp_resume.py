@@ -13,19 +13,24 @@ import sys
 from pathlib import Path
 
 import torch
+from killing import KillAt, Killed  # beside this script, which runs as one
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
 from signmusketeers.pretrain.probe import KNNProbe
 
-from killing import Killed, KillAt  # beside this script, which runs as one
-
 STEPS, KILLED_AT = 7, 3
-MODEL = dict(model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2), n_prototypes=128,
-             head_hidden_dim=64, head_bottleneck_dim=32, epochs=4, official_epoch_length=2, warmup_epochs=1,
-             warmup_teacher_temp_epochs=1)
-
+MODEL = dict(
+    model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2),
+    n_prototypes=128,
+    head_hidden_dim=64,
+    head_bottleneck_dim=32,
+    epochs=4,
+    official_epoch_length=2,
+    warmup_epochs=1,
+    warmup_teacher_temp_epochs=1,
+)
 
 
 class RecordRank(Callback):
@@ -38,18 +43,34 @@ class RecordRank(Callback):
         self.losses[trainer.global_step - 1] = float(outputs["loss"])
 
     def on_train_end(self, trainer, pl_module) -> None:
-        torch.save({"losses": self.losses, "teacher": pl_module.teacher.state_dict(),
-                    "student": pl_module.student.state_dict(), "steps": trainer.global_step,
-                    "probe": self.probe.history if self.probe else None}, self.path)
+        torch.save(
+            {
+                "losses": self.losses,
+                "teacher": pl_module.teacher.state_dict(),
+                "student": pl_module.student.state_dict(),
+                "steps": trainer.global_step,
+                "probe": self.probe.history if self.probe else None,
+            },
+            self.path,
+        )
 
 
 def fit(crops: str, out: Path, name: str, callbacks: list, ckpt_path: str | None = None) -> None:
     seed_everything(0)
-    data = CropShardDataModule(crops, part=None, batch_size=8, num_workers=0, global_crops_size=56,
-                               local_crops_size=28, n_local_crops=2)
-    trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=STEPS, logger=False,
-                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=out / name,
-                      callbacks=[ModelCheckpoint(out / name, every_n_train_steps=1, save_last=True), *callbacks])
+    data = CropShardDataModule(
+        crops, part=None, batch_size=8, num_workers=0, global_crops_size=56, local_crops_size=28, n_local_crops=2
+    )
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_steps=STEPS,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=out / name,
+        callbacks=[ModelCheckpoint(out / name, every_n_train_steps=1, save_last=True), *callbacks],
+    )
     trainer.fit(DinoV2PretrainModule(**MODEL), data, ckpt_path=ckpt_path)
 
 

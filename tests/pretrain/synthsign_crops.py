@@ -45,13 +45,17 @@ def _records(item: dict) -> list[dict]:
             for side in item["sides"]:
                 if not landmarks[f"present_{PART_POINTS[side]}"][index]:
                     continue
-                records.append(check_record({
-                    "image": encode_jpeg(square_crop(image, landmarks[PART_POINTS[side]][index], item["size"])),
-                    "part": "face" if side == "face" else "hand",
-                    "side": side,
-                    "clip_id": item["clip_id"],
-                    "frame": np.asarray([index], dtype=np.int64),
-                }))
+                records.append(
+                    check_record(
+                        {
+                            "image": encode_jpeg(square_crop(image, landmarks[PART_POINTS[side]][index], item["size"])),
+                            "part": "face" if side == "face" else "hand",
+                            "side": side,
+                            "clip_id": item["clip_id"],
+                            "frame": np.asarray([index], dtype=np.int64),
+                        }
+                    )
+                )
     return records
 
 
@@ -72,12 +76,23 @@ def write_synthsign_crops(synthsign: Path, out: Path, part: str, size: int = 64,
     cache = out.parent / f".{out.name}_cache"
     os.environ["DATA_OPTIMIZER_CACHE_FOLDER"] = str(cache / "cache")
     os.environ["DATA_OPTIMIZER_DATA_CACHE_FOLDER"] = str(cache / "data")
-    litdata.optimize(fn=_crop_clip, inputs=items, output_dir=str(out), num_workers=1, chunk_bytes="4MB",
-                     mode="overwrite", verbose=False, start_method="fork")
+    litdata.optimize(
+        fn=_crop_clip,
+        inputs=items,
+        output_dir=str(out),
+        num_workers=1,
+        chunk_bytes="4MB",
+        mode="overwrite",
+        verbose=False,
+        start_method="fork",
+    )
     from litdata import StreamingDataset
 
     check_dataset_folder(out)
     count = len(StreamingDataset(str(out)))
-    ShardManifest(kind="crops", records=count, made_by={"command": "tests/pretrain/synthsign_crops.py",
-                                                        "synthsign": str(synthsign)}).write(out)
+    ShardManifest(
+        kind="crops",
+        records=count,
+        made_by={"command": "tests/pretrain/synthsign_crops.py", "synthsign": str(synthsign)},
+    ).write(out)
     return count

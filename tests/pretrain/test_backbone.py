@@ -16,8 +16,12 @@ def official_interpolate_pos_encoding(pos_embed_with_cls, w0, h0, offset=0.1):
     class_pos, patch_pos = pos_embed_with_cls[:, :1], pos_embed_with_cls[:, 1:]
     m = int(math.sqrt(patch_pos.shape[1]))
     dim = patch_pos.shape[-1]
-    out = F.interpolate(patch_pos.reshape(1, m, m, dim).permute(0, 3, 1, 2), mode="bicubic", antialias=False,
-                        scale_factor=((w0 + offset) / m, (h0 + offset) / m))
+    out = F.interpolate(
+        patch_pos.reshape(1, m, m, dim).permute(0, 3, 1, 2),
+        mode="bicubic",
+        antialias=False,
+        scale_factor=((w0 + offset) / m, (h0 + offset) / m),
+    )
     return torch.cat((class_pos, out.permute(0, 2, 3, 1).reshape(1, -1, dim)), dim=1)
 
 
@@ -99,8 +103,9 @@ def test_module_initialises_student_and_teacher_from_pretrained(tmp_path):
     source = create_vit(**TINY)
     path = tmp_path / "init.safetensors"
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
-    module = DinoV2PretrainModule(model_kwargs=TINY, pretrained=str(path), n_prototypes=64, head_hidden_dim=48,
-                                  head_bottleneck_dim=16)
+    module = DinoV2PretrainModule(
+        model_kwargs=TINY, pretrained=str(path), n_prototypes=64, head_hidden_dim=48, head_bottleneck_dim=16
+    )
     for key, value in source.state_dict().items():
         assert torch.equal(module.student["backbone"].vit.state_dict()[key], value)
         assert torch.equal(module.teacher["backbone"].vit.state_dict()[key], value)

@@ -23,10 +23,14 @@ from PIL import Image
 from scipy.stats import ks_2samp
 
 from signmusketeers.pretrain import augment
-from signmusketeers.pretrain.augment import (BLUR_PROBABILITY, DeviceMultiCrop, MultiCropAugmentation,
-                                             collate_device_views, draw_view_params)
-
-from .conftest import shape_image
+from signmusketeers.pretrain.augment import (
+    BLUR_PROBABILITY,
+    DeviceMultiCrop,
+    MultiCropAugmentation,
+    collate_device_views,
+    draw_view_params,
+)
+from tests.pretrain.conftest import shape_image
 
 SIZE, N_IMAGES, N_LOCAL = 64, 160, 8
 KINDS = ["global_1", "global_2"] + ["local"] * N_LOCAL
@@ -60,6 +64,7 @@ class _Recorder:
                 value = original(*args, **kwargs)
                 record((self.kind, what, value))
                 return value
+
             monkeypatch.setattr(cls, name, staticmethod(wrapper))
 
         def wrap_function(name):
@@ -68,6 +73,7 @@ class _Recorder:
             def wrapper(*args, **kwargs):
                 record((self.kind, name, None))
                 return original(*args, **kwargs)
+
             monkeypatch.setattr(TF, name, wrapper)
 
         wrap_static(T.RandomResizedCrop, "get_params", "box")
@@ -80,6 +86,7 @@ class _Recorder:
         def tagged(image):
             self.kind = kind
             return function(image)
+
         return tagged
 
 
@@ -176,13 +183,16 @@ def test_probabilities_match(draws) -> None:
     for kind, views in per_kind.items():
         trials = N_IMAGES * views
         _same_probability(cpu_count("jitter", kind), dev_count("jitter", kind), trials, 0.8, f"jitter {kind}")
-        _same_probability(cpu_count("rgb_to_grayscale", kind), dev_count("grayscale", kind), trials, 0.2,
-                          f"greyscale {kind}")
-        _same_probability(cpu_count("blur", kind), dev_count("blur", kind), trials, BLUR_PROBABILITY[kind],
-                          f"blur {kind}")
+        _same_probability(
+            cpu_count("rgb_to_grayscale", kind), dev_count("grayscale", kind), trials, 0.2, f"greyscale {kind}"
+        )
+        _same_probability(
+            cpu_count("blur", kind), dev_count("blur", kind), trials, BLUR_PROBABILITY[kind], f"blur {kind}"
+        )
         solarize = 0.2 if kind == "global_2" else 0.0
-        _same_probability(cpu_count("solarize", kind), dev_count("solarize", kind), trials, solarize,
-                          f"solarise {kind}")
+        _same_probability(
+            cpu_count("solarize", kind), dev_count("solarize", kind), trials, solarize, f"solarise {kind}"
+        )
     # flips: the geometric step is shared by both global views
     for kind, views in (("global", slice(0, 2)), ("local", slice(2, None))):
         trials = N_IMAGES * (2 if kind == "global" else N_LOCAL)
@@ -194,16 +204,24 @@ def test_the_comparison_has_power(draws) -> None:
     events, device = draws
     wrong = [draw_view_params(20_000 + i, SIZE, SIZE, N_LOCAL, local_scale=(0.3, 0.5)) for i in range(N_IMAGES)]
     with pytest.raises(AssertionError):
-        _same_distribution(_scale_ratio(_cpu_boxes(events, "local"))[0], _scale_ratio(_device_boxes(wrong,
-                           slice(2, None)))[0], "local scale")
+        _same_distribution(
+            _scale_ratio(_cpu_boxes(events, "local"))[0],
+            _scale_ratio(_device_boxes(wrong, slice(2, None)))[0],
+            "local scale",
+        )
     with pytest.raises(AssertionError):
         _same_probability(int(0.2 * 3000), int(0.5 * 3000), 3000, 0.2, "greyscale")
 
 
 def _batch(seeds, images=None, size=SIZE):
     images = images if images is not None else _images(len(seeds), size)
-    samples = [{"image": torch.from_numpy(im).permute(2, 0, 1).contiguous(),
-                "params": draw_view_params(s, size, size, N_LOCAL)} for s, im in zip(seeds, images)]
+    samples = [
+        {
+            "image": torch.from_numpy(im).permute(2, 0, 1).contiguous(),
+            "params": draw_view_params(s, size, size, N_LOCAL),
+        }
+        for s, im in zip(seeds, images)
+    ]
     return collate_device_views(samples)
 
 
@@ -248,15 +266,17 @@ def test_seeded_views_are_reproducible_and_independent_of_the_batch() -> None:
         assert torch.equal(first[key], again[key])
         torch.testing.assert_close(single[key][:, 0], first[key][:, 2], rtol=0, atol=1e-5)
     other = _batch([50, 6, 7, 8])
-    assert not torch.allclose(augmentation(other["images"], other["params"])["local_crops"][:, 0],
-                              first["local_crops"][:, 0])
+    assert not torch.allclose(
+        augmentation(other["images"], other["params"])["local_crops"][:, 0], first["local_crops"][:, 0]
+    )
 
 
 def test_datamodule_device_path_batches(crop_shards) -> None:
     from signmusketeers.pretrain import CropShardDataModule
 
-    kwargs = dict(part="face", batch_size=8, num_workers=0, global_crops_size=56, local_crops_size=28,
-                  n_local_crops=2, seed=1)
+    kwargs = dict(
+        part="face", batch_size=8, num_workers=0, global_crops_size=56, local_crops_size=28, n_local_crops=2, seed=1
+    )
     batches = {}
     for name, extra in (("images", {}), ("jpegs", {"decode_on_device": True})):
         data = CropShardDataModule(str(crop_shards[0]), augment_on="device", **kwargs, **extra)
@@ -268,8 +288,7 @@ def test_datamodule_device_path_batches(crop_shards) -> None:
         assert batches[name]["global_crops"].shape == (2, 8, 3, 56, 56)
         assert batches[name]["local_crops"].shape == (2, 8, 3, 28, 28)
     # decoded by OpenCV in the worker or by torchvision's decode_jpeg: the same pixels up to IDCT rounding
-    torch.testing.assert_close(batches["images"]["global_crops"], batches["jpegs"]["global_crops"], rtol=0,
-                               atol=0.15)
+    torch.testing.assert_close(batches["images"]["global_crops"], batches["jpegs"]["global_crops"], rtol=0, atol=0.15)
     with pytest.raises(ValueError, match="decode_on_device needs"):
         CropShardDataModule(str(crop_shards[0]), decode_on_device=True)
 
@@ -289,8 +308,17 @@ def test_device_path_on_cuda_matches_cpu() -> None:
 def test_decode_on_device_with_nvjpeg(crop_shards) -> None:
     from signmusketeers.pretrain import CropShardDataModule
 
-    data = CropShardDataModule(str(crop_shards[0]), part="face", batch_size=8, num_workers=0, global_crops_size=56,
-                               local_crops_size=28, n_local_crops=2, augment_on="device", decode_on_device=True)
+    data = CropShardDataModule(
+        str(crop_shards[0]),
+        part="face",
+        batch_size=8,
+        num_workers=0,
+        global_crops_size=56,
+        local_crops_size=28,
+        n_local_crops=2,
+        augment_on="device",
+        decode_on_device=True,
+    )
     data.setup("fit")
     raw = next(iter(data.train_dataloader()))
     views = data.on_after_batch_transfer(data.transfer_batch_to_device(raw, torch.device("cuda"), 0), 0)

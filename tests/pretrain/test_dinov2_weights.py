@@ -17,8 +17,7 @@ from signmusketeers.pretrain.backbone import (
     fetch_dinov2_checkpoint,
     load_pretrained,
 )
-
-from .test_backbone import official_interpolate_pos_encoding
+from tests.pretrain.test_backbone import official_interpolate_pos_encoding
 
 DIM, DEPTH = 32, 2
 MODEL = dict(img_size=224, patch_size=14, reg_tokens=4, init_values=1e-5, embed_dim=DIM, depth=DEPTH, num_heads=2)
@@ -44,11 +43,20 @@ def official_checkpoint(seed: int = 0) -> dict[str, torch.Tensor]:
     }
     for n in range(DEPTH):
         block = {
-            "norm1.weight": (DIM,), "norm1.bias": (DIM,),
-            "attn.qkv.weight": (3 * DIM, DIM), "attn.qkv.bias": (3 * DIM,),
-            "attn.proj.weight": (DIM, DIM), "attn.proj.bias": (DIM,), "ls1.gamma": (DIM,), "norm2.weight": (DIM,),
-            "norm2.bias": (DIM,), "mlp.fc1.weight": (4 * DIM, DIM), "mlp.fc1.bias": (4 * DIM,),
-            "mlp.fc2.weight": (DIM, 4 * DIM), "mlp.fc2.bias": (DIM,), "ls2.gamma": (DIM,),
+            "norm1.weight": (DIM,),
+            "norm1.bias": (DIM,),
+            "attn.qkv.weight": (3 * DIM, DIM),
+            "attn.qkv.bias": (3 * DIM,),
+            "attn.proj.weight": (DIM, DIM),
+            "attn.proj.bias": (DIM,),
+            "ls1.gamma": (DIM,),
+            "norm2.weight": (DIM,),
+            "norm2.bias": (DIM,),
+            "mlp.fc1.weight": (4 * DIM, DIM),
+            "mlp.fc1.bias": (4 * DIM,),
+            "mlp.fc2.weight": (DIM, 4 * DIM),
+            "mlp.fc2.bias": (DIM,),
+            "ls2.gamma": (DIM,),
         }
         state.update({f"blocks.{n}.{key}": rand(*shape) for key, shape in block.items()})
     return state
@@ -90,8 +98,9 @@ def test_official_checkpoint_by_its_torch_hub_name_arrives_whole(hub_dir):
     (hub_dir / "checkpoints").mkdir(parents=True)
     torch.save(official, hub_dir / "checkpoints" / "dinov2_vits14_reg4_pretrain.pth")  # as torch.hub caches it
 
-    module = DinoV2PretrainModule(model_kwargs=MODEL, pretrained="dinov2_vits14_reg", n_prototypes=64,
-                                  head_hidden_dim=48, head_bottleneck_dim=16)
+    module = DinoV2PretrainModule(
+        model_kwargs=MODEL, pretrained="dinov2_vits14_reg", n_prototypes=64, head_hidden_dim=48, head_bottleneck_dim=16
+    )
     for model in (module.student, module.teacher):  # the paper starts both from these weights
         assert_every_tensor_arrived(official, model["backbone"])
 
@@ -120,8 +129,9 @@ def test_timm_name_loads_timm_layout_from_the_hf_cache(tmp_path, monkeypatch):
     from safetensors.torch import save_file
 
     official = official_checkpoint(seed=2)
-    timm_layout = {k: v for k, v in official.items()
-                   if k not in ("register_tokens", "mask_token", "cls_token", "pos_embed")}
+    timm_layout = {
+        k: v for k, v in official.items() if k not in ("register_tokens", "mask_token", "cls_token", "pos_embed")
+    }
     timm_layout["reg_token"] = official["register_tokens"]
     timm_layout["cls_token"] = official["cls_token"] + official["pos_embed"][:, :1]
     timm_layout["pos_embed"] = official["pos_embed"][:, 1:]

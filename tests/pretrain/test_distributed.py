@@ -44,7 +44,11 @@ def test_ddp_fit_keeps_teacher_identical_on_both_ranks(crop_shards, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MASTER_PORT": str(_free_port())}
     result = subprocess.run(
         [sys.executable, str(REPO / "tests/pretrain/ddp_fit.py"), str(crop_shards[0]), str(tmp_path / "out")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [torch.load(tmp_path / "out" / f"rank{r}.pt") for r in range(2)]
@@ -64,7 +68,11 @@ def test_ddp_head_warmup_keeps_the_backbone_and_trains_the_heads(crop_shards, tm
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MASTER_PORT": str(_free_port())}
     result = subprocess.run(
         [sys.executable, str(REPO / "tests/pretrain/ddp_fit.py"), str(crop_shards[0]), str(tmp_path / "out"), "3"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [torch.load(tmp_path / "out" / f"rank{r}.pt") for r in range(2)]
@@ -91,8 +99,18 @@ def test_ddp_resume_matches_a_straight_run_per_rank_and_probe_scores_the_whole_s
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MASTER_PORT": str(_free_port())}
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, str(REPO / "tests/pretrain/ddp_resume.py"), str(crop_shards[0]), str(crop_shards[1]),
-         str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
+        [
+            sys.executable,
+            str(REPO / "tests/pretrain/ddp_resume.py"),
+            str(crop_shards[0]),
+            str(crop_shards[1]),
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     straight = [torch.load(out / f"straight-rank{r}.pt") for r in range(2)]
@@ -103,7 +121,9 @@ def test_ddp_resume_matches_a_straight_run_per_rank_and_probe_scores_the_whole_s
         assert sorted(resumed[rank]["losses"]) == resumed_steps
         for step in resumed_steps:
             assert resumed[rank]["losses"][step] == pytest.approx(straight[rank]["losses"][step], rel=1e-6), (
-                rank, step)
+                rank,
+                step,
+            )
         for part in ("teacher", "student"):
             for key, value in straight[rank][part].items():
                 assert torch.allclose(resumed[rank][part][key], value, rtol=1e-5, atol=1e-7), (rank, part, key)

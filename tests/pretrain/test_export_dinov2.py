@@ -42,8 +42,9 @@ def test_export_from_original_weights_gives_their_features(original, tmp_path, c
         features = load_encoder(out)(crops)
         assert torch.allclose(features, expected, atol=1e-5)
         # the same as the teacher of a pre-training run started from these weights, before its first step
-        module = DinoV2PretrainModule(model_kwargs=TINY, pretrained=str(path), n_prototypes=16, head_hidden_dim=16,
-                                      head_bottleneck_dim=8).eval()
+        module = DinoV2PretrainModule(
+            model_kwargs=TINY, pretrained=str(path), n_prototypes=16, head_hidden_dim=16, head_bottleneck_dim=8
+        ).eval()
         teacher = module.teacher["backbone"]((crops.permute(0, 3, 1, 2).float() / 255 - mean) / std)["cls"]
         assert torch.allclose(features, teacher, atol=1e-5)
 

@@ -12,13 +12,25 @@ from signmusketeers.data.shard_manifest import ShardError
 from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
 
 REPO = Path(__file__).parents[2]
-TINY = dict(model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2), n_prototypes=256,
-            head_hidden_dim=64, head_bottleneck_dim=32)
+TINY = dict(
+    model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2),
+    n_prototypes=256,
+    head_hidden_dim=64,
+    head_bottleneck_dim=32,
+)
 
 
 def _batch(crops, batch_size=8):
-    data = CropShardDataModule(str(crops), part="face", batch_size=batch_size, num_workers=0, global_crops_size=56,
-                               local_crops_size=28, n_local_crops=2, seed=1)
+    data = CropShardDataModule(
+        str(crops),
+        part="face",
+        batch_size=batch_size,
+        num_workers=0,
+        global_crops_size=56,
+        local_crops_size=28,
+        n_local_crops=2,
+        seed=1,
+    )
     data.setup("fit")
     return next(iter(data.train_dataloader()))
 
@@ -30,8 +42,15 @@ def test_datamodule_batches(crop_shards):
 
 
 def test_datamodule_refuses_missing_part_and_folder(crop_shards, tmp_path):
-    data = CropShardDataModule(str(crop_shards[0]), part="hand", batch_size=4, num_workers=0, global_crops_size=56,
-                               local_crops_size=28, n_local_crops=2)
+    data = CropShardDataModule(
+        str(crop_shards[0]),
+        part="hand",
+        batch_size=4,
+        num_workers=0,
+        global_crops_size=56,
+        local_crops_size=28,
+        n_local_crops=2,
+    )
     data.setup("fit")
     with pytest.raises(ValueError, match="no hand crops"):
         next(iter(data.train_dataloader()))
@@ -44,8 +63,15 @@ def test_datamodule_refuses_missing_part_and_folder(crop_shards, tmp_path):
 def test_training_steps_lower_the_loss_on_a_fixed_batch(crop_shards):
     torch.manual_seed(0)
     batch = _batch(crop_shards[0])
-    module = DinoV2PretrainModule(**TINY, epochs=4, official_epoch_length=5, warmup_epochs=0,
-                                  freeze_last_layer_epochs=0, warmup_teacher_temp_epochs=0, base_lr=1e-2)
+    module = DinoV2PretrainModule(
+        **TINY,
+        epochs=4,
+        official_epoch_length=5,
+        warmup_epochs=0,
+        freeze_last_layer_epochs=0,
+        warmup_teacher_temp_epochs=0,
+        base_lr=1e-2,
+    )
     module.mask_rng.seed(0)
     optimizer = module.configure_optimizers()
     module.schedules = module.build_schedules(1024)
@@ -67,18 +93,28 @@ def test_fit_demo_config_export_and_probe(crop_shards, tmp_path, capsys):
     crops, labels = crop_shards
     probe_out = tmp_path / "probe.json"
     override = tmp_path / "override.yaml"
-    override.write_text(yaml.safe_dump({
-        "trainer": {
-            "max_steps": 4, "default_root_dir": str(tmp_path / "run"), "logger": False,
-            "callbacks": [
-                {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                 "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True}},
-                {"class_path": "signmusketeers.pretrain.probe.KNNProbe",
-                 "init_args": {"crops": str(crops), "labels": str(labels), "k": 5, "out": str(probe_out)}},
-            ],
-        },
-        "data": {"init_args": {"train_dir": str(crops), "batch_size": 8, "num_workers": 0, "n_local_crops": 2}},
-    }))
+    override.write_text(
+        yaml.safe_dump(
+            {
+                "trainer": {
+                    "max_steps": 4,
+                    "default_root_dir": str(tmp_path / "run"),
+                    "logger": False,
+                    "callbacks": [
+                        {
+                            "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                            "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True},
+                        },
+                        {
+                            "class_path": "signmusketeers.pretrain.probe.KNNProbe",
+                            "init_args": {"crops": str(crops), "labels": str(labels), "k": 5, "out": str(probe_out)},
+                        },
+                    ],
+                },
+                "data": {"init_args": {"train_dir": str(crops), "batch_size": 8, "num_workers": 0, "n_local_crops": 2}},
+            }
+        )
+    )
     main(["fit", "--config", str(REPO / "configs/demo/pretrain_face.yaml"), "--config", str(override)])
     checkpoint = tmp_path / "ckpt" / "last.ckpt"
     assert checkpoint.exists()
@@ -101,8 +137,9 @@ def test_fit_demo_config_export_and_probe(crop_shards, tmp_path, capsys):
 
     import timm
 
-    vit = timm.create_model(config["model_name"], pretrained=True, pretrained_cfg_overlay={"file": str(encoder)},
-                            **config["model_kwargs"]).eval()
+    vit = timm.create_model(
+        config["model_name"], pretrained=True, pretrained_cfg_overlay={"file": str(encoder)}, **config["model_kwargs"]
+    ).eval()
     x = torch.randn(2, 3, 56, 56)
     with torch.no_grad():
         assert torch.allclose(vit.forward_features(x)[:, 0], module.teacher["backbone"](x)["cls"], atol=1e-5)

@@ -11,13 +11,21 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
-
-from .killing import KillAt, Killed
+from tests.pretrain.killing import KillAt, Killed
 
 WARMUP, STEPS = 3, 5
-TINY = dict(model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2, init_values=1.0), n_prototypes=128,
-            head_hidden_dim=64, head_bottleneck_dim=32, epochs=4, official_epoch_length=2, warmup_epochs=0,
-            freeze_last_layer_epochs=0, warmup_teacher_temp_epochs=1, base_lr=1e-2)
+TINY = dict(
+    model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2, init_values=1.0),
+    n_prototypes=128,
+    head_hidden_dim=64,
+    head_bottleneck_dim=32,
+    epochs=4,
+    official_epoch_length=2,
+    warmup_epochs=0,
+    freeze_last_layer_epochs=0,
+    warmup_teacher_temp_epochs=1,
+    base_lr=1e-2,
+)
 
 
 def _copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -38,19 +46,36 @@ class Snapshots(Callback):
 
     @staticmethod
     def _take(module):
-        return {"backbone": _copy(module.student["backbone"]), "head": _copy(module.student["dino_head"]),
-                "teacher": _copy(module.teacher["backbone"])}
+        return {
+            "backbone": _copy(module.student["backbone"]),
+            "head": _copy(module.student["dino_head"]),
+            "teacher": _copy(module.teacher["backbone"]),
+        }
 
 
 def _fit(crops: Path, root: Path, callbacks=(), ckpt_path=None, warmup=WARMUP) -> DinoV2PretrainModule:
     seed_everything(0)
     module = DinoV2PretrainModule(**TINY, head_warmup_steps=warmup)
-    data = CropShardDataModule(str(crops), part="face", batch_size=8, num_workers=0, global_crops_size=56,
-                               local_crops_size=28, n_local_crops=2, seed=1)
-    trainer = Trainer(accelerator="cpu", devices=1, max_steps=STEPS, logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, default_root_dir=root,
-                      callbacks=[ModelCheckpoint(root / "checkpoints", every_n_train_steps=1, save_last=True),
-                                 *callbacks])
+    data = CropShardDataModule(
+        str(crops),
+        part="face",
+        batch_size=8,
+        num_workers=0,
+        global_crops_size=56,
+        local_crops_size=28,
+        n_local_crops=2,
+        seed=1,
+    )
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=STEPS,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root,
+        callbacks=[ModelCheckpoint(root / "checkpoints", every_n_train_steps=1, save_last=True), *callbacks],
+    )
     trainer.fit(module, data, ckpt_path=ckpt_path)
     return module
 

@@ -68,8 +68,12 @@ def test_soft_cross_entropy_value_and_gradient_equal_autograd_composition(dtype)
     assert ours.dtype == torch.float32 or dtype == torch.float64
     assert torch.allclose(ours.double(), reference.detach(), **tolerance)
     assert ours_grad.dtype == dtype
-    assert torch.allclose(ours_grad.double(), logits.grad.double(), rtol=1e-2 if dtype == torch.bfloat16 else 1e-9,
-                          atol=1e-3 if dtype == torch.bfloat16 else 1e-12)
+    assert torch.allclose(
+        ours_grad.double(),
+        logits.grad.double(),
+        rtol=1e-2 if dtype == torch.bfloat16 else 1e-9,
+        atol=1e-3 if dtype == torch.bfloat16 else 1e-12,
+    )
 
 
 def test_dino_loss_equals_the_sum_over_every_pair():

@@ -48,8 +48,15 @@ def test_multipliers_of_named_parameters():
 def test_module_applies_schedules_to_groups():
     from signmusketeers.pretrain import DinoV2PretrainModule
 
-    module = DinoV2PretrainModule(model_kwargs=TINY, n_prototypes=64, head_hidden_dim=48, head_bottleneck_dim=16,
-                                  epochs=4, official_epoch_length=10, warmup_epochs=1)
+    module = DinoV2PretrainModule(
+        model_kwargs=TINY,
+        n_prototypes=64,
+        head_hidden_dim=48,
+        head_bottleneck_dim=16,
+        epochs=4,
+        official_epoch_length=10,
+        warmup_epochs=1,
+    )
     optimizer = module.configure_optimizers()
     module.schedules = module.build_schedules(1024)
     module.apply_optimizer_schedules(optimizer, 5)  # inside the freeze of the last layer

@@ -22,8 +22,10 @@ def synthsign_rows(labels_dir) -> list[dict]:
     for line in (labels_dir / "manifest.jsonl").read_text().splitlines():
         clip = json.loads(line)
         expressions = np.load(labels_dir / clip["landmarks"])["expression"]
-        rows += [{"clip_id": clip["clip_id"], "frame": f, "label": NAMES[int(e)], "split": clip["split"]}
-                 for f, e in enumerate(expressions)]
+        rows += [
+            {"clip_id": clip["clip_id"], "frame": f, "label": NAMES[int(e)], "split": clip["split"]}
+            for f, e in enumerate(expressions)
+        ]
     return rows
 
 
@@ -43,8 +45,12 @@ def test_csv_labels_give_the_same_probe_set_and_scores_as_synthsign(crop_shards,
     np.testing.assert_array_equal(images, ref_images)
     np.testing.assert_array_equal(is_query, ref_query)
     assert [NAMES[i] for i in ref_ids] == [CropLabels(path).names[i] for i in ids]  # the same labels, by name
-    module = DinoV2PretrainModule(model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2, init_values=1.0),
-                                  n_prototypes=16, head_hidden_dim=16, head_bottleneck_dim=8).eval()
+    module = DinoV2PretrainModule(
+        model_kwargs=dict(img_size=56, embed_dim=32, depth=2, num_heads=2, init_values=1.0),
+        n_prototypes=16,
+        head_hidden_dim=16,
+        head_bottleneck_dim=8,
+    ).eval()
     ours = KNNProbe(str(crops), path, k=5, part="face").measure(module)
     assert ours == KNNProbe(str(crops), str(labels_dir), k=5, part="face").measure(module)
     assert ours == pytest.approx(knn_restated(module, images, ids, is_query, k=5))
@@ -93,23 +99,45 @@ def test_clip_labels_side_rows_and_a_hashed_split(crop_shards, tmp_path):
 def test_rows_matching_no_crop_are_one_line_errors(crop_shards, tmp_path):
     crops, _ = crop_shards
     columns = ["clip_id", "frame", "label"]
-    path = write_csv(tmp_path / "a.csv", [{"clip_id": "clip00", "label": "x"}, {"clip_id": "clip01", "label": "y"},
-                                          {"clip_id": "nowhere", "label": "x"}], columns)
+    path = write_csv(
+        tmp_path / "a.csv",
+        [
+            {"clip_id": "clip00", "label": "x"},
+            {"clip_id": "clip01", "label": "y"},
+            {"clip_id": "nowhere", "label": "x"},
+        ],
+        columns,
+    )
     with pytest.raises(ValueError) as error:
         labelled_crops(crops, path)
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"{path}:4: clip 'nowhere' matches no crop")
     assert "1 of 3 label rows match none" in message
-    path = write_csv(tmp_path / "b.csv", [{"clip_id": "clip00", "label": "x"}, {"clip_id": "clip01", "label": "y"},
-                                          {"clip_id": "clip00", "frame": 99, "label": "x"}], columns)
-    with pytest.raises(ValueError, match=r"b.csv:4: clip 'clip00' frame 99 matches no crop: .* holds crops of "
-                                         r"frames 0, 1, 2, 3, 4, 5, 6, 7, \.\.\. of it"):
+    path = write_csv(
+        tmp_path / "b.csv",
+        [
+            {"clip_id": "clip00", "label": "x"},
+            {"clip_id": "clip01", "label": "y"},
+            {"clip_id": "clip00", "frame": 99, "label": "x"},
+        ],
+        columns,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"b.csv:4: clip 'clip00' frame 99 matches no crop: .* holds crops of "
+        r"frames 0, 1, 2, 3, 4, 5, 6, 7, \.\.\. of it",
+    ):
         labelled_crops(crops, path)
     # and in the callback, where ranks' shares are pooled first
     with pytest.raises(ValueError, match="b.csv:4"):
-        KNNProbe(str(crops), path).measure(DinoV2PretrainModule(
-            model_kwargs=dict(img_size=56, embed_dim=32, depth=1, num_heads=2), n_prototypes=16, head_hidden_dim=16,
-            head_bottleneck_dim=8))
+        KNNProbe(str(crops), path).measure(
+            DinoV2PretrainModule(
+                model_kwargs=dict(img_size=56, embed_dim=32, depth=1, num_heads=2),
+                n_prototypes=16,
+                head_hidden_dim=16,
+                head_bottleneck_dim=8,
+            )
+        )
 
 
 def test_a_missing_label_file_is_named(crop_shards, tmp_path):
@@ -117,13 +145,16 @@ def test_a_missing_label_file_is_named(crop_shards, tmp_path):
         labelled_crops(crop_shards[0], tmp_path / "nothere.csv")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("clip,label\nclip00,x\n", "needs columns clip_id,label"),
-    ("clip_id,frame,label\nclip00,three,x\n", "bad.csv:2: frame 'three' is not an integer"),
-    ("clip_id,frame,label\nclip00,3,x\nclip00,3,y\n", "bad.csv:3: clip 'clip00' frame 3 is labelled 'y' here"),
-    ("clip_id,label,split\nclip00,x,train\nclip00,x,test\n", "bad.csv:3: clip 'clip00' is in split 'test'"),
-    ("clip_id,label,side\nclip00,x,nose\n", "bad.csv:2: side 'nose' is not face, left or right"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("clip,label\nclip00,x\n", "needs columns clip_id,label"),
+        ("clip_id,frame,label\nclip00,three,x\n", "bad.csv:2: frame 'three' is not an integer"),
+        ("clip_id,frame,label\nclip00,3,x\nclip00,3,y\n", "bad.csv:3: clip 'clip00' frame 3 is labelled 'y' here"),
+        ("clip_id,label,split\nclip00,x,train\nclip00,x,test\n", "bad.csv:3: clip 'clip00' is in split 'test'"),
+        ("clip_id,label,side\nclip00,x,nose\n", "bad.csv:2: side 'nose' is not face, left or right"),
+    ],
+)
 def test_malformed_label_files_name_the_line(tmp_path, text, message):
     (tmp_path / "bad.csv").write_text(text)
     with pytest.raises(ValueError, match=message):
@@ -143,8 +174,21 @@ def test_probe_command_scores_exported_encoders_and_goes_on_past_a_bad_one(crop_
     small = {"img_size": 56, "embed_dim": 32, "depth": 1, "num_heads": 2, "init_values": 1.0}
     first = save_encoder(build_encoder(**small, seed=1), tmp_path / "first")
     second = save_encoder(build_encoder(**small, seed=2), tmp_path / "second")
-    argv = ["probe", str(first), str(tmp_path / "missing"), str(second), "--crops", str(crops), "--labels", path,
-            "--k", "5", "--json", "--device", "cpu"]
+    argv = [
+        "probe",
+        str(first),
+        str(tmp_path / "missing"),
+        str(second),
+        "--crops",
+        str(crops),
+        "--labels",
+        path,
+        "--k",
+        "5",
+        "--json",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 1  # the missing encoder, after the others
     out, err = capsys.readouterr()
     rows = [json.loads(line) for line in out.splitlines()]
@@ -156,4 +200,5 @@ def test_probe_command_scores_exported_encoders_and_goes_on_past_a_bad_one(crop_
     features = F.normalize(load_encoder(first)(torch.from_numpy(images)), dim=-1)
     expected = knn_scores(features, torch.as_tensor(ids), torch.as_tensor(is_query), k=5)
     assert rows[0]["top1"] == pytest.approx(expected["top1"]) and rows[0]["balanced"] == pytest.approx(
-        expected["balanced"])
+        expected["balanced"]
+    )

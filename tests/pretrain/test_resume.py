@@ -19,29 +19,65 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from signmusketeers.pretrain import CropShardDataModule, DinoV2PretrainModule
-
-from .killing import KillAt, Killed
+from tests.pretrain.killing import KillAt, Killed
 
 REPO = Path(__file__).parents[2]
 STEPS, KILLED_AT, BATCH = 9, 4, 16
-LOGGED = ("train/loss", "train/dino_local", "train/dino_global", "train/koleo", "train/ibot", "train/masked_patches",
-          "train/lr", "train/weight_decay", "train/momentum", "train/teacher_temp")
+LOGGED = (
+    "train/loss",
+    "train/dino_local",
+    "train/dino_global",
+    "train/koleo",
+    "train/ibot",
+    "train/masked_patches",
+    "train/lr",
+    "train/weight_decay",
+    "train/momentum",
+    "train/teacher_temp",
+)
 
 
-
-def _fit(crops: Path, root: Path, name: str, max_steps: int, callbacks=(), ckpt_path=None, workers=0,
-         part=None, augment_on="cpu") -> Path:
+def _fit(
+    crops: Path,
+    root: Path,
+    name: str,
+    max_steps: int,
+    callbacks=(),
+    ckpt_path=None,
+    workers=0,
+    part=None,
+    augment_on="cpu",
+) -> Path:
     config = yaml.safe_load((REPO / "configs/demo/pretrain_hand.yaml").read_text())
-    model_args = {**config["model"]["init_args"], "epochs": 4, "official_epoch_length": 2, "n_prototypes": 128,
-                  "head_hidden_dim": 64, "warmup_teacher_temp_epochs": 2}
-    data_args = {**config["data"]["init_args"], "train_dir": str(crops), "part": part, "batch_size": BATCH,
-                 "num_workers": workers, "augment_on": augment_on}
+    model_args = {
+        **config["model"]["init_args"],
+        "epochs": 4,
+        "official_epoch_length": 2,
+        "n_prototypes": 128,
+        "head_hidden_dim": 64,
+        "warmup_teacher_temp_epochs": 2,
+    }
+    data_args = {
+        **config["data"]["init_args"],
+        "train_dir": str(crops),
+        "part": part,
+        "batch_size": BATCH,
+        "num_workers": workers,
+        "augment_on": augment_on,
+    }
     seed_everything(config["seed_everything"])
     logger = CSVLogger(root, name=name, version=0 if ckpt_path is None else 1)
-    trainer = Trainer(accelerator="cpu", devices=1, max_steps=max_steps, log_every_n_steps=1, logger=logger,
-                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=root / name,
-                      callbacks=[ModelCheckpoint(root / name / "checkpoints", every_n_train_steps=1, save_last=True),
-                                 *callbacks])
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=max_steps,
+        log_every_n_steps=1,
+        logger=logger,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root / name,
+        callbacks=[ModelCheckpoint(root / name / "checkpoints", every_n_train_steps=1, save_last=True), *callbacks],
+    )
     trainer.fit(DinoV2PretrainModule(**model_args), CropShardDataModule(**data_args), ckpt_path=ckpt_path)
     return Path(logger.log_dir) / "metrics.csv"
 
@@ -60,24 +96,26 @@ SCHEDULED = ("train/lr", "train/weight_decay", "train/momentum", "train/teacher_
 
 # part=None: LitData's loader state in the checkpoint; part="face": the endless part stream, which computes where
 # each reader continues; augment_on="device": the views built after the batch transfer, from per-crop parameters.
-@pytest.fixture(scope="module", params=[(None, "cpu"), ("face", "cpu"),
-                                        pytest.param(("face", "device"), marks=pytest.mark.slow)],
-                ids=["all-records", "part-stream", "part-stream-device-augmentation"])
+@pytest.fixture(
+    scope="module",
+    params=[(None, "cpu"), ("face", "cpu"), pytest.param(("face", "device"), marks=pytest.mark.slow)],
+    ids=["all-records", "part-stream", "part-stream-device-augmentation"],
+)
 def straight_and_resumed(request, crop_shards, tmp_path_factory):
     crops, root = crop_shards[0], tmp_path_factory.mktemp("resume")
     part, augment_on = request.param
     straight = _per_step(_fit(crops, root, "straight", STEPS, workers=2, part=part, augment_on=augment_on))
     with pytest.raises(Killed):
-        _fit(crops, root, "killed", STEPS, callbacks=[KillAt(KILLED_AT)], workers=2, part=part,
-             augment_on=augment_on)
+        _fit(crops, root, "killed", STEPS, callbacks=[KillAt(KILLED_AT)], workers=2, part=part, augment_on=augment_on)
     last = root / "killed" / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(last, weights_only=True)
     assert checkpoint["global_step"] == KILLED_AT
     if part is None:
         loader_state = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
         assert loader_state["num_samples_yielded"] == KILLED_AT * BATCH  # resumes at the next unread crop
-    resumed = _per_step(_fit(crops, root, "killed", STEPS, ckpt_path=str(last), workers=2, part=part,
-                             augment_on=augment_on))
+    resumed = _per_step(
+        _fit(crops, root, "killed", STEPS, ckpt_path=str(last), workers=2, part=part, augment_on=augment_on)
+    )
     first = _per_step(root / "killed" / "version_0" / "metrics.csv")
     assert sorted(resumed) == [s for s in sorted(straight) if s >= KILLED_AT], (sorted(resumed), sorted(straight))
     return straight, {**{s: v for s, v in first.items() if s < KILLED_AT}, **resumed}, root
@@ -86,9 +124,12 @@ def straight_and_resumed(request, crop_shards, tmp_path_factory):
 def _differences(straight: dict, joined: dict, keys: tuple[str, ...]) -> list:
     # Tight: the same views, masks and drop path give the same float32 arithmetic; 1e-6 leaves room for summation
     # order only.
-    return [(step, key, joined[step].get(key), value) for step, values in straight.items()
-            for key, value in values.items()
-            if key in keys and joined[step].get(key) != pytest.approx(value, rel=1e-6, abs=1e-7)]
+    return [
+        (step, key, joined[step].get(key), value)
+        for step, values in straight.items()
+        for key, value in values.items()
+        if key in keys and joined[step].get(key) != pytest.approx(value, rel=1e-6, abs=1e-7)
+    ]
 
 
 def test_resumed_run_continues_the_schedules_and_masks_at_the_right_step(straight_and_resumed) -> None:

@@ -7,9 +7,19 @@ import pytest
 from signmusketeers.pretrain.schedules import CosineSchedule, build_schedules, scaled_lr
 
 TABLE_7 = dict(
-    lr=2e-4, min_lr=1e-6, epochs=100, epoch_length=100, warmup_epochs=10, freeze_last_layer_epochs=1,
-    weight_decay=0.04, weight_decay_end=0.2, momentum_teacher=0.994, final_momentum_teacher=1.0,
-    teacher_temp=0.07, warmup_teacher_temp=0.04, warmup_teacher_temp_epochs=30,
+    lr=2e-4,
+    min_lr=1e-6,
+    epochs=100,
+    epoch_length=100,
+    warmup_epochs=10,
+    freeze_last_layer_epochs=1,
+    weight_decay=0.04,
+    weight_decay_end=0.2,
+    momentum_teacher=0.994,
+    final_momentum_teacher=1.0,
+    teacher_temp=0.07,
+    warmup_teacher_temp=0.04,
+    warmup_teacher_temp_epochs=30,
 )
 
 

@@ -34,8 +34,15 @@ def test_seeded_views_repeat_and_leave_the_global_generator_alone():
 
 
 def test_crop_views_depend_on_epoch_and_index_only(crop_shards):
-    data = CropShardDataModule(str(crop_shards[0]), batch_size=4, num_workers=0, global_crops_size=32,
-                               local_crops_size=16, n_local_crops=1, seed=2)
+    data = CropShardDataModule(
+        str(crop_shards[0]),
+        batch_size=4,
+        num_workers=0,
+        global_crops_size=32,
+        local_crops_size=16,
+        n_local_crops=1,
+        seed=2,
+    )
     data.setup("fit")
     dataset = data.dataset
     dataset.set_epoch(1)

@@ -63,8 +63,11 @@ def test_blur_rates_are_those_the_official_code_applies():
     augmentation = MultiCropAugmentation(global_size=56, local_size=28, n_local=1)
     applied = {"global_1": augmentation.global_1, "global_2": augmentation.global_2, "local": augmentation.local}
     for name, expected in (("global_1", 0.0), ("global_2", 0.9), ("local", 0.5)):
-        blur = next(t for t in applied[name].transforms if isinstance(t, T.RandomApply)
-                    and isinstance(t.transforms[0], T.GaussianBlur))
+        blur = next(
+            t
+            for t in applied[name].transforms
+            if isinstance(t, T.RandomApply) and isinstance(t.transforms[0], T.GaussianBlur)
+        )
         calls = []
         blur.transforms[0].forward = lambda image, calls=calls: calls.append(1) or image
         torch.manual_seed(0)

@@ -7,8 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TINY_T5 = {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2, "d_kv": 16,
-           "feed_forward_proj": "gated-gelu", "dropout_rate": 0.0, "tie_word_embeddings": False}
+TINY_T5 = {
+    "d_model": 32,
+    "d_ff": 64,
+    "num_layers": 1,
+    "num_decoder_layers": 1,
+    "num_heads": 2,
+    "d_kv": 16,
+    "feed_forward_proj": "gated-gelu",
+    "dropout_rate": 0.0,
+    "tie_word_embeddings": False,
+}
 WORDS = ["hello", "world", "sign", "language", "good", "morning", "thank", "you"]
 
 
@@ -24,8 +33,9 @@ def make_record(index: int, length: int, dim: int = 384, seed: int = 0) -> dict:
     }
 
 
-def write_feature_shards(folder: Path, lengths: list[int], dim: int = 384, seed: int = 0,
-                         made_by: dict | None = None) -> Path:
+def write_feature_shards(
+    folder: Path, lengths: list[int], dim: int = 384, seed: int = 0, made_by: dict | None = None
+) -> Path:
     """A finished feature shard folder of ``len(lengths)`` clips, written as ``signmusketeers extract`` writes one
     (:class:`signmusketeers.data.shards.ShardWriter`, one key per clip); ``made_by`` goes into its manifest."""
     from signmusketeers.data.shards import ShardWriter

@@ -13,8 +13,7 @@ import yaml
 
 from signmusketeers.translate import TranslationModule
 from signmusketeers.translate.datamodule import FeatureCollator
-
-from .conftest import TINY_T5, make_record
+from tests.translate.conftest import TINY_T5, make_record
 
 ABLATIONS = Path(__file__).resolve().parents[2] / "configs" / "ablations"
 OVERLAYS = sorted(ABLATIONS.glob("*.yaml"))

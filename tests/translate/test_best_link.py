@@ -12,12 +12,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from signmusketeers.cli import link_best_checkpoint, main
 from signmusketeers.translate import TranslationModule
+from tests.translate.test_recipe import scaled_paper_config
 
-from .test_recipe import scaled_paper_config
 
-
-def test_best_ckpt_points_at_the_file_that_scored_best_and_follows_the_next_fit(tmp_path, feature_shards,
-                                                                               monkeypatch, capsys):
+def test_best_ckpt_points_at_the_file_that_scored_best_and_follows_the_next_fit(
+    tmp_path, feature_shards, monkeypatch, capsys
+):
     scores = iter([10.0, 50.0, 20.0, 5.0, 7.0])  # first fit: the middle validation wins; second fit: its last
     validated: list[dict[str, torch.Tensor]] = []
 

@@ -14,22 +14,29 @@ import yaml
 from signmusketeers.cli import main, run_lightning
 from signmusketeers.parsing.privacy import FacePrivacyError
 from signmusketeers.translate import ClipFeatureDataModule, TranslationModule
+from tests.translate.conftest import TINY_T5, write_feature_shards
+from tests.translate.test_training import tiny_config
 
-from .conftest import TINY_T5, write_feature_shards
-from .test_training import tiny_config
-
-MISMATCH = "feature shards: masked faces; the model: unmasked faces (face_privacy); masked and unmasked faces do not mix"
+MISMATCH = (
+    "feature shards: masked faces; the model: unmasked faces (face_privacy); masked and unmasked faces do not mix"
+)
 
 
 @pytest.fixture(scope="module")
 def masked_features(tmp_path_factory) -> dict[str, Path]:
     """Feature folders whose manifests say: made by these face/hand encoders, from masked faces."""
     root = tmp_path_factory.mktemp("masked-features")
-    made_by = {"command": "extract", "face_privacy": True, "face_encoder": {"path": str(root / "encoders/face")},
-               "hand_encoder": {"path": str(root / "encoders/hand")}}
-    return {"train": write_feature_shards(root / "train", [5, 9, 3, 12, 7, 4, 8, 6], made_by=made_by),
-            "val": write_feature_shards(root / "val", [6, 11, 4], seed=1, made_by=made_by),
-            "encoders": root / "encoders"}
+    made_by = {
+        "command": "extract",
+        "face_privacy": True,
+        "face_encoder": {"path": str(root / "encoders/face")},
+        "hand_encoder": {"path": str(root / "encoders/hand")},
+    }
+    return {
+        "train": write_feature_shards(root / "train", [5, 9, 3, 12, 7, 4, 8, 6], made_by=made_by),
+        "val": write_feature_shards(root / "val", [6, 11, 4], seed=1, made_by=made_by),
+        "encoders": root / "encoders",
+    }
 
 
 def _module(**kwargs) -> TranslationModule:
@@ -65,9 +72,17 @@ def test_given_encoders_are_kept(masked_features):
 
 def test_trainer_fit_connects_the_trainers_model(masked_features, tmp_path):
     module, data = _module(), _data(masked_features)
-    trainer = lightning.Trainer(max_steps=1, logger=False, enable_checkpointing=False, accelerator="cpu",
-                                enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                                num_sanity_val_steps=0, default_root_dir=tmp_path)
+    trainer = lightning.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, data)
     _assert_connected(module, data, masked_features["encoders"])
     trainer.save_checkpoint(tmp_path / "model.ckpt")
@@ -84,8 +99,9 @@ def _config(tmp_path: Path, features: dict[str, Path], data_class: str) -> Path:
 
 
 @pytest.mark.filterwarnings("ignore:LightningCLI's args parameter")
-@pytest.mark.parametrize("data_class", ["signmusketeers.translate.ClipFeatureDataModule",
-                                        "signmusketeers.data.ClipFeatureDataModule"])  # the old path, kept for users
+@pytest.mark.parametrize(
+    "data_class", ["signmusketeers.translate.ClipFeatureDataModule", "signmusketeers.data.ClipFeatureDataModule"]
+)  # the old path, kept for users
 def test_the_fit_command_connects_the_same_way(masked_features, tmp_path, data_class):
     cli = run_lightning(["fit", "--config", str(_config(tmp_path, masked_features, data_class))])
     assert isinstance(cli.datamodule, ClipFeatureDataModule)

@@ -29,8 +29,9 @@ def test_features_are_the_cls_token_after_the_final_norm():
     crops = torch.full((2, 56, 56, 3), 128, dtype=torch.uint8)  # resized to the encoder's 28 px
     images = encoder.preprocess(crops)
     assert images.shape == (2, 3, 28, 28)
-    expected = encoder.backbone.norm(encoder.backbone.blocks(encoder.backbone._pos_embed(
-        encoder.backbone.patch_embed(images))))[:, 0]
+    expected = encoder.backbone.norm(
+        encoder.backbone.blocks(encoder.backbone._pos_embed(encoder.backbone.patch_embed(images)))
+    )[:, 0]
     torch.testing.assert_close(encoder(crops), expected)
 
 
@@ -61,8 +62,14 @@ def test_loads_what_pretraining_exports(tmp_path):
 
     teacher = build_encoder(seed=3, **SHAPE)
     kwargs = {k: v for k, v in SHAPE.items()}
-    torch.save({"state_dict": {TEACHER_PREFIX + k: v for k, v in teacher.backbone.state_dict().items()},
-                "hyper_parameters": {"model_kwargs": kwargs}, "global_step": 7}, tmp_path / "pretrain.ckpt")
+    torch.save(
+        {
+            "state_dict": {TEACHER_PREFIX + k: v for k, v in teacher.backbone.state_dict().items()},
+            "hyper_parameters": {"model_kwargs": kwargs},
+            "global_step": 7,
+        },
+        tmp_path / "pretrain.ckpt",
+    )
     path = export_encoder(tmp_path / "pretrain.ckpt", tmp_path / "dinov2_f.safetensors")
     crops = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (3, 28, 28, 3), dtype=np.uint8))
     torch.testing.assert_close(load_encoder(path)(crops), teacher(crops))
@@ -71,8 +78,20 @@ def test_loads_what_pretraining_exports(tmp_path):
 def test_random_encoder_command_writes_a_loadable_encoder_file(tmp_path, capsys):
     from signmusketeers.cli import main
 
-    argv = ["random-encoder", str(tmp_path / "face"), "--img-size", "28", "--embed-dim", "32", "--depth", "1",
-            "--num-heads", "2", "--seed", "3"]
+    argv = [
+        "random-encoder",
+        str(tmp_path / "face"),
+        "--img-size",
+        "28",
+        "--embed-dim",
+        "32",
+        "--depth",
+        "1",
+        "--num-heads",
+        "2",
+        "--seed",
+        "3",
+    ]
     assert main(argv) == 0
     assert "embed 32, 28 px" in capsys.readouterr().out
     loaded = load_encoder(tmp_path / "face")

@@ -9,8 +9,8 @@ import torch
 from signmusketeers.cli import main
 from signmusketeers.data.shards import ShardWriter, open_dataset
 from signmusketeers.formats.records import pack_jpegs
-from signmusketeers.translate import extract
 from signmusketeers.pretrain.encoder import build_encoder, load_encoder, save_encoder
+from signmusketeers.translate import extract
 
 CROP = 28
 SPLITS = ["train", "train", "val", "train", "test", "train"]
@@ -23,12 +23,22 @@ def write_clip_shards(folder: Path) -> None:
             frames = 3 + index
             crops = rng.integers(0, 256, (frames * 3, CROP, CROP, 3), dtype=np.uint8)
             data, offsets = pack_jpegs(list(crops))
-            writer.write(f"clip{index}", [{
-                "crops": data, "offsets": offsets, "pose": rng.random((frames, 14)).astype(np.float32),
-                "provenance": np.zeros((frames, 3), np.uint8), "frames": np.arange(frames) * 2,
-                "fps": np.array([25.0], np.float32), "text": f"sentence {index}", "split": split,
-                "clip_id": f"clip{index}",
-            }])
+            writer.write(
+                f"clip{index}",
+                [
+                    {
+                        "crops": data,
+                        "offsets": offsets,
+                        "pose": rng.random((frames, 14)).astype(np.float32),
+                        "provenance": np.zeros((frames, 3), np.uint8),
+                        "frames": np.arange(frames) * 2,
+                        "fps": np.array([25.0], np.float32),
+                        "text": f"sentence {index}",
+                        "split": split,
+                        "clip_id": f"clip{index}",
+                    }
+                ],
+            )
         writer.finish()
 
 
@@ -41,8 +51,22 @@ def setup(tmp_path):
 
 
 def run_extract(tmp_path, face, hand, *extra):
-    return main(["extract", str(tmp_path / "clips"), "--face-encoder", str(face), "--hand-encoder", str(hand),
-                 "--out", str(tmp_path / "features"), "--workers", "0", "--no-progress", *extra])
+    return main(
+        [
+            "extract",
+            str(tmp_path / "clips"),
+            "--face-encoder",
+            str(face),
+            "--hand-encoder",
+            str(hand),
+            "--out",
+            str(tmp_path / "features"),
+            "--workers",
+            "0",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 def read_split(folder: Path) -> dict[str, dict]:

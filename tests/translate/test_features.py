@@ -4,8 +4,7 @@ import torch
 from signmusketeers.data.shard_manifest import ShardError
 from signmusketeers.translate.datamodule import ClipFeatureDataModule, FeatureCollator, read_text_manifest
 from signmusketeers.translate.tokenizer import build_tokenizer
-
-from .conftest import make_record
+from tests.translate.conftest import make_record
 
 
 def test_collate_pads_masks_and_truncates():
@@ -26,8 +25,9 @@ def test_collate_pads_masks_and_truncates():
 
 
 def test_datamodule_reads_shards(feature_shards):
-    data = ClipFeatureDataModule(train=str(feature_shards["train"]), val=str(feature_shards["val"]), batch_size=3,
-                                 num_workers=0, max_frames=8)
+    data = ClipFeatureDataModule(
+        train=str(feature_shards["train"]), val=str(feature_shards["val"]), batch_size=3, num_workers=0, max_frames=8
+    )
     train = list(data.train_dataloader())
     assert len(train) == 2  # 8 clips, drop_last
     for batch in train:
@@ -38,8 +38,9 @@ def test_datamodule_reads_shards(feature_shards):
 
 
 def test_length_bucketing_groups_similar_lengths(feature_shards):
-    data = ClipFeatureDataModule(train=str(feature_shards["train"]), batch_size=2, num_workers=0,
-                                 bucket_by_length=True, bucket_pool=4)
+    data = ClipFeatureDataModule(
+        train=str(feature_shards["train"]), batch_size=2, num_workers=0, bucket_by_length=True, bucket_pool=4
+    )
     batches = list(data.train_dataloader())
     assert len(batches) == 4
     spans = sorted(tuple(b["lengths"].tolist()) for b in batches)
@@ -67,8 +68,9 @@ def test_text_manifests(tmp_path):
 
 
 def test_several_train_folders_are_read_as_one(feature_shards):
-    data = ClipFeatureDataModule(train=[str(feature_shards["train"]), str(feature_shards["val"])], batch_size=1,
-                                 num_workers=0)
+    data = ClipFeatureDataModule(
+        train=[str(feature_shards["train"]), str(feature_shards["val"])], batch_size=1, num_workers=0
+    )
     ids = [c for batch in data.train_dataloader() for c in batch["clip_id"]]
     assert len(ids) == 11  # 8 + 3 clips, each once
 
@@ -78,10 +80,19 @@ def test_clips_cut_to_max_frames_are_counted_once_per_split(feature_shards):
     clip are cut, however many epochs read them."""
     from types import SimpleNamespace
 
-    data = ClipFeatureDataModule(train=str(feature_shards["train"]), val=str(feature_shards["val"]), batch_size=2,
-                                 num_workers=0, max_frames=8)
-    reading = dict(training=False, sanity_checking=False, validating=False, testing=False, predicting=False,
-                   global_rank=0, world_size=1, lightning_module=None)
+    data = ClipFeatureDataModule(
+        train=str(feature_shards["train"]), val=str(feature_shards["val"]), batch_size=2, num_workers=0, max_frames=8
+    )
+    reading = dict(
+        training=False,
+        sanity_checking=False,
+        validating=False,
+        testing=False,
+        predicting=False,
+        global_rank=0,
+        world_size=1,
+        lightning_module=None,
+    )
     data.trainer = SimpleNamespace(**{**reading, "training": True})
     for _ in range(3):  # three epochs
         for batch in data.train_dataloader():

@@ -5,9 +5,13 @@ from signmusketeers.translate.fusion import StreamFusion
 
 
 def features(batch=2, frames=5):
-    return {"face": torch.randn(batch, frames, 384), "left": torch.randn(batch, frames, 384),
-            "right": torch.randn(batch, frames, 384), "pose": torch.randn(batch, frames, 14),
-            "global": torch.randn(batch, frames, 384)}
+    return {
+        "face": torch.randn(batch, frames, 384),
+        "left": torch.randn(batch, frames, 384),
+        "right": torch.randn(batch, frames, 384),
+        "pose": torch.randn(batch, frames, 14),
+        "global": torch.randn(batch, frames, 384),
+    }
 
 
 def test_table8_shapes():
@@ -17,8 +21,10 @@ def test_table8_shapes():
     assert fusion(features()).shape == (2, 5, 768)
 
 
-@pytest.mark.parametrize("streams,width", [(["face"], 256), (["left", "right"], 512), (["pose"], 128),
-                                           (["face", "left", "right", "pose", "global"], 1152)])
+@pytest.mark.parametrize(
+    "streams,width",
+    [(["face"], 256), (["left", "right"], 512), (["pose"], 128), (["face", "left", "right", "pose", "global"], 1152)],
+)
 def test_stream_subsets(streams, width):
     fusion = StreamFusion(streams, d_model=32)
     assert fusion.to_model.in_features == width

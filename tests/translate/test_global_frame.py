@@ -16,11 +16,10 @@ from signmusketeers.cli import main
 from signmusketeers.data.shards import open_dataset
 from signmusketeers.parsing.recrop import whole_frame
 from signmusketeers.parsing.video import read_frames
-from signmusketeers.translate import TranslationModule
 from signmusketeers.pretrain.encoder import build_encoder, load_encoder, save_encoder
-
-from ..parsing.test_command import synth_folder
-from .conftest import TINY_T5
+from signmusketeers.translate import TranslationModule
+from tests.parsing.test_command import synth_folder
+from tests.translate.conftest import TINY_T5
 
 REPO = Path(__file__).resolve().parents[2]
 CROP = 32
@@ -37,21 +36,41 @@ def parsed(tmp_path_factory) -> dict[str, Path]:
     rows[2]["split"] = "val"
     (synth / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     for kind in ("boxes", "full"):
-        assert main(["parse", str(synth), "--out", str(root / kind), "--clip-records", kind,
-                     "--crop-size", str(CROP)]) == 0
+        assert (
+            main(["parse", str(synth), "--out", str(root / kind), "--clip-records", kind, "--crop-size", str(CROP)])
+            == 0
+        )
     small = {"img_size": CROP, "depth": 1, "num_heads": 2, "init_values": 1.0}
     return {
-        "root": root, "synth": synth, "boxes": root / "boxes", "full": root / "full",
+        "root": root,
+        "synth": synth,
+        "boxes": root / "boxes",
+        "full": root / "full",
         "face": save_encoder(build_encoder(embed_dim=FEATURE_DIM, seed=1, **small), root / "face"),
         "hand": save_encoder(build_encoder(embed_dim=FEATURE_DIM, seed=2, **small), root / "hand"),
-        "global": save_encoder(build_encoder(embed_dim=GLOBAL_DIM, seed=3, **{**small, "img_size": 28}),
-                               root / "global"),
+        "global": save_encoder(
+            build_encoder(embed_dim=GLOBAL_DIM, seed=3, **{**small, "img_size": 28}), root / "global"
+        ),
     }
 
 
 def extract(parsed: dict[str, Path], kind: str, out: Path, *extra: str) -> int:
-    return main(["extract", str(parsed[kind]), "--face-encoder", str(parsed["face"]), "--hand-encoder",
-                 str(parsed["hand"]), "--out", str(out), "--workers", "0", "--no-progress", *extra])
+    return main(
+        [
+            "extract",
+            str(parsed[kind]),
+            "--face-encoder",
+            str(parsed["face"]),
+            "--hand-encoder",
+            str(parsed["hand"]),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,21 +113,51 @@ def test_a_resume_must_keep_the_global_stream_choice(parsed, global_features, ca
 
 def test_global_frame_overlay_trains_on_the_extracted_stream(parsed, global_features, tmp_path):
     config = yaml.safe_load((REPO / "configs/demo/translate.yaml").read_text())
-    config["model"]["init_args"].update(t5=TINY_T5, tokenizer="byt5", num_beams=1, max_new_tokens=4,
-                                        warmup_steps=0, feature_dim=FEATURE_DIM, global_dim=GLOBAL_DIM,
-                                        face_encoder=None, hand_encoder=None)
-    config["data"]["init_args"].update(train=str(global_features / "train"), val=str(global_features / "val"),
-                                       test=str(global_features / "val"), batch_size=2, eval_batch_size=1,
-                                       num_workers=0)
-    config["trainer"].update(max_steps=2, val_check_interval=2, log_every_n_steps=1, logger=False,
-                             default_root_dir=str(tmp_path / "run"), enable_progress_bar=False)
+    config["model"]["init_args"].update(
+        t5=TINY_T5,
+        tokenizer="byt5",
+        num_beams=1,
+        max_new_tokens=4,
+        warmup_steps=0,
+        feature_dim=FEATURE_DIM,
+        global_dim=GLOBAL_DIM,
+        face_encoder=None,
+        hand_encoder=None,
+    )
+    config["data"]["init_args"].update(
+        train=str(global_features / "train"),
+        val=str(global_features / "val"),
+        test=str(global_features / "val"),
+        batch_size=2,
+        eval_batch_size=1,
+        num_workers=0,
+    )
+    config["trainer"].update(
+        max_steps=2,
+        val_check_interval=2,
+        log_every_n_steps=1,
+        logger=False,
+        default_root_dir=str(tmp_path / "run"),
+        enable_progress_bar=False,
+    )
     config["trainer"].pop("callbacks", None)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     overlay = REPO / "configs/ablations/global_frame.yaml"
-    assert main(["fit", "--config", str(path), "--config", str(overlay),
-                 "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
-                 f"--trainer.callbacks.dirpath={tmp_path / 'ckpt'}"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--config",
+                str(path),
+                "--config",
+                str(overlay),
+                "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+                f"--trainer.callbacks.dirpath={tmp_path / 'ckpt'}",
+            ]
+        )
+        == 0
+    )
     (checkpoint,) = (tmp_path / "ckpt").glob("*.ckpt")
     module = TranslationModule.from_checkpoint(checkpoint)
     assert module.streams == ("face", "left", "right", "pose", "global")

@@ -10,10 +10,9 @@ import torch
 import signmusketeers.parsing
 from signmusketeers.cli import main
 from signmusketeers.inference import Translator
-from signmusketeers.translate import TranslationModule
 from signmusketeers.pretrain.encoder import build_encoder, save_encoder
-
-from .conftest import TINY_T5
+from signmusketeers.translate import TranslationModule
+from tests.translate.conftest import TINY_T5
 
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "../shared/data/clips/signer_blue_screen.mp4"
 
@@ -25,8 +24,15 @@ def demo_checkpoint(tmp_path: Path) -> Path:
     face = save_encoder(build_encoder(img_size=56, embed_dim=32, depth=1, num_heads=2, seed=1), tmp_path / "face")
     hand = save_encoder(build_encoder(img_size=56, embed_dim=32, depth=1, num_heads=2, seed=2), tmp_path / "hand")
     torch.manual_seed(0)
-    module = TranslationModule(t5=TINY_T5, tokenizer="byt5", feature_dim=32, num_beams=2, max_new_tokens=8,
-                               face_encoder=str(face), hand_encoder=str(hand))
+    module = TranslationModule(
+        t5=TINY_T5,
+        tokenizer="byt5",
+        feature_dim=32,
+        num_beams=2,
+        max_new_tokens=8,
+        face_encoder=str(face),
+        hand_encoder=str(hand),
+    )
     trainer = lightning.Trainer(logger=False, enable_checkpointing=False, accelerator="cpu")
     trainer.strategy.connect(module)
     path = tmp_path / "demo.ckpt"
@@ -74,8 +80,10 @@ def test_translate_a_manifest_with_references_and_landmarks(tmp_path, monkeypatc
     monkeypatch.setattr(signmusketeers.parsing, "FrameParser", FakeParser)
     manifest = tmp_path / "clips.jsonl"
     manifest.write_text(
-        json.dumps({"clip_id": "c1", "video": "v1.mp4", "landmarks": "l1.npz", "text": "I see you."}) + "\n"
-        + json.dumps({"clip_id": "c2", "video": "broken.mp4", "text": "We go."}) + "\n"
+        json.dumps({"clip_id": "c1", "video": "v1.mp4", "landmarks": "l1.npz", "text": "I see you."})
+        + "\n"
+        + json.dumps({"clip_id": "c2", "video": "broken.mp4", "text": "We go."})
+        + "\n"
     )
     output = tmp_path / "out" / "translations.jsonl"
     assert main(["translate", str(manifest), "--checkpoint", str(checkpoint), "--output", str(output)]) == 1

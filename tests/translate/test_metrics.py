@@ -12,12 +12,16 @@ def test_bleu4_equals_sacrebleu_corpus_bleu():
     expected = sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES])
     assert scores["bleu4"] == expected.score
     assert scores["chrf"] == sacrebleu.corpus_chrf(HYPOTHESES, [REFERENCES]).score
-    assert "tok:13a" in scores["signature"] and "smooth:exp" in scores["signature"] and "case:mixed" in scores["signature"]
+    assert (
+        "tok:13a" in scores["signature"] and "smooth:exp" in scores["signature"] and "case:mixed" in scores["signature"]
+    )
 
 
 def test_bleu_orders_and_perfect_score():
     scores = corpus_scores(HYPOTHESES, REFERENCES)
     assert scores["bleu1"] >= scores["bleu2"] >= scores["bleu3"] >= scores["bleu4"] > 0
-    assert corpus_scores(["exactly the same words here"], ["exactly the same words here"])["bleu4"] == pytest.approx(100.0)
+    assert corpus_scores(["exactly the same words here"], ["exactly the same words here"])["bleu4"] == pytest.approx(
+        100.0
+    )
     # mixed case: a case change costs
     assert corpus_scores(["The Cat sat here"], ["the cat sat here"])["bleu1"] < 100.0

@@ -2,8 +2,7 @@ import torch
 
 from signmusketeers.translate import TranslationModule
 from signmusketeers.translate.datamodule import FeatureCollator
-
-from .conftest import TINY_T5, make_record
+from tests.translate.conftest import TINY_T5, make_record
 
 
 def tiny_module(**kwargs) -> TranslationModule:

@@ -13,13 +13,12 @@ import torch
 from signmusketeers.cli import main
 from signmusketeers.data import ClipFeatureDataModule
 from signmusketeers.inference import Translator
-from signmusketeers.parsing import FrameParser, PrecomputedLandmarks
+from signmusketeers.parsing import FrameParser
 from signmusketeers.parsing.privacy import FacePrivacyError
-from signmusketeers.translate import TranslationModule
 from signmusketeers.pretrain.encoder import build_encoder, save_encoder
-
-from ..parsing.test_command import synth_folder
-from .conftest import TINY_T5
+from signmusketeers.translate import TranslationModule
+from tests.parsing.test_command import synth_folder
+from tests.translate.conftest import TINY_T5
 
 CROP = 32
 
@@ -35,8 +34,24 @@ def pipeline(tmp_path_factory) -> dict[str, Path]:
     paths = {"synth": synth, "face": face, "hand": hand, "root": root}
     for name, extra in (("masked", []), ("bare", ["--no-face-privacy"])):
         assert main(["parse", str(synth), "--out", str(root / f"clips-{name}"), "--crop-size", str(CROP), *extra]) == 0
-        assert main(["extract", str(root / f"clips-{name}"), "--face-encoder", str(face), "--hand-encoder", str(hand),
-                     "--out", str(root / f"features-{name}"), "--workers", "0", "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "extract",
+                    str(root / f"clips-{name}"),
+                    "--face-encoder",
+                    str(face),
+                    "--hand-encoder",
+                    str(hand),
+                    "--out",
+                    str(root / f"features-{name}"),
+                    "--workers",
+                    "0",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         paths[name] = root / f"features-{name}"
     return paths
 
@@ -47,12 +62,21 @@ def _made_by(folder: Path) -> dict:
 
 def _train(features: Path, folder: Path, **module_kwargs) -> Path:
     torch.manual_seed(0)
-    module = TranslationModule(t5=TINY_T5, tokenizer="byt5", feature_dim=32, num_beams=1, max_new_tokens=4,
-                               **module_kwargs)
+    module = TranslationModule(
+        t5=TINY_T5, tokenizer="byt5", feature_dim=32, num_beams=1, max_new_tokens=4, **module_kwargs
+    )
     data = ClipFeatureDataModule(train=str(features / "train"), batch_size=2, num_workers=0)
-    trainer = lightning.Trainer(max_steps=1, logger=False, enable_checkpointing=False, accelerator="cpu",
-                                enable_progress_bar=False, enable_model_summary=False, default_root_dir=folder,
-                                limit_val_batches=0, num_sanity_val_steps=0)
+    trainer = lightning.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=folder,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(module, data)
     path = folder / "model.ckpt"
     trainer.save_checkpoint(path)
@@ -79,8 +103,17 @@ def test_privacy_is_recorded_from_parse_to_the_checkpoint_and_translate_masks(pi
 
     manifest = tmp_path / "one.jsonl"
     manifest.write_text(json.dumps({"clip_id": "c", "video": str(video), "landmarks": str(landmarks)}) + "\n")
-    common = ["translate", str(manifest), "--checkpoint", str(checkpoint), "--face-encoder", str(pipeline["face"]),
-              "--hand-encoder", str(pipeline["hand"]), "--json"]
+    common = [
+        "translate",
+        str(manifest),
+        "--checkpoint",
+        str(checkpoint),
+        "--face-encoder",
+        str(pipeline["face"]),
+        "--hand-encoder",
+        str(pipeline["hand"]),
+        "--json",
+    ]
     assert main(common) == 0
     capsys.readouterr()
     assert main([*common, "--no-face-privacy"]) == 2
@@ -99,9 +132,24 @@ def test_mixing_masked_and_unmasked_features_is_refused(pipeline, tmp_path, caps
     with pytest.raises(FacePrivacyError, match="masked faces.*unmasked faces"):
         data.face_privacy
     # extracting unmasked clips into a folder of masked features: one line, exit 2
-    assert main(["extract", str(pipeline["root"] / "clips-bare"), "--face-encoder", str(pipeline["face"]),
-                 "--hand-encoder", str(pipeline["hand"]), "--out", str(pipeline["masked"]), "--workers", "0",
-                 "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "extract",
+                str(pipeline["root"] / "clips-bare"),
+                "--face-encoder",
+                str(pipeline["face"]),
+                "--hand-encoder",
+                str(pipeline["hand"]),
+                "--out",
+                str(pipeline["masked"]),
+                "--workers",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds features of masked faces" in err[0]
     # a model set for masked faces refuses unmasked features; fine-tuning from a masked checkpoint likewise

@@ -19,12 +19,10 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from signmusketeers.translate import ClipFeatureDataModule, TranslationModule
-
-from ..pretrain.killing import KillAt, Killed
-from .conftest import TINY_T5
+from tests.pretrain.killing import KillAt, Killed
+from tests.translate.conftest import TINY_T5
 
 STEPS, KILLED_AT, BATCH = 7, 3, 2
-
 
 
 class RecordClips(Callback):
@@ -40,16 +38,29 @@ class RecordClips(Callback):
 
 def _fit(shards: dict, root: Path, name: str, callbacks=(), ckpt_path=None) -> Path:
     seed_everything(0)
-    model = TranslationModule(t5={**TINY_T5, "dropout_rate": 0.1}, tokenizer="byt5", fusion_dropout=0.1,
-                              warmup_steps=2, feature_dim=384)
+    model = TranslationModule(
+        t5={**TINY_T5, "dropout_rate": 0.1}, tokenizer="byt5", fusion_dropout=0.1, warmup_steps=2, feature_dim=384
+    )
     data = ClipFeatureDataModule(train=str(shards["train"]), batch_size=BATCH, num_workers=0, seed=3)
     logger = CSVLogger(root, name=name, version=0 if ckpt_path is None else 1)
-    trainer = Trainer(accelerator="cpu", devices=1, max_steps=STEPS, log_every_n_steps=1, logger=logger,
-                      limit_val_batches=0, enable_progress_bar=False, enable_model_summary=False,
-                      default_root_dir=root / name, gradient_clip_val=1.0,
-                      callbacks=[ModelCheckpoint(root / name / "checkpoints", every_n_train_steps=1, save_last=True),
-                                 LearningRateMonitor(logging_interval="step"), RecordClips(root / f"{name}.jsonl"),
-                                 *callbacks])
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=STEPS,
+        log_every_n_steps=1,
+        logger=logger,
+        limit_val_batches=0,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root / name,
+        gradient_clip_val=1.0,
+        callbacks=[
+            ModelCheckpoint(root / name / "checkpoints", every_n_train_steps=1, save_last=True),
+            LearningRateMonitor(logging_interval="step"),
+            RecordClips(root / f"{name}.jsonl"),
+            *callbacks,
+        ],
+    )
     trainer.fit(model, data, ckpt_path=ckpt_path)
     return Path(logger.log_dir) / "metrics.csv"
 

@@ -13,20 +13,45 @@ from signmusketeers.cli import main
 from signmusketeers.translate.metrics import Bleurt, BleurtError, RougeL, corpus_scores
 from signmusketeers.translate.score import HypothesesError, read_hypotheses, score
 
-REFERENCES = ["The cat sat on the mat.", "A dog is running in the park.", "Hello, world!", "I see you every day.",
-              "My mother reads a red book.", "We eat apples in the morning.", "nothing here", "Thank you very much."] * 3
-SYSTEM = ["the cat sat on the mat", "a dog runs in a park", "hello world", "I see you each day",
-          "my mother reads the red book", "we eat apples", "", "thank you so much"] * 3
-BASELINE = ["a cat is on the mat", "the dog", "hello there", "you see me",
-            "mother read book", "apples morning", "something", "thanks"] * 3
+REFERENCES = [
+    "The cat sat on the mat.",
+    "A dog is running in the park.",
+    "Hello, world!",
+    "I see you every day.",
+    "My mother reads a red book.",
+    "We eat apples in the morning.",
+    "nothing here",
+    "Thank you very much.",
+] * 3
+SYSTEM = [
+    "the cat sat on the mat",
+    "a dog runs in a park",
+    "hello world",
+    "I see you each day",
+    "my mother reads the red book",
+    "we eat apples",
+    "",
+    "thank you so much",
+] * 3
+BASELINE = [
+    "a cat is on the mat",
+    "the dog",
+    "hello there",
+    "you see me",
+    "mother read book",
+    "apples morning",
+    "something",
+    "thanks",
+] * 3
 
 
 def write(path, hypotheses, references=REFERENCES, order=None):
     order = order or range(len(hypotheses))
     with open(path, "w") as handle:
         for i in order:
-            handle.write(json.dumps({"clip_id": f"c{i:02d}", "reference": references[i], "hypothesis": hypotheses[i]})
-                         + "\n")
+            handle.write(
+                json.dumps({"clip_id": f"c{i:02d}", "reference": references[i], "hypothesis": hypotheses[i]}) + "\n"
+            )
     return path
 
 
@@ -47,7 +72,9 @@ def sacrebleu_ci(values: np.ndarray) -> tuple[float, float]:
 def test_rouge_l_is_rouge_score_mean_f1():
     assert RougeL().corpus_score(SYSTEM, [REFERENCES]).score == pytest.approx(rouge_direct(SYSTEM, REFERENCES).mean())
     assert corpus_scores(SYSTEM, REFERENCES)["rouge_l"] == pytest.approx(rouge_direct(SYSTEM, REFERENCES).mean())
-    assert RougeL().corpus_score(["The CAT, sat!"], [["the cat sat"]]).score == pytest.approx(100.0)  # rouge-score's tokens
+    assert RougeL().corpus_score(["The CAT, sat!"], [["the cat sat"]]).score == pytest.approx(
+        100.0
+    )  # rouge-score's tokens
 
 
 def test_score_agrees_with_sacrebleu_and_rouge_score(tmp_path):
@@ -62,7 +89,9 @@ def test_score_agrees_with_sacrebleu_and_rouge_score(tmp_path):
     per_sentence = rouge_direct(SYSTEM, REFERENCES)
     assert report["rouge_l"]["score"] == pytest.approx(per_sentence.mean())
     mean, ci = sacrebleu_ci(per_sentence)
-    assert report["rouge_l"]["mean"] == pytest.approx(mean, abs=1e-4) and report["rouge_l"]["ci"] == pytest.approx(ci, abs=1e-4)
+    assert report["rouge_l"]["mean"] == pytest.approx(mean, abs=1e-4) and report["rouge_l"]["ci"] == pytest.approx(
+        ci, abs=1e-4
+    )
     assert "bs:1000" in report["bleu4"]["signature"] and "tok:13a" in report["bleu4"]["signature"]
     assert "tok:rouge-score" in report["rouge_l"]["signature"] and "bs:1000" in report["rouge_l"]["signature"]
 
@@ -73,8 +102,9 @@ def test_paired_bootstrap_matches_sacrebleu(tmp_path):
     baseline = read_hypotheses(write(tmp_path / "base.jsonl", BASELINE, order=reversed(range(len(BASELINE)))))
     report = score(system, baseline)
     for key, metric in (("bleu4", BLEU()), ("bleu1", BLEU(max_ngram_order=1)), ("chrf", CHRF())):
-        _, results = PairedTest([("b", BASELINE), ("s", SYSTEM)], {key: metric}, [REFERENCES], test_type="bs",
-                                n_samples=1000)()
+        _, results = PairedTest(
+            [("b", BASELINE), ("s", SYSTEM)], {key: metric}, [REFERENCES], test_type="bs", n_samples=1000
+        )()
         base, ours = next(v for k, v in results.items() if k != "System")
         assert report[key]["p_value"] == ours.p_value and report[key]["ci"] == ours.ci
         assert report[key]["baseline"]["score"] == base.score
@@ -104,7 +134,10 @@ def test_score_command_json_table_and_errors(tmp_path, capsys):
 
     (tmp_path / "bad.jsonl").write_text('{"clip_id": "a", "reference": "x", "hypothesis": "y"}\n{"clip_id": "b"}\n')
     assert main(["score", str(tmp_path / "bad.jsonl")]) == 2
-    assert capsys.readouterr().err.strip() == f"signmusketeers score: {tmp_path / 'bad.jsonl'}: line 2: missing reference, hypothesis"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"signmusketeers score: {tmp_path / 'bad.jsonl'}: line 2: missing reference, hypothesis"
+    )
     other = write(tmp_path / "other.jsonl", BASELINE[:5], REFERENCES[:5])
     assert main(["score", str(system), "--baseline", str(other)]) == 2
     assert "does not hold the same clips" in capsys.readouterr().err
@@ -112,15 +145,22 @@ def test_score_command_json_table_and_errors(tmp_path, capsys):
     assert main(["score", str(system), "--baseline", str(changed)]) == 2
     assert "has another reference" in capsys.readouterr().err
     translated = tmp_path / "translated.jsonl"  # `translate manifest --output` lines score as they are
-    translated.write_text("".join(json.dumps({"video": "v.mp4", "text": h, "clip_id": f"c{i}", "reference": r,
-                                              "seconds": {}}) + "\n" for i, (h, r) in enumerate(zip(SYSTEM, REFERENCES))))
+    translated.write_text(
+        "".join(
+            json.dumps({"video": "v.mp4", "text": h, "clip_id": f"c{i}", "reference": r, "seconds": {}}) + "\n"
+            for i, (h, r) in enumerate(zip(SYSTEM, REFERENCES))
+        )
+    )
     assert read_hypotheses(translated).hypotheses == SYSTEM
     with pytest.raises(HypothesesError, match="no such file"):
         read_hypotheses(tmp_path / "absent.jsonl")
     # a BLEURT checkpoint that is not there: one line, the other metrics still printed, exit 1
     assert main(["score", str(system), "--bleurt", str(tmp_path / "no-bleurt"), "--bootstrap", "20", "--json"]) == 1
     captured = capsys.readouterr()
-    assert captured.err.strip() == f"signmusketeers score: BLEURT not computed: {tmp_path / 'no-bleurt'}: no such BLEURT checkpoint folder"
+    assert (
+        captured.err.strip()
+        == f"signmusketeers score: BLEURT not computed: {tmp_path / 'no-bleurt'}: no such BLEURT checkpoint folder"
+    )
     assert "bleu4" in json.loads(captured.out)["metrics"]
 
 
@@ -136,8 +176,15 @@ def tiny_bleurt(tmp_path_factory):
     (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ",", ".", "!"] + words))
     BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=8 + len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64, num_labels=1)
+    config = BertConfig(
+        vocab_size=8 + len(words),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=1,
+    )
     BertForSequenceClassification(config).eval().save_pretrained(folder)
     return folder
 
@@ -152,8 +199,20 @@ def test_bleurt_scores_reference_candidate_pairs(tiny_bleurt, tmp_path, capsys):
         direct = [model(**tokenizer(r, h, return_tensors="pt")).logits[0, 0].item() for h, r in zip(SYSTEM, REFERENCES)]
     metric = Bleurt(str(tiny_bleurt), batch_size=5, device="cpu")  # padding across batches leaves scores unchanged
     assert metric.corpus_score(SYSTEM, [REFERENCES]).score == pytest.approx(np.mean(direct), abs=1e-5)
-    assert main(["score", str(write(tmp_path / "sys.jsonl", SYSTEM)), "--bleurt", str(tiny_bleurt), "--json",
-                 "--bootstrap", "20"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(write(tmp_path / "sys.jsonl", SYSTEM)),
+                "--bleurt",
+                str(tiny_bleurt),
+                "--json",
+                "--bootstrap",
+                "20",
+            ]
+        )
+        == 0
+    )
     row = json.loads(capsys.readouterr().out)["metrics"]["bleurt"]
     assert row["score"] == pytest.approx(np.mean(direct), abs=1e-5) and str(tiny_bleurt) in row["signature"]
 
@@ -163,8 +222,11 @@ def test_bleurt_refuses_a_classifier(tmp_path):
 
     (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]))
     BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
-    BertForSequenceClassification(BertConfig(vocab_size=6, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                                             intermediate_size=16, num_labels=3)).save_pretrained(tmp_path)
+    BertForSequenceClassification(
+        BertConfig(
+            vocab_size=6, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=3
+        )
+    ).save_pretrained(tmp_path)
     with pytest.raises(BleurtError, match="3 outputs"):
         Bleurt(str(tmp_path))
 
@@ -175,18 +237,29 @@ def test_test_stage_logs_rouge_l(tmp_path, feature_shards):
 
     from signmusketeers.data import ClipFeatureDataModule
     from signmusketeers.translate import TranslationModule
-
-    from .conftest import TINY_T5
+    from tests.translate.conftest import TINY_T5
 
     torch.manual_seed(0)
-    module = TranslationModule(t5=TINY_T5, tokenizer="byt5", num_beams=1, max_new_tokens=6, feature_dim=384,
-                               hypotheses_path=str(tmp_path / "hyp.jsonl"))
+    module = TranslationModule(
+        t5=TINY_T5,
+        tokenizer="byt5",
+        num_beams=1,
+        max_new_tokens=6,
+        feature_dim=384,
+        hypotheses_path=str(tmp_path / "hyp.jsonl"),
+    )
     data = ClipFeatureDataModule(test=str(feature_shards["val"]), eval_batch_size=4, num_workers=0)
-    trainer = lightning.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                                accelerator="cpu", default_root_dir=str(tmp_path))
+    trainer = lightning.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        accelerator="cpu",
+        default_root_dir=str(tmp_path),
+    )
     logged = trainer.test(module, datamodule=data, verbose=False)[0]
     rows = [json.loads(line) for line in (tmp_path / "hyp.jsonl").read_text().splitlines()]
     expected = rouge_direct([r["hypothesis"] for r in rows], [r["reference"] for r in rows]).mean()
     assert logged["test/rouge_l"] == pytest.approx(expected, abs=1e-4)
     assert logged["test/bleu4"] == pytest.approx(
-        sacrebleu.corpus_bleu([r["hypothesis"] for r in rows], [[r["reference"] for r in rows]]).score, abs=1e-4)
+        sacrebleu.corpus_bleu([r["hypothesis"] for r in rows], [[r["reference"] for r in rows]]).score, abs=1e-4
+    )

@@ -32,8 +32,11 @@ def test_tokenizer_command_trains_on_the_train_split_and_names_a_bad_manifest(tm
 
     from signmusketeers.cli import main
 
-    rows = [{"text": "the cat sat", "split": "train"}, {"text": "a dog ran", "split": "train"},
-            {"text": "unseen words here", "split": "test"}]
+    rows = [
+        {"text": "the cat sat", "split": "train"},
+        {"text": "a dog ran", "split": "train"},
+        {"text": "unseen words here", "split": "test"},
+    ]
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert main(["tokenizer", str(manifest), "--out", str(tmp_path / "tok"), "--vocab-size", "60"]) == 0

@@ -9,20 +9,31 @@ import yaml
 from signmusketeers.cli import main
 from signmusketeers.translate import TranslationModule
 from signmusketeers.translate.datamodule import FeatureCollator
-
-from .conftest import TINY_T5, make_record
+from tests.translate.conftest import TINY_T5, make_record
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_config(tmp_path, feature_shards, **trainer) -> Path:
     config = yaml.safe_load((REPO / "configs/demo/translate.yaml").read_text())
-    config["model"]["init_args"].update(t5=TINY_T5, num_beams=2, max_new_tokens=8, warmup_steps=0, feature_dim=384,
-                                        tokenizer="byt5")
-    config["data"]["init_args"].update(train=str(feature_shards["train"]), val=str(feature_shards["val"]),
-                                       test=str(feature_shards["val"]), batch_size=4, eval_batch_size=4)
-    config["trainer"].update(max_steps=4, val_check_interval=2, log_every_n_steps=1,
-                             default_root_dir=str(tmp_path / "run"), enable_progress_bar=False, **trainer)
+    config["model"]["init_args"].update(
+        t5=TINY_T5, num_beams=2, max_new_tokens=8, warmup_steps=0, feature_dim=384, tokenizer="byt5"
+    )
+    config["data"]["init_args"].update(
+        train=str(feature_shards["train"]),
+        val=str(feature_shards["val"]),
+        test=str(feature_shards["val"]),
+        batch_size=4,
+        eval_batch_size=4,
+    )
+    config["trainer"].update(
+        max_steps=4,
+        val_check_interval=2,
+        log_every_n_steps=1,
+        default_root_dir=str(tmp_path / "run"),
+        enable_progress_bar=False,
+        **trainer,
+    )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -35,14 +46,28 @@ def test_fit_then_test_writes_hypotheses_and_best_checkpoint(tmp_path, feature_s
     best = [c for c in checkpoints if c.name.startswith("step")]
     assert best and any(c.name == "last.ckpt" for c in checkpoints)
     hypotheses = tmp_path / "hyp.jsonl"
-    assert main(["test", "--config", str(config), "--ckpt_path", str(best[0]),
-                 "--model.hypotheses_path", str(hypotheses)]) == 0
+    assert (
+        main(["test", "--config", str(config), "--ckpt_path", str(best[0]), "--model.hypotheses_path", str(hypotheses)])
+        == 0
+    )
     rows = [json.loads(line) for line in hypotheses.read_text().splitlines()]
     assert sorted(r["clip_id"] for r in rows) == ["clip0000", "clip0001", "clip0002"]
     assert set(rows[0]) == {"clip_id", "reference", "hypothesis"}
     predictions = tmp_path / "predict.jsonl"
-    assert main(["predict", "--config", str(config), "--ckpt_path", str(best[0]),
-                 "--model.hypotheses_path", str(predictions)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--config",
+                str(config),
+                "--ckpt_path",
+                str(best[0]),
+                "--model.hypotheses_path",
+                str(predictions),
+            ]
+        )
+        == 0
+    )
     assert [json.loads(line) for line in predictions.read_text().splitlines()] == rows  # same clips, same decoding
     assert TranslationModule.from_checkpoint(best[0]).streams == ("face", "left", "right", "pose")  # a CLI checkpoint
 
@@ -95,7 +120,8 @@ def test_checkpoint_carries_a_locally_trained_tokenizer(tmp_path):
     from signmusketeers.translate.tokenizer import train_subword_tokenizer
 
     train_subword_tokenizer(["hello world", "sign language", "good morning"], vocab_size=60).save_pretrained(
-        tmp_path / "tok")
+        tmp_path / "tok"
+    )
     torch.manual_seed(0)
     module = TranslationModule(t5=TINY_T5, tokenizer=str(tmp_path / "tok"), num_beams=2, max_new_tokens=6)
     assert module.t5.config.vocab_size == len(module.tokenizer) < 100
