@@ -68,7 +68,7 @@ def payload_bytes(record: dict[str, Any]) -> float:
 
 def decode_frames_only(video: str, frames: np.ndarray) -> int:
     """The floor of re-cropping: decoding the video as the parser does (``read_frames``) up to the last kept frame."""
-    wanted, found = set(int(f) for f in frames), 0
+    wanted, found = {int(f) for f in frames}, 0
     for frame in read_frames(video):
         found += frame.index in wanted
         if found == len(wanted):

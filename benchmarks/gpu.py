@@ -86,11 +86,11 @@ def pretrain(
             # Interleave one of each per iteration so that clocks and load affect both alike; medians.
             ours_times, floor_times = [], []
             for i in range(steps):
-                floor_times += timed_seconds(lambda: bench.floor_step(i), device, 1)
-                ours_times += timed_seconds(lambda: bench.our_step(i), device, 1)
+                floor_times += timed_seconds(lambda i=i, bench=bench: bench.floor_step(i), device, 1)
+                ours_times += timed_seconds(lambda i=i, bench=bench: bench.our_step(i), device, 1)
             peaks = {
-                "ours": _peak(lambda: bench.our_step(0), device),
-                "floor": _peak(lambda: bench.floor_step(0), device),
+                "ours": _peak(lambda bench=bench: bench.our_step(0), device),
+                "floor": _peak(lambda bench=bench: bench.floor_step(0), device),
             }
         except torch.cuda.OutOfMemoryError:
             out_of_memory = True
@@ -145,7 +145,7 @@ def extract(device: str = "cuda", batches: int = 20, tiny: bool = False, batch: 
         floor_times += timed_seconds(floor, device, 1)
         ours_times += timed_seconds(ours, device, 1)
     peaks = {"ours": _peak(ours, device), "floor": _peak(floor, device)}
-    del encoder, crops, images
+    encoder = crops = images = None  # frees the device memory before the next measurement
     _free(device)
     ours_rate, floor_rate = batch / statistics.median(ours_times), batch / statistics.median(floor_times)
     from benchmarks.extract import GOAL
@@ -274,7 +274,7 @@ def validation(
     for _ in range(repeats):
         floor_times += timed_seconds(floor, device, 1)
         ours_times += timed_seconds(ours, device, 1)
-    del bench, module
+    bench = module = None  # frees the device memory before the next measurement
     _free(device)
     return result(
         "validation beam search (GPU, fp32)",

@@ -252,7 +252,7 @@ def end_to_end(
 
         # the warm-up starts the workers and drains their first prefetched batches
         rate = images_per_second(step, next_views, steps, batch, device, warmup=2 * max(workers, 1) + 1)
-        del loader  # stops the workers before the next block
+        loader = None  # stops the workers before the next block
         return rate
 
     data = datamodule("cpu")

@@ -70,7 +70,8 @@ SIZES = {  # kind: (small, large) record counts
 
 
 def write_crop_folder(folder: Path, records: int, seed: int = 0) -> None:
-    """A crop shard folder (crop records, as in signmusketeers.formats.records) of ``records`` tiny JPEG crops, 100 per clip."""
+    """A crop shard folder (crop records of signmusketeers.formats.records) of ``records`` tiny JPEG crops, 100 per
+    clip."""
     from signmusketeers.data.shards import ShardWriter
     from signmusketeers.formats.records import encode_jpeg
 
@@ -99,7 +100,8 @@ def write_crop_folder(folder: Path, records: int, seed: int = 0) -> None:
 
 
 def write_feature_folder(folder: Path, clips: int, seed: int = 0) -> None:
-    """A feature shard folder (feature records, as in signmusketeers.formats.records) of ``clips`` short clips (4-11 frames, 32-d)."""
+    """A feature shard folder (feature records of signmusketeers.formats.records) of ``clips`` short clips (4-11
+    frames, 32-d)."""
     from signmusketeers.data.shards import ShardWriter
 
     rng = np.random.default_rng(seed)
@@ -128,7 +130,8 @@ def write_feature_folder(folder: Path, clips: int, seed: int = 0) -> None:
 
 
 def write_clip_folder(folder: Path, clips: int, frames: int = 2, seed: int = 0) -> None:
-    """A clip shard folder (clip records, as ``parse`` writes them) of ``clips`` clips of ``frames`` frames, train split."""
+    """A clip shard folder (clip records, as ``parse`` writes them) of ``clips`` clips of ``frames`` frames, train
+    split."""
     from signmusketeers.data.shards import ShardWriter
     from signmusketeers.formats.records import pack_jpegs
 

@@ -88,8 +88,8 @@ def project_gpu_hours(
             (``"validate"`` is then ``None``).
 
     Returns:
-        ``{"pretrain", "extract", "translate", "validate", "total"}`` in GPU-hours, ``"paper"`` (880), ``"total_vs_paper"``
-        (total / 880) and ``"inputs"`` (the recipe and the throughputs).
+        ``{"pretrain", "extract", "translate", "validate", "total"}`` in GPU-hours, ``"paper"`` (880),
+        ``"total_vs_paper"`` (total / 880) and ``"inputs"`` (the recipe and the throughputs).
     """
     for name, value in (("pretrain_images_per_s", pretrain_images_per_s), ("extract_crops_per_s", extract_crops_per_s),
                         ("translate_step_s", translate_step_s), ("validate_clip_s", validate_clip_s)):  # fmt: skip

@@ -7,8 +7,9 @@ Each benchmark runs in its own process (``benchmarks/<name>.py --json``) with th
 with, at settings sized so that the whole run takes about 10 minutes on a 2-core CPU. With a CUDA device the GPU
 figures (``benchmarks/gpu.py``) and the projected GPU-hours of the paper's recipe are added; without one the file
 says so and gives the projection's formula and inputs; ``--gpu-json`` takes instead the figures that
-``benchmarks/gpu.py --json`` wrote on a GPU host (the file names that machine, the time and the command). Nothing in the written file is typed by hand: every figure
-comes from this run, and the prose around it is fixed text of this script.
+``benchmarks/gpu.py --json`` wrote on a GPU host (the file names that machine, the time and the command). Nothing
+in the written file is typed by hand: every figure comes from this run, and the prose around it is fixed text of
+this script.
 """
 
 from __future__ import annotations
@@ -141,11 +142,11 @@ def projection_assumptions(recipe: Recipe) -> list[str]:
     table7_images = 100 * 100 * 128 * 8
     return [
         f"- Pre-training: {recipe.encoders} encoders × {recipe.pretrain_effective_epochs:g} effective epochs × "
-        f"{recipe.pretrain_crops_per_encoder:,} crops (the paper's pre-training sample); one image = one crop seen as 2 global "
-        "(224 px) + 8 local (98 px) views, as the pre-training images/s counts them. Where the GPU figures have "
-        "it, the rate is the end-to-end one: steps fed by the crop loader (shard read, JPEG decode, views built on "
-        'the GPU, `augment_on="device"`, 4 loader workers) rather than steps on tensors already on the GPU; '
-        "the k-NN probe callback is not counted (off in the paper configs). Table 7's schedule as "
+        f"{recipe.pretrain_crops_per_encoder:,} crops (the paper's pre-training sample); one image = one crop seen "
+        "as 2 global (224 px) + 8 local (98 px) views, as the pre-training images/s counts them. Where the GPU "
+        "figures have it, the rate is the end-to-end one: steps fed by the crop loader (shard read, JPEG decode, "
+        'views built on the GPU, `augment_on="device"`, 4 loader workers) rather than steps on tensors already on '
+        "the GPU; the k-NN probe callback is not counted (off in the paper configs). Table 7's schedule as "
         f"configured (100 epochs × 100 iterations × batch 128 × 8 GPUs = {table7_images:,} images per encoder) is "
         f"{table7_images / (recipe.pretrain_crops_per_encoder * recipe.pretrain_effective_epochs):.2f}× the "
         "5 effective epochs; the projection follows the 5 effective epochs, so with Table 7's schedule its "

@@ -145,11 +145,11 @@ def run_one(
             assert len(frames) == count, (len(frames), count)
             start_times.append(seconds)
             for start in starts:
-                seconds, frames = timed(lambda: list(read_frames(path, start=start, end=start + segment)))
+                seconds, frames = timed(lambda start=start: list(read_frames(path, start=start, end=start + segment)))
                 assert len(frames) == count, (start, len(frames), count)
                 end_times[start].append(seconds)
             for start in early:
-                seconds, frames = timed(lambda: list(read_frames(path, start=start, end=start + segment)))
+                seconds, frames = timed(lambda start=start: list(read_frames(path, start=start, end=start + segment)))
                 early_times[start].append(seconds)
         from_zero, _ = timed(lambda: list(read_frames(path, start=starts[2], end=starts[2] + segment, seek=False)))
     floor = min(floor_times)

@@ -120,7 +120,7 @@ class Demo:
                 code = main(argv)
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else 1
-            except Exception as error:  # the step's own traceback goes to its log; the demo says one line
+            except Exception as error:  # noqa: BLE001 - the step's traceback goes to its log; the demo says one line
                 traceback.print_exc()
                 first_line = (str(error).strip().splitlines() or [""])[0]
                 code, crash = 1, f"{type(error).__name__}: {first_line}"

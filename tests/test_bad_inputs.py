@@ -18,7 +18,8 @@ Cases already tested elsewhere (not repeated here):
 * bad manifests: ``tests/data/test_manifests.py::test_bad_manifests_name_the_file_and_line``;
 * a video translate cannot read, the others still translated:
   ``tests/translate/test_inference.py::test_translate_reports_bad_videos_and_goes_on``;
-* records that would be pickled into a shard: ``tests/data/test_shards.py::test_records_that_would_be_pickled_are_refused``.
+* records that would be pickled into a shard:
+  ``tests/data/test_shards.py::test_records_that_would_be_pickled_are_refused``.
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def write_synthetic_talk(folder: Path, seconds: float, signing: list[tuple[float
 
     width = height = 96
     frames = int(seconds * fps)
-    video = write_video(folder / "talk.mp4", noise_frames(frames, width, height), fps=fps)
+    write_video(folder / "talk.mp4", noise_frames(frames, width, height), fps=fps)
     pose = np.stack(
         [_pixel_pose(t / fps, any(a <= t / fps < b for a, b in signing), width, height) for t in range(frames)]
     )

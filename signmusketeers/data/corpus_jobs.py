@@ -123,7 +123,8 @@ def made_by(
         }
         if s.sampled
         else None,
-        landmarks="the manifest's landmark files or VIDEO.pose where given, else MediaPipe Holistic (model_complexity=1)",
+        landmarks="the manifest's landmark files or VIDEO.pose where given, "
+        "else MediaPipe Holistic (model_complexity=1)",
     )
     parser_kwargs["verbose"] = verbose  # after made_by's config: it changes no output
     if s.landmarks_model is not None:  # after made_by: the source object is not JSON, its path is

@@ -102,7 +102,7 @@ def parse_one(job: dict[str, Any]) -> dict[str, Any]:
     except (ParseError, ValueError) as error:
         message = str(error)
         return {"clip": clip, "error": message if message.startswith(clip.video) else f"{clip.video}: {message}"}
-    except Exception as error:  # one bad input must not stop a corpus: report it like the others
+    except Exception as error:  # noqa: BLE001 - one bad input must not stop a corpus: reported like the others
         first = str(error).splitlines()[0] if str(error) else ""
         return {"clip": clip, "error": f"{clip.video}: {type(error).__name__}: {first}"}
 

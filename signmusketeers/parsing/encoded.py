@@ -122,7 +122,8 @@ class EncodedClip:
         return np.frombuffer(self._data, dtype=np.uint8, count=span[1] - span[0], offset=span[0])
 
     def packed_crops(self) -> tuple[np.ndarray, np.ndarray]:
-        """All crops as :func:`~signmusketeers.formats.records.pack_jpegs` packs them (frame by frame: face, left, right)."""
+        """All crops as :func:`~signmusketeers.formats.records.pack_jpegs` packs them (frame by frame: face, left,
+        right)."""
         if self.jpeg_mode != "all":
             raise ValueError(f"clip {self.clip_id!r}: not every crop was encoded (jpegs={self.jpeg_mode!r})")
         # every crop was appended in record order: the buffer is the packed array (shared, not copied), and its

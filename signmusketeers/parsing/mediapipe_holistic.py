@@ -16,10 +16,10 @@ _POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 
 
 def _to_pixels(landmark_list, width: int, height: int, x0: float, y0: float, with_visibility: bool) -> np.ndarray:
     values = [
-        (l.x * width + x0, l.y * height + y0, l.visibility)
+        (point.x * width + x0, point.y * height + y0, point.visibility)
         if with_visibility
-        else (l.x * width + x0, l.y * height + y0)
-        for l in landmark_list.landmark
+        else (point.x * width + x0, point.y * height + y0)
+        for point in landmark_list.landmark
     ]
     return np.asarray(values, dtype=np.float32)
 
@@ -120,13 +120,13 @@ class MediaPipeHolistic:
                 _to_pixels(result.right_hand_landmarks, w, h, x0, y0, False) if result.right_hand_landmarks else None
             ),
             depth={
-                part: np.asarray([l.z for l in found[part].landmark][: POINTS[part]], dtype=np.float32)
+                part: np.asarray([point.z for point in found[part].landmark][: POINTS[part]], dtype=np.float32)
                 for part in PARTS
                 if found[part]
             }
             or None,
             pose_world=(
-                np.asarray([(l.x, l.y, l.z, l.visibility) for l in world.landmark], dtype=np.float32) if world else None
+                np.asarray([(p.x, p.y, p.z, p.visibility) for p in world.landmark], dtype=np.float32) if world else None
             ),
         )
 

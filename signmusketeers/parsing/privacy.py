@@ -1,4 +1,5 @@
-"""Face privacy for face crops, as in the paper's recipe (§3.2): all but the eyes and the mouth greyed out, then blurred.
+"""Face privacy for face crops, as in the paper's recipe (§3.2): all but the eyes and the mouth greyed out, then
+blurred.
 
 ``signmusketeers parse`` masks face crops by default (``--no-face-privacy`` turns it off); :class:`FrameParser`
 takes ``face_privacy=True``. The eye and mouth regions are the convex hulls of MediaPipe face-mesh landmarks (the

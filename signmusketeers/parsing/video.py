@@ -182,7 +182,7 @@ def prefetch(items: Iterable, depth: int = 4) -> Iterator:
                 if stop.is_set():
                     return
             buffer.put((_DONE, None))
-        except BaseException as error:  # handed to the consumer, which raises it
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
             buffer.put((_DONE, error))
 
     thread = threading.Thread(target=produce, daemon=True, name="frame-prefetch")

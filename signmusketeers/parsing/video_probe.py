@@ -113,8 +113,7 @@ def display_orientation(frame) -> tuple[int, bool]:
         return 0, False
     m = np.frombuffer(memoryview(matrix), dtype=np.int32)[:9].reshape(3, 3)[:2, :2].astype(np.float64)
     mirror = bool(np.linalg.det(m) < 0)
-    sign = -1.0 if mirror else 1.0
-    # rotation(θ) @ diag(sign, 1) = [[sign·cos, −sin], [sign·sin, cos]]
+    # rotation(θ) @ diag(±1, 1) = [[±cos, −sin], [±sin, cos]]: the second column gives θ whatever the mirror
     degrees = math.degrees(math.atan2(-m[0, 1], m[1, 1]))
     return int(round(degrees / 90.0)) % 4, mirror
 

@@ -193,7 +193,7 @@ def load_pretrained(
             state["pos_embed"], 0 if vit.no_embed_class else vit.num_prefix_tokens, grid, offset
         )
     state = checkpoint_filter_fn(state, vit)
-    head_keys = {k for k in state if k.startswith("head.") or k.startswith("fc_norm.")}
+    head_keys = {k for k in state if k.startswith(("head.", "fc_norm."))}
     weights = {k: v for k, v in state.items() if k not in head_keys}
     missing, unexpected = vit.load_state_dict(weights, strict=False)
     if missing or unexpected:

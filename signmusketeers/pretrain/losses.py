@@ -8,7 +8,8 @@
   its number of masked patches.
 * :class:`KoLeoLoss` — Kozachenko-Leonenko entropy regulariser on the student's global CLS tokens.
 
-All targets and cross-entropies are computed in float32 (or wider) whatever the autocast dtype: exponentials at temperature 0.04 need the range.
+All targets and cross-entropies are computed in float32 (or wider) whatever the autocast dtype: exponentials at
+temperature 0.04 need the range.
 """
 
 from __future__ import annotations

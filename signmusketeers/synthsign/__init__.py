@@ -14,7 +14,8 @@ Train/val/test hold out word *combinations* (verb-noun pairs), never words.
 
 Everything is deterministic per seed: the same ``synth --out DIR --clips N --seed S`` writes byte-identical files.
 Landmarks are written in MediaPipe Holistic layout (33 pose, 468 face, 21 per hand) in pixel coordinates, so the
-frame parser can read them instead of running MediaPipe (the landmark layout of :mod:`signmusketeers.parsing.landmarks`).
+frame parser can read them instead of running MediaPipe (the landmark layout of
+:mod:`signmusketeers.parsing.landmarks`).
 
 Modules: :mod:`~signmusketeers.synthsign.vocabulary` (signs, grammar, splits), :mod:`~signmusketeers.synthsign.figure`
 (hands, look, drawing), :mod:`~signmusketeers.synthsign.render` (one clip), :mod:`~signmusketeers.synthsign.write`

@@ -3,7 +3,8 @@
 SynthSign must write face landmarks in MediaPipe's Face Mesh layout (the indices the parser and privacy masks
 rely on: eyes, brows, lips, oval). Rather than invent 468 positions, we take them once from a real frontal
 portrait that every install has (matplotlib's ``grace_hopper.jpg``), level the eyes, centre the face oval on the
-origin and scale its half-width to 1. The result ships as ``assets/face_template.npy``; :func:`write_face_template` regenerates it.
+origin and scale its half-width to 1. The result ships as ``assets/face_template.npy``; :func:`write_face_template`
+regenerates it.
 """
 
 from __future__ import annotations

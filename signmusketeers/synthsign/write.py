@@ -69,7 +69,7 @@ def generate(
     out: str | Path,
     clips: int,
     seed: int = 0,
-    config: SynthSignConfig = SynthSignConfig(),
+    config: SynthSignConfig | None = None,
     preview: bool = False,
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
@@ -79,9 +79,10 @@ def generate(
     ``out`` receives ``videos/*.mp4``, ``landmarks/*.npz``, ``manifest.jsonl`` (one JSON object per clip:
     clip_id, video, landmarks, start, end, text, split, fps, frames, width, height; paths relative to ``out``),
     ``synthsign.json`` (label names and generation settings) and, with ``preview``, ``preview.png``.
-    ``workers`` > 1 renders clips in that many processes; the files are the same either way.
+    ``config``: the rendering settings (default :class:`SynthSignConfig`). ``workers`` > 1 renders clips in that
+    many processes; the files are the same either way.
     """
-    out = Path(out)
+    out, config = Path(out), config or SynthSignConfig()
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / "landmarks").mkdir(parents=True, exist_ok=True)
     jobs = [(out, seed, index, split, config) for index, split in enumerate(assign_splits(clips))]

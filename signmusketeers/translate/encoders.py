@@ -1,8 +1,9 @@
 """Frozen crop encoders for the translation stage (DINOv2-F for faces, DINOv2-H for hands; paper §3.2-3.3).
 
 The encoder itself lives with pre-training (:mod:`signmusketeers.pretrain.encoder`, which the probe uses too) and
-its files are :mod:`signmusketeers.formats.encoder_file`. This module adds :func:`crop_features`, the one way crops become the ``face``/``left``/``right`` streams
-(``extract`` and ``translate`` both call it), and :func:`write_random_encoder` (``signmusketeers random-encoder``).
+its files are :mod:`signmusketeers.formats.encoder_file`. This module adds :func:`crop_features`, the one way
+crops become the ``face``/``left``/``right`` streams (``extract`` and ``translate`` both call it), and
+:func:`write_random_encoder` (``signmusketeers random-encoder``).
 """
 
 from __future__ import annotations

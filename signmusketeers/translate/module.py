@@ -88,7 +88,8 @@ class TranslationModule(LightningModule):
             own tokenizer when ``t5`` is a name, else ``"byt5"``.
         streams: which per-frame streams are fused (any subset of face, left, right, pose, global; Tables 2, 4).
         feature_dim / pose_dim / projected_dims: stream widths (Table 8: 384 → 256 per crop stream, 14 → 128).
-        global_dim: width of the whole-frame ``global`` stream (``extract --global-encoder``); ``None``: ``feature_dim``.
+        global_dim: width of the whole-frame ``global`` stream (``extract --global-encoder``); ``None``:
+            ``feature_dim``.
         t5_dropout: the T5's dropout rate (``dropout_rate``); ``None`` keeps the checkpoint's or the dict's value.
         lr / weight_decay / warmup_steps / min_lr: AdamW with a linear warm-up over ``warmup_steps`` then a cosine
             from ``lr`` down to ``min_lr`` at ``trainer.max_steps`` (Table 8: 1e-3, 0.1). Weight decay skips biases
@@ -289,7 +290,7 @@ class TranslationModule(LightningModule):
         from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
         decay, no_decay = [], []
-        for name, parameter in self.named_parameters():
+        for parameter in self.parameters():
             if not parameter.requires_grad:
                 continue
             # Biases and norm gains are not decayed (they set scales, not features).
@@ -322,7 +323,8 @@ class TranslationModule(LightningModule):
         self.adopt_face_privacy(face_privacy, source)
 
     def adopt_face_privacy(self, value: bool | None, source: str) -> None:
-        """Take ``value`` (whether faces were masked) from ``source`` if not known yet; refuse a mismatch in one line."""
+        """Take ``value`` (whether faces were masked) from ``source`` if not known yet; refuse a mismatch in one
+        line."""
         from signmusketeers.parsing.privacy import FacePrivacyError, describe
 
         if value is None:

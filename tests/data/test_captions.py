@@ -17,12 +17,12 @@ Kind: captions
 Language: en
 
 00:00:00.000 --> 00:00:02.350 align:start position:0%
- 
+
 hello<00:00:00.480><c> everyone</c><00:00:00.960><c> welcome</c>
 
 00:00:02.350 --> 00:00:02.360 align:start position:0%
 hello everyone welcome
- 
+
 
 00:00:02.360 --> 00:00:05.000 align:start position:0%
 hello everyone welcome
@@ -30,7 +30,7 @@ to<00:00:02.800><c> my</c><00:00:03.100><c> channel</c>
 
 00:00:05.000 --> 00:00:05.010 align:start position:0%
 to my channel
- 
+
 
 NOTE written by hand
 

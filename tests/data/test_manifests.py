@@ -44,7 +44,8 @@ H2S_HEADER = "VIDEO_ID\tVIDEO_NAME\tSENTENCE_ID\tSENTENCE_NAME\tSTART_REALIGNED\
 
 def test_how2sign_rows_cut_the_full_video_even_with_a_precut_clip_beside_the_csv(tmp_path: Path) -> None:
     rows = [
-        "v1\t--7E2sU6zP4-5-rgb_front\ts1\t--7E2sU6zP4_10-5-rgb_front\t129.06\t142.48\tAnd I call them decorative elements.\n",
+        "v1\t--7E2sU6zP4-5-rgb_front\ts1\t--7E2sU6zP4_10-5-rgb_front\t129.06\t142.48\t"
+        "And I call them decorative elements.\n",
         "v1\t--7E2sU6zP4-5-rgb_front\ts2\t--7E2sU6zP4_11-5-rgb_front\t142.5\t150.0\tSo they're nice.\n",
     ]
     manifest = tmp_path / "how2sign_realigned_val.csv"

@@ -1,4 +1,5 @@
-"""Each box rule and fallback of paper §3.1 (and our reading of it in signmusketeers.parsing.boxes), on hand-computed examples (pixels)."""
+"""Each box rule and fallback of paper §3.1 (and our reading of it in signmusketeers.parsing.boxes), on
+hand-computed examples (pixels)."""
 
 from __future__ import annotations
 

@@ -151,7 +151,8 @@ def test_killed_parse_resumes_with_every_clip_exactly_once(tmp_path: Path) -> No
 
 
 def test_synthsign_folder(synthsign_small: Path, tmp_path: Path) -> None:
-    """SynthSign's manifest and precomputed landmarks (the landmark layout of signmusketeers.parsing.landmarks) parse end to end."""
+    """SynthSign's manifest and precomputed landmarks (the landmark layout of signmusketeers.parsing.landmarks)
+    parse end to end."""
     manifest = [json.loads(line) for line in (synthsign_small / "manifest.jsonl").read_text().splitlines()]
     out, crops = tmp_path / "clips", tmp_path / "crops"
     assert main(["parse", str(synthsign_small), "--out", str(out), "--crops-out", str(crops), "--crop-size", "48"]) == 0

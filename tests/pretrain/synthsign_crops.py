@@ -1,13 +1,13 @@
-"""Crop shards from SynthSign clips for the pre-training tests (the pipeline's own writer is `signmusketeers parse`).
+"""Crop shards from SynthSign clips for the pre-training tests (the pipeline's own parser is `signmusketeers parse`).
 
-Squares centred on each part's landmark box, side 1.2 × its larger side (as signmusketeers.parsing.boxes does), padded with black at
-the frame border, resized to ``size`` px, written in the crop record format with ``litdata.optimize``.
+Squares centred on each part's landmark box, side 1.2 × its larger side (as signmusketeers.parsing.boxes does),
+padded with black at the frame border, resized to ``size`` px, written as crop records through the production
+writer, :class:`signmusketeers.data.shards.ShardWriter` (one key per clip).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -59,40 +59,18 @@ def _records(item: dict) -> list[dict]:
     return records
 
 
-def _crop_clip(item: dict):
-    yield from _records(item)
-
-
 def write_synthsign_crops(synthsign: Path, out: Path, part: str, size: int = 64, stride: int = 2) -> int:
     """Write the ``part`` ("face" | "hand") crops of every SynthSign clip to the shard folder ``out``."""
-    import litdata
-
-    from signmusketeers.data.shard_manifest import ShardManifest
-    from signmusketeers.data.shards import check_dataset_folder
+    from signmusketeers.data.shards import ShardWriter
 
     sides = ["face"] if part == "face" else ["left", "right"]
     clips = [json.loads(line) for line in (synthsign / "manifest.jsonl").read_text().splitlines() if line.strip()]
-    items = [{**clip, "root": str(synthsign), "sides": sides, "size": size, "stride": stride} for clip in clips]
-    cache = out.parent / f".{out.name}_cache"
-    os.environ["DATA_OPTIMIZER_CACHE_FOLDER"] = str(cache / "cache")
-    os.environ["DATA_OPTIMIZER_DATA_CACHE_FOLDER"] = str(cache / "data")
-    litdata.optimize(
-        fn=_crop_clip,
-        inputs=items,
-        output_dir=str(out),
-        num_workers=1,
-        chunk_bytes="4MB",
-        mode="overwrite",
-        verbose=False,
-        start_method="fork",
-    )
-    from litdata import StreamingDataset
-
-    check_dataset_folder(out)
-    count = len(StreamingDataset(str(out)))
-    ShardManifest(
-        kind="crops",
-        records=count,
-        made_by={"command": "tests/pretrain/synthsign_crops.py", "synthsign": str(synthsign)},
-    ).write(out)
-    return count
+    made_by = {"command": "tests/pretrain/synthsign_crops.py", "synthsign": str(synthsign)}
+    with ShardWriter(out, "crops", made_by, chunk_bytes="4MB") as writer:
+        for clip in clips:
+            writer.write(
+                clip["clip_id"],
+                _records({**clip, "root": str(synthsign), "sides": sides, "size": size, "stride": stride}),
+            )
+        manifest = writer.finish()
+    return manifest.records

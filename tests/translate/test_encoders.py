@@ -61,7 +61,7 @@ def test_loads_what_pretraining_exports(tmp_path):
     from signmusketeers.pretrain.export import TEACHER_PREFIX, export_encoder
 
     teacher = build_encoder(seed=3, **SHAPE)
-    kwargs = {k: v for k, v in SHAPE.items()}
+    kwargs = dict(SHAPE.items())
     torch.save(
         {
             "state_dict": {TEACHER_PREFIX + k: v for k, v in teacher.backbone.state_dict().items()},

@@ -130,7 +130,7 @@ def test_unmasked_training_gives_an_unmasked_translator(pipeline, tmp_path) -> N
 def test_mixing_masked_and_unmasked_features_is_refused(pipeline, tmp_path, capsys) -> None:
     data = ClipFeatureDataModule(train=str(pipeline["masked"] / "train"), val=str(pipeline["bare"] / "train"))
     with pytest.raises(FacePrivacyError, match="masked faces.*unmasked faces"):
-        data.face_privacy
+        _ = data.face_privacy
     # extracting unmasked clips into a folder of masked features: one line, exit 2
     assert (
         main(

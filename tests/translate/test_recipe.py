@@ -67,7 +67,7 @@ def test_best_checkpoint_holds_the_weights_that_scored_best(tmp_path, feature_sh
     assert main(["fit", "--config", str(config)]) == 0
     assert len(validated) == len(scores)  # the final step's validation ran too
 
-    best = [p for p in (tmp_path / "run").rglob("step*.ckpt")]
+    best = list((tmp_path / "run").rglob("step*.ckpt"))
     assert len(best) == 1, best
     winner = max(range(len(scores)), key=scores.__getitem__)
     assert f"bleu{scores[winner]:.2f}" in best[0].name
