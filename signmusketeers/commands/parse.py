@@ -80,7 +80,7 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument(
         "--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
         help="make finished clips durable at least this often (an interrupted run loses at most this much work); "
-             "0: every 256 MB of records only, so that the chunk layout, and the bytes, do not depend on the "
+             "inf: every 256 MB of records only, so that the chunk layout, and the bytes, do not depend on the "
              "machine's speed",
     )  # fmt: skip
     parser.add_argument("--shard-index", type=int, default=0, help="this job's part of the inputs (job arrays)")
@@ -100,7 +100,7 @@ def _region(text: str) -> tuple[float, float, float, float]:
 
 def run(args: argparse.Namespace) -> int:
     from signmusketeers.data.corpus import parse_corpus
-    from signmusketeers.data.corpus_jobs import DEFAULT_CROPS_PER_CLIP
+    from signmusketeers.data.corpus_jobs import DEFAULT_CROPS_PER_CLIP, json_value
 
     if args.crop_budget is not None:
         args.face_crops = args.crop_budget if args.face_crops is None else args.face_crops
@@ -109,11 +109,7 @@ def run(args: argparse.Namespace) -> int:
         clips = read_input_options(args)
     except OSError as error:
         raise InputError(str(error)) from None
-    arguments = {
-        key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
-        for key, value in vars(args).items()
-        if key != "verbose"
-    }  # what is logged changes no output
+    arguments = {key: json_value(value) for key, value in vars(args).items() if key != "verbose"}  # logs change nothing
     if arguments["crops_per_clip"] is None:
         arguments["crops_per_clip"] = DEFAULT_CROPS_PER_CLIP  # recorded so; a corpus-wide sample does not use it
     report = parse_corpus(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +53,14 @@ class CorpusSettings:
 
     def arguments(self) -> dict[str, Any]:
         """The settings as JSON values (what ``manifest.json`` records when no command line is given)."""
-        return {
-            key: value if isinstance(value, (int, float, bool, type(None))) else str(value)
-            for key, value in dataclasses.asdict(self).items()
-        }
+        return {key: json_value(value) for key, value in dataclasses.asdict(self).items()}
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as strict JSON holds it: numbers, booleans and None as they are, anything else (paths, infinity) as
+    its string."""
+    plain = isinstance(value, (int, bool, type(None))) or (isinstance(value, float) and math.isfinite(value))
+    return value if plain else str(value)
 
 
 def check_settings(settings: CorpusSettings) -> None:
@@ -66,7 +71,7 @@ def check_settings(settings: CorpusSettings) -> None:
     if s.workers < 1 or s.stride < 1:
         raise InputError("--workers and --stride must be at least 1")
     if s.checkpoint_every < 0:
-        raise InputError(f"--checkpoint-every must not be negative (0: by size only), got {s.checkpoint_every}")
+        raise InputError(f"--checkpoint-every must not be negative (inf: by size only), got {s.checkpoint_every}")
     if s.clip_records not in CLIP_RECORDS:
         raise InputError(f"--clip-records is one of {', '.join(CLIP_RECORDS)}, got {s.clip_records!r}")
     if s.sampled and s.crops_per_clip is not None:

@@ -132,8 +132,9 @@ class ShardWriter:
         chunk_bytes: LitData chunk size.
         segment_bytes / segment_seconds: a segment is closed (made durable) after this many bytes of records or
             seconds, whichever comes first; they bound the work an interruption can lose. Segments end chunks, so
-            closing them by the clock makes the chunk layout depend on the machine's speed; ``segment_seconds=0``
-            closes them by size only, and the same records then give the same bytes however fast they come.
+            closing them by the clock makes the chunk layout depend on the machine's speed;
+            ``segment_seconds=math.inf`` closes them by size only, and the same records then give the same bytes
+            however fast they come.
         shard_index / num_shards: this writer's part of a split job.
     """
 
@@ -206,7 +207,7 @@ class ShardWriter:
         self._segment_keys.append(key)
         self.done_keys.add(key)
         self.records += len(checked)
-        late = self.segment_seconds > 0 and time.monotonic() - self._segment_opened >= self.segment_seconds
+        late = time.monotonic() - self._segment_opened >= self.segment_seconds  # never with segment_seconds=inf
         if late or self._segment_bytes >= self.segment_bytes:
             self.flush()
         return len(checked)

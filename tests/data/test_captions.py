@@ -11,18 +11,19 @@ from signmusketeers.cli import main
 from signmusketeers.data.captions import read_captions, select_cues
 from signmusketeers.data.manifests import read_manifest
 
-# YouTube's automatic captions as yt-dlp writes them: rolling lines, inline word timings, 10 ms repeat cues.
+# YouTube's automatic captions as yt-dlp writes them: rolling lines, inline word timings, 10 ms repeat cues, and
+# lines holding one space (\x20, so that no editor strips them).
 AUTO_VTT = """WEBVTT
 Kind: captions
 Language: en
 
 00:00:00.000 --> 00:00:02.350 align:start position:0%
-
+\x20
 hello<00:00:00.480><c> everyone</c><00:00:00.960><c> welcome</c>
 
 00:00:02.350 --> 00:00:02.360 align:start position:0%
 hello everyone welcome
-
+\x20
 
 00:00:02.360 --> 00:00:05.000 align:start position:0%
 hello everyone welcome
@@ -30,7 +31,7 @@ to<00:00:02.800><c> my</c><00:00:03.100><c> channel</c>
 
 00:00:05.000 --> 00:00:05.010 align:start position:0%
 to my channel
-
+\x20
 
 NOTE written by hand
 
