@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from signmusketeers.constants import PAPER_STRIDE
+from signmusketeers.encoded_video import EncodedVideo, FeatureBuffer, estimated_frames, probe_fps
 from signmusketeers.formats.encoder_file import EncoderError, EncoderSpec
 from signmusketeers.pretrain.encoder import CropEncoder, encoder_from_state, load_encoder
 from signmusketeers.subtitles import SegmentOptions
@@ -151,7 +152,7 @@ class Translator:
         expected = (
             estimated_frames(video, self.stride, options.get("start"), options.get("end"), options.get("fps")) or 1024
         )
-        buffers: dict[str, _Buffer] = {name: _Buffer(expected) for name in ("face", "left", "right", "pose")}
+        buffers = {name: FeatureBuffer(expected) for name in ("face", "left", "right", "pose")}
 
         def add(crops: np.ndarray, pose: np.ndarray) -> None:
             begin = time.perf_counter()
@@ -280,82 +281,6 @@ class Translator:
         result["frames"] = len(encoded)
         result["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
         return result
-
-
-class _Buffer:
-    """Rows appended batch by batch into one tensor that grows by half its size when full."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity, self.length, self.data = max(int(capacity), 1), 0, None
-
-    def append(self, rows: torch.Tensor) -> None:
-        needed = self.length + rows.shape[0]
-        if self.data is None or needed > self.data.shape[0]:
-            capacity = max(needed, self.capacity if self.data is None else self.data.shape[0] * 3 // 2)
-            grown = torch.empty((capacity, *rows.shape[1:]), dtype=rows.dtype)
-            if self.data is not None:
-                grown[: self.length] = self.data[: self.length]
-            self.data = grown
-        self.data[self.length : needed] = rows
-        self.length = needed
-
-    def values(self) -> torch.Tensor:
-        if self.data is None:
-            return torch.zeros(0)
-        return self.data[: self.length].clone()  # a tight copy: the spare capacity is freed
-
-
-@dataclass
-class EncodedVideo:
-    """A video's encoder features (``streams``: face/left/right ``float16 (T, D)``, CPU), pose ``(T, 14)``, the
-    times (s) of its kept frames, whether their pose was found, the seconds one kept frame stands for, and the
-    seconds spent parsing and encoding."""
-
-    streams: dict[str, torch.Tensor]
-    pose: torch.Tensor
-    times: np.ndarray
-    pose_found: np.ndarray
-    frame_duration: float
-    seconds: dict[str, float]
-
-    def __len__(self) -> int:
-        return int(self.pose.shape[0])
-
-
-def probe_fps(video: str | os.PathLike, fps: float | None = None) -> float:
-    """The stream's average frame rate (``fps`` for a folder of frames), 0 when unknown or unreadable (the parser
-    then reports the problem)."""
-    from signmusketeers.parsing.video import VideoError, probe_video
-
-    try:
-        return probe_video(video, fps=fps).fps
-    except VideoError:
-        return 0.0
-
-
-def estimated_frames(
-    video: str | os.PathLike,
-    stride: int,
-    start: float | None = None,
-    end: float | None = None,
-    fps: float | None = None,
-) -> int | None:
-    """About how many frames ``translate`` keeps from ``video`` (for a progress bar); None when unknown."""
-    from signmusketeers.parsing.video import VideoError, probe_video
-
-    try:
-        info = probe_video(video, fps=fps)
-    except (VideoError, OSError):
-        return None
-    frames = info.frames
-    if info.fps and (start is not None or end is not None):
-        duration = frames / info.fps if frames else None
-        if end is not None:
-            duration = end if duration is None else min(duration, end)
-        if duration is None:
-            return None
-        frames = int((duration - (start or 0.0)) * info.fps)
-    return -(-frames // stride) if frames > 0 else None
 
 
 @dataclass

@@ -325,9 +325,9 @@ def test_three_minutes_of_real_signing_become_subtitles_covering_the_signing(
 
 
 def test_feature_buffer_grows_and_keeps_every_row():
-    from signmusketeers.inference import _Buffer
+    from signmusketeers.encoded_video import FeatureBuffer
 
-    buffer, rows = _Buffer(2), [torch.randn(n, 4).half() for n in (1, 3, 5, 2)]
+    buffer, rows = FeatureBuffer(2), [torch.randn(n, 4).half() for n in (1, 3, 5, 2)]
     for batch in rows:
         buffer.append(batch)
     assert torch.equal(buffer.values(), torch.cat(rows)) and buffer.data.shape[0] >= 11
