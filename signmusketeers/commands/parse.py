@@ -20,6 +20,15 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument("--out", required=True, type=Path, help="clip shard folder (for translation)")
     parser.add_argument("--crops-out", type=Path, help="crop shard folder (face and hand crops for pre-training)")
     add_input_options(parser)
+    _add_frame_options(parser)
+    _add_crop_sample_options(parser)
+    _add_landmark_options(parser)
+    _add_job_options(parser)
+    return run
+
+
+def _add_frame_options(parser: argparse.ArgumentParser) -> None:
+    """Which frames are kept, their crops' size, and what a clip record holds."""
     parser.add_argument("--stride", type=int, default=PAPER_STRIDE, help="keep every N-th frame (paper: 2)")
     parser.add_argument("--crop-size", type=int, default=CROP_SIZE, help="crop side in pixels (paper: 224)")
     parser.add_argument(
@@ -27,6 +36,10 @@ def register(parser: argparse.ArgumentParser):
         help="full: JPEG crops of every kept frame (extract needs only the shards); boxes: boxes, pose and the source "
              "video's path, no crops (extract decodes the source videos again, which must then still be there)",
     )  # fmt: skip
+
+
+def _add_crop_sample_options(parser: argparse.ArgumentParser) -> None:
+    """Which frames give the crop shards: a few of every clip, or a seeded sample over the corpus."""
     parser.add_argument(
         "--crops-per-clip",
         type=int,
@@ -51,6 +64,10 @@ def register(parser: argparse.ArgumentParser):
     parser.add_argument(
         "--crop-budget", type=int, default=None, metavar="N", help="the same as --face-crops N --hand-crops N"
     )
+
+
+def _add_landmark_options(parser: argparse.ArgumentParser) -> None:
+    """Where the signer is, how landmarks are found, face privacy, and the pictures and poses written beside."""
     parser.add_argument(
         "--roi", type=_region, default=None, metavar="X0,Y0,X1,Y1",
         help="region of interest holding the signer, as fractions of the frame (e.g. 0,0,0.5,1 = left half)",
@@ -76,6 +93,10 @@ def register(parser: argparse.ArgumentParser):
         metavar="DIR",
         help="also write each clip's landmarks as DIR/CLIP.pose (pose-format, MediaPipe Holistic layout)",
     )
+
+
+def _add_job_options(parser: argparse.ArgumentParser) -> None:
+    """Parallel workers, how often finished clips are made durable, and this job's part of the inputs."""
     parser.add_argument("--workers", type=int, default=1, help="parallel processes, one MediaPipe graph each")
     parser.add_argument(
         "--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
@@ -85,7 +106,6 @@ def register(parser: argparse.ArgumentParser):
     )  # fmt: skip
     parser.add_argument("--shard-index", type=int, default=0, help="this job's part of the inputs (job arrays)")
     parser.add_argument("--num-shards", type=int, default=1, help="how many jobs split the inputs")
-    return run
 
 
 def _region(text: str) -> tuple[float, float, float, float]:

@@ -30,12 +30,24 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
     )
     parser.add_argument("--checkpoint", required=True, type=Path, help="TranslationModule checkpoint")
     add_input_options(parser)  # --videos, --how2sign-clips, --frame-rate: as for parse
+    _add_output_options(parser)
+    _add_model_options(parser)
+    _add_subtitle_options(parser)
+    return run
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Plain text or JSON lines, and a file for the latter."""
     parser.add_argument(
         "--json",
         action="store_true",
         help='one JSON line per video: {"video", "text", "seconds"} (+ "clip_id", "reference" from a manifest)',
     )
     parser.add_argument("--output", type=Path, help="also write the JSON lines to this file")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Where the model runs and how its inputs are made: frames, crops, face privacy, encoders, landmarks."""
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--stride", type=int, default=PAPER_STRIDE, help="use every N-th frame (as in training: 2)")
     parser.add_argument(
@@ -59,6 +71,10 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
         help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
         "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)",
     )
+
+
+def _add_subtitle_options(parser: argparse.ArgumentParser) -> None:
+    """Timed subtitles of a long video, and how it is cut into segments."""
     parser.add_argument("--srt", type=Path, help="long video: write timed subtitles of its segments (SubRip) here")
     parser.add_argument("--vtt", type=Path, help="long video: write timed subtitles of its segments (WebVTT) here")
     parser.add_argument(
@@ -81,7 +97,6 @@ def register(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
         metavar="SECONDS",
         help="sliding-window length where the landmarks cannot tell (default %(default)s)",
     )
-    return run
 
 
 def _segments(args: argparse.Namespace) -> SegmentOptions | None:

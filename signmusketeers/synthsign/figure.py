@@ -141,19 +141,32 @@ def arm_elbow(shoulder: np.ndarray, wrist: np.ndarray, upper: float, fore: float
     return shoulder + unit * along + normal * height
 
 
+_SCALE, _SHIFT = 16, 4  # fixed-point coordinates for sub-pixel drawing: 1/16 px, 4 fractional bits
+_AA = cv2.LINE_AA
+_DARK = (25, 20, 20)
+
+
+def _pts(points: np.ndarray) -> np.ndarray:
+    """Pixel coordinates as the fixed-point integers the ``cv2`` calls take (with ``_SHIFT``)."""
+    return np.round(points * _SCALE).astype(np.int32)
+
+
 def draw_signer(canvas: np.ndarray, state: SignerState, look: Appearance, masks: np.ndarray | None = None) -> None:
     """Draw the signer into ``canvas`` (H, W, 3) in place; ``masks`` (3, H, W) uint8 receives face/left/right."""
     regions = face_regions()
-    aa = cv2.LINE_AA
-    scale = 16  # fixed-point coordinates for sub-pixel drawing
-    shift = 4
-
-    def pts(points: np.ndarray) -> np.ndarray:
-        return np.round(points * scale).astype(np.int32)
-
     face_width = float(np.ptp(state.face[regions["oval"], 0]))
-    thick = max(2, int(round(face_width * 0.28)))
-    # torso and neck
+    _draw_torso_and_neck(canvas, state, look, regions, face_width)
+    _draw_face(canvas, state, look, regions, face_width, masks)
+    # arms, then hands on top (a hand in front of the face hides it, as in real signing)
+    _draw_arms(canvas, state, look, face_width)
+    for mask_index, hand in ((1, state.left_hand), (2, state.right_hand)):
+        _draw_hand(canvas, hand, look, face_width, None if masks is None else masks[mask_index])
+
+
+def _draw_torso_and_neck(
+    canvas: np.ndarray, state: SignerState, look: Appearance, regions: dict, face_width: float
+) -> None:
+    """The shirt from the shoulders down past the frame's bottom, and the neck."""
     neck_top = state.face[regions["oval"]].mean(0) + [0, face_width * 0.45]
     shoulders = state.shoulders
     torso = np.array(
@@ -164,7 +177,7 @@ def draw_signer(canvas: np.ndarray, state: SignerState, look: Appearance, masks:
             [shoulders[1][0] - face_width * 0.2, 10_000],
         ]
     )
-    cv2.fillPoly(canvas, [pts(torso)], look.shirt, aa, shift)
+    cv2.fillPoly(canvas, [_pts(torso)], look.shirt, _AA, _SHIFT)
     neck = np.array(
         [
             neck_top + [-face_width * 0.22, 0],
@@ -173,48 +186,66 @@ def draw_signer(canvas: np.ndarray, state: SignerState, look: Appearance, masks:
             neck_top + [-face_width * 0.22, face_width * 0.7],
         ]
     )
-    cv2.fillPoly(canvas, [pts(neck)], look.skin, aa, shift)
-    # face: hair behind, oval, brows, eyes, mouth
+    cv2.fillPoly(canvas, [_pts(neck)], look.skin, _AA, _SHIFT)
+
+
+def _draw_face(
+    canvas: np.ndarray,
+    state: SignerState,
+    look: Appearance,
+    regions: dict,
+    face_width: float,
+    masks: np.ndarray | None,
+) -> None:
+    """Hair behind, oval (also into the face mask), brows, eyes, mouth."""
     oval_order = _oval_order(state.face, regions["oval"])
-    cv2.fillPoly(canvas, [pts(state.face[oval_order] + [0, -face_width * 0.05])], look.hair, aa, shift)
-    cv2.fillPoly(canvas, [pts(state.face[oval_order])], look.skin, aa, shift)
+    cv2.fillPoly(canvas, [_pts(state.face[oval_order] + [0, -face_width * 0.05])], look.hair, _AA, _SHIFT)
+    cv2.fillPoly(canvas, [_pts(state.face[oval_order])], look.skin, _AA, _SHIFT)
     if masks is not None:
-        cv2.fillPoly(masks[0], [pts(state.face[oval_order])], 1, cv2.LINE_8, shift)
-    dark = (25, 20, 20)
+        cv2.fillPoly(masks[0], [_pts(state.face[oval_order])], 1, cv2.LINE_8, _SHIFT)
     for brow in ("left_eyebrow", "right_eyebrow"):  # the brow region's upper and lower contours, filled
         brow_points = state.face[regions[brow]]
-        cv2.fillPoly(canvas, [pts(brow_points[_angle_order(brow_points)])], look.hair, aa, shift)
+        cv2.fillPoly(canvas, [_pts(brow_points[_angle_order(brow_points)])], look.hair, _AA, _SHIFT)
     for eye in ("left_eye", "right_eye"):
         eye_points = state.face[regions[eye]]
         centre = eye_points.mean(0)
-        cv2.fillPoly(canvas, [pts(eye_points[_angle_order(eye_points)])], (245, 245, 245), aa, shift)
-        cv2.circle(canvas, tuple(pts(centre)), int(face_width * 0.06 * scale), dark, -1, aa, shift)
+        cv2.fillPoly(canvas, [_pts(eye_points[_angle_order(eye_points)])], (245, 245, 245), _AA, _SHIFT)
+        cv2.circle(canvas, tuple(_pts(centre)), int(face_width * 0.06 * _SCALE), _DARK, -1, _AA, _SHIFT)
     lip_points = state.face[regions["lips"]]
-    cv2.fillPoly(canvas, [pts(lip_points[_angle_order(lip_points)])], (150, 40, 50), aa, shift)
-    # arms, then hands on top (a hand in front of the face hides it, as in real signing)
+    cv2.fillPoly(canvas, [_pts(lip_points[_angle_order(lip_points)])], (150, 40, 50), _AA, _SHIFT)
+
+
+def _draw_arms(canvas: np.ndarray, state: SignerState, look: Appearance, face_width: float) -> None:
+    """Each arm a thick shirt-coloured line: shoulder, elbow, wrist."""
+    thick = max(2, int(round(face_width * 0.28)))
     for side, hand in ((0, state.left_hand), (1, state.right_hand)):
         wrist = hand[0]
-        arm = np.array([shoulders[side], state.elbows[side], wrist])
-        cv2.polylines(canvas, [pts(arm)], False, look.shirt, thick, aa, shift)
-    for mask_index, hand in ((1, state.left_hand), (2, state.right_hand)):
-        finger_width = max(1, int(round(face_width * 0.1)))
-        layers = [(canvas, look.skin, aa)]
-        if masks is not None:
-            layers.append((masks[mask_index], 1, cv2.LINE_8))
-        for target, colour, line in layers:
-            cv2.fillPoly(target, [pts(hand[list(_PALM)])], colour, line, shift)
-            for chain in _FINGER_CHAINS:
-                cv2.polylines(
-                    target,
-                    [pts(hand[list((0,) + chain) if chain[0] == 1 else list(chain)])],
-                    False,
-                    colour,
-                    finger_width,
-                    line,
-                    shift,
-                )
-        for chain in _FINGER_CHAINS:  # a thin dark outline keeps fingers apart at small crop sizes
-            cv2.polylines(canvas, [pts(hand[list(chain)])], False, dark, 1, aa, shift)
+        arm = np.array([state.shoulders[side], state.elbows[side], wrist])
+        cv2.polylines(canvas, [_pts(arm)], False, look.shirt, thick, _AA, _SHIFT)
+
+
+def _draw_hand(
+    canvas: np.ndarray, hand: np.ndarray, look: Appearance, face_width: float, mask: np.ndarray | None
+) -> None:
+    """Palm and fingers in skin (and into ``mask``), then a dark outline of the fingers."""
+    finger_width = max(1, int(round(face_width * 0.1)))
+    layers = [(canvas, look.skin, _AA)]
+    if mask is not None:
+        layers.append((mask, 1, cv2.LINE_8))
+    for target, colour, line in layers:
+        cv2.fillPoly(target, [_pts(hand[list(_PALM)])], colour, line, _SHIFT)
+        for chain in _FINGER_CHAINS:
+            cv2.polylines(
+                target,
+                [_pts(hand[list((0,) + chain) if chain[0] == 1 else list(chain)])],
+                False,
+                colour,
+                finger_width,
+                line,
+                _SHIFT,
+            )
+    for chain in _FINGER_CHAINS:  # a thin dark outline keeps fingers apart at small crop sizes
+        cv2.polylines(canvas, [_pts(hand[list(chain)])], False, _DARK, 1, _AA, _SHIFT)
 
 
 def _angle_order(points: np.ndarray) -> np.ndarray:

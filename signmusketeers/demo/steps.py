@@ -1,17 +1,5 @@
-"""``signmusketeers demo``: the whole pipeline on SynthSign, on a CPU, in minutes.
-
-The demo is a thin chain of the public commands a user would run — ``synth`` → ``parse`` → ``fit`` (face and hand
-DINOv2 pre-training of tiny ViTs) → ``export`` → ``extract`` → ``tokenizer`` → ``fit`` / ``test`` (translation) →
-``translate`` — each printed before it runs so that any step can be repeated by hand. The configs it runs are the
-shipped ``configs/demo/*.yaml`` with this run's paths and sizes filled in, written to ``OUT/configs/``. Each step's
-output goes to ``OUT/logs/STEP.log``. At the end it prints a summary (stage times, k-NN probe before/after pre-training,
-BLEU-1..4 and chrF on the held-out test sentences), writes it as ``OUT/summary.json`` and draws ``OUT/pictures/``.
-
-The encoders and the T5 are small and randomly initialised (the architectures of ViT-S/14-reg4 and T5.1.1, scaled
-down), so nothing is downloaded. Every step is seeded and the demo starts from an empty folder, so the same command
-writes the same data, shards, encoders and scores every time (only stage times, logs and checkpoints' own paths
-differ).
-"""
+"""The demo's steps: its sizes, its shipped configs filled in, and :class:`Demo`, which runs each public command
+in this process with its output in a log."""
 
 from __future__ import annotations
 
@@ -65,7 +53,7 @@ DEMO_FILES = ("summary.json", "preview_clip.jsonl", "heldout.jsonl", "heldout_tr
 
 def configs_dir() -> Path:
     """The repository's ``configs/`` folder (the demo runs the shipped demo configs)."""
-    folder = Path(__file__).resolve().parents[1] / "configs"
+    folder = Path(__file__).resolve().parents[2] / "configs"
     if not (folder / "demo").is_dir():
         raise FileNotFoundError(f"{folder / 'demo'}: demo configs not found; run the demo from a source checkout")
     return folder
@@ -93,7 +81,8 @@ def _output_to(log: Path) -> Iterator[None]:
 
 
 class Demo:
-    """The demo's steps, each a public command run in this process (see the module doc); ``run_demo`` chains them.
+    """The demo's steps, each a public command run in this process (see :mod:`signmusketeers.demo`); ``run_demo``
+    chains them.
 
     Args:
         out: output folder (made absolute, so the paths in ``summary.json`` work from anywhere).
@@ -346,134 +335,6 @@ class Demo:
         return path
 
 
-@contextlib.contextmanager
-def one_intra_op_thread() -> Iterator[None]:
-    """Torch runs each operation on one thread inside the block (restored afterwards).
-
-    The demo's networks are tiny (a 64-wide ViT on 56-px crops, a 128-wide T5): each operation is a few
-    microseconds of work, and a second intra-op thread on a 2-core machine that also runs a loader worker (and
-    other jobs) spends far more time waiting for its partner than computing. Measured on such a machine under load:
-    40 demo pre-training steps 63 s → 20 s wall (57 → 17 s of CPU), 30 demo translation steps with one
-    validation 37 → 16 s.
-    """
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def run_demo(demo: Demo) -> dict[str, Any]:
-    """Run every stage and return the summary (also written to ``OUT/summary.json``)."""
-    with one_intra_op_thread():
-        return _run_stages(demo)
-
-
-def _run_stages(demo: Demo) -> dict[str, Any]:
-    from signmusketeers.translate.metrics import corpus_scores
-
-    demo.out.mkdir(parents=True, exist_ok=True)
-    demo.remove_earlier_run()
-    demo.synth()
-    demo.parse()
-    face = demo.pretrain("face")
-    hand = demo.pretrain("hand")
-    demo.extract(face, hand)
-    demo.tokenizer()
-    checkpoint = demo.translate(feature_dim=encoder_width(face))
-    translations = demo.translate_heldout(checkpoint)
-
-    hypotheses_path = demo.out / "translate" / "hypotheses-test.jsonl"
-    rows = [json.loads(line) for line in hypotheses_path.read_text().splitlines()]
-    scores = corpus_scores([r["hypothesis"] for r in rows], [r["reference"] for r in rows])
-    probe = {}
-    for part in ("face", "hand"):
-        measured = json.loads((demo.out / "pretrain" / part / "probe.json").read_text())
-        probe[part] = {"before": measured["before"], "after": measured["after"]}
-    pictures = draw_pictures(demo)
-    summary = {
-        "bleu": {key: scores[key] for key in ("bleu1", "bleu2", "bleu3", "bleu4", "chrf", "signature")},
-        "probe": probe,
-        "seconds": {stage: round(s, 1) for stage, s in demo.seconds.items()},
-        "checkpoint": str(checkpoint),
-        "hypotheses": str(hypotheses_path),
-        "test_clips": len(rows),
-        "translations": translations,
-        "pictures": [str(p) for p in pictures],
-    }
-    (demo.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
 def encoder_width(encoder: Path) -> int:
     """The feature width of an exported encoder (its ``ENCODER.json``)."""
     return int(json.loads(encoder.with_suffix(".json").read_text())["embed_dim"])
-
-
-def draw_pictures(demo: Demo) -> list[Path]:
-    """The parse preview of one clip, pre-training loss and probe curves, translation loss and BLEU curves."""
-    import shutil
-
-    from signmusketeers.plots import plot_curves, read_scalars
-
-    folder = demo.out / "pictures"
-    folder.mkdir(parents=True, exist_ok=True)
-    pictures = []
-    previews = sorted((demo.out / "preview_parse").rglob("*.png"))
-    if previews:
-        pictures.append(Path(shutil.copy(previews[0], folder / "parse.png")))
-    pretrain = {part: read_scalars(demo.out / "pretrain" / part) for part in ("face", "hand")}
-    pictures.append(
-        plot_curves(
-            [
-                ("pre-training loss", {part: s.get("train/loss", []) for part, s in pretrain.items()}),
-                ("k-NN probe top-1 (teacher CLS)", {part: s.get("probe/top1", []) for part, s in pretrain.items()}),
-            ],
-            folder / "pretrain.png",
-            "DINOv2 continued pre-training (tiny ViTs, SynthSign crops)",
-        )
-    )
-    translate = read_scalars(demo.out / "translate")
-    pictures.append(
-        plot_curves(
-            [
-                ("loss", {"train": translate.get("train/loss", []), "val": translate.get("val/loss", [])}),
-                (
-                    "validation BLEU / chrF",
-                    {"BLEU-4": translate.get("val/bleu4", []), "chrF": translate.get("val/chrf", [])},
-                ),
-            ],
-            folder / "translate.png",
-            "Translation (tiny T5 from scratch, SynthSign features)",
-        )
-    )
-    return pictures
-
-
-def print_summary(console: Any, summary: dict[str, Any], out: Path) -> None:
-    """The summary as a table on ``console``."""
-    from rich.table import Table
-
-    table = Table(title="signmusketeers demo", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for stage, seconds in summary["seconds"].items():
-        table.add_row(f"time: {stage}", f"{seconds:.1f} s")
-    table.add_row("time: total", f"{sum(summary['seconds'].values()):.1f} s")
-    for part, probe in summary["probe"].items():
-        table.add_row(f"k-NN probe, {part}", f"{probe['before']:.3f} → {probe['after']:.3f} top-1")
-    bleu = summary["bleu"]
-    table.add_row(
-        f"test BLEU-1/2/3/4 ({summary['test_clips']} clips)",
-        " / ".join(f"{bleu[f'bleu{n}']:.1f}" for n in (1, 2, 3, 4)),
-    )
-    table.add_row("test chrF", f"{bleu['chrf']:.1f}")
-    table.add_row("sacrebleu", bleu["signature"])
-    for row in summary["translations"]:
-        table.add_row(f"translate {row['clip_id']}", f"{row['text']}\n[dim]reference: {row.get('reference', '')}[/]")
-    table.add_row("summary", str(out / "summary.json"))
-    table.add_row("pictures", "\n".join(summary["pictures"]))
-    console.print(table)
