@@ -13,33 +13,24 @@ writes the same data, shards, encoders and scores every time (only stage times, 
 differ).
 """
 
-from signmusketeers.demo.pipeline import one_intra_op_thread, run_demo
-from signmusketeers.demo.report import draw_pictures, print_summary, write_summary
-from signmusketeers.demo.steps import (
-    CROP_SIZE,
-    DEFAULT,
-    DEMO_FILES,
-    DEMO_FOLDERS,
-    QUICK,
-    Demo,
-    DemoSize,
-    configs_dir,
-    encoder_width,
-)
+from signmusketeers.lazy import lazy_exports
 
-__all__ = [
-    "CROP_SIZE",
-    "DEFAULT",
-    "DEMO_FILES",
-    "DEMO_FOLDERS",
-    "QUICK",
-    "Demo",
-    "DemoSize",
-    "configs_dir",
-    "draw_pictures",
-    "encoder_width",
-    "one_intra_op_thread",
-    "print_summary",
-    "run_demo",
-    "write_summary",
-]
+_LAZY = {
+    "one_intra_op_thread": "signmusketeers.demo.pipeline",
+    "run_demo": "signmusketeers.demo.pipeline",
+    "draw_pictures": "signmusketeers.demo.report",
+    "print_summary": "signmusketeers.demo.report",
+    "write_summary": "signmusketeers.demo.report",
+    "CROP_SIZE": "signmusketeers.demo.steps",
+    "DEFAULT": "signmusketeers.demo.steps",
+    "DEMO_FILES": "signmusketeers.demo.steps",
+    "DEMO_FOLDERS": "signmusketeers.demo.steps",
+    "Demo": "signmusketeers.demo.steps",
+    "DemoSize": "signmusketeers.demo.steps",
+    "QUICK": "signmusketeers.demo.steps",
+    "configs_dir": "signmusketeers.demo.steps",
+    "encoder_width": "signmusketeers.demo.steps",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__all__ = sorted(_LAZY)

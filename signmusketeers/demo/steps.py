@@ -173,9 +173,9 @@ class Demo:
                 "2",
                 "--no-face-privacy",
                 "--checkpoint-every",
-                "0",
+                "inf",  # chunks cut by size only: the same bytes on any machine
             ],
-        )  # chunks cut by size only: the same bytes on any machine
+        )
         one_clip = self.clip_manifest("preview_clip.jsonl", self.synthsign_rows()[:1])
         self.run(
             "parse preview",
