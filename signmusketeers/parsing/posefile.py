@@ -41,7 +41,7 @@ WORLD = "POSE_WORLD_LANDMARKS"
 # video_to_pose's Holistic header (component names, points, limbs, colours) as a frameless .pose, so that writing
 # needs neither MediaPipe nor its legacy `solutions` API, which pose-format's own holistic module imports. Made by
 # `write_header_asset()`; tests/parsing/test_posefile.py checks it is byte for byte what pose-format builds.
-HEADER_ASSET = Path(__file__).resolve().parents[1] / "data" / "assets" / "holistic_header.pose"
+HEADER_ASSET = Path(__file__).resolve().parent / "assets" / "holistic_header.pose"
 FRAME_TOLERANCE = 2  # frames: a container's duration and its decoded frame count may differ by a frame or two
 WINDOW = 1024  # frames of a .pose read at once by a landmark source (about 9 MB of Holistic landmarks)
 
