@@ -6,18 +6,7 @@ English caption files of the same stem: ``ID.mp4`` beside ``ID.en.vtt`` (yt-dlp'
 :mod:`signmusketeers.data.manifests`: ``clip_id, video, start, end, text, split``) that ``signmusketeers parse``
 reads as any other manifest.
 
-Reading (which library does what):
-
-* WebVTT (``.vtt``): ``webvtt-py`` reads the cues (header, ``NOTE`` blocks, cue settings such as
-  ``align:start position:0%``, inline ``<c>``/timestamp/voice tags, which it strips). YouTube's automatic captions
-  roll: each cue repeats the line before it under the new one, and 10 ms cues repeat what is already shown. In a
-  file with inline timestamp tags (the mark of that style), lines already shown by the cue before are removed
-  (``rolling repeat`` when nothing new is left).
-* SubRip (``.srt``): ``srt`` reads the cues (index lines, comma decimals, CRLF); the file is decoded as UTF-8 with
-  a byte-order mark allowed. Formatting tags (``<i>``, ``{\\an8}``) are removed.
-* YouTube ``json3``: read here (plain JSON): ``events`` with ``tStartMs``, ``dDurationMs`` and ``segs[].utf8``;
-  events without ``segs`` (window definitions) and newline-only append events are layout, not cues; an append event
-  with words extends the cue before it.
+The caption files are read by :mod:`signmusketeers.data.caption_files` (its module doc says which library does what).
 
 Text: HTML entities are decoded, whitespace collapsed, sound tags in square brackets (``[Music]``, ``[Applause]``)
 and music notes removed. Filters, each counted by reason and every dropped cue listed in ``MANIFEST.dropped.jsonl``:
@@ -48,10 +37,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from signmusketeers.data.caption_files import CAPTION_SUFFIXES, ROLLING, CaptionError, Cue, read_captions
 from signmusketeers.data.manifests import VIDEO_SUFFIXES
-from signmusketeers.errors import InputError
 
-CAPTION_SUFFIXES = (".vtt", ".srt", ".json3")
 MIN_SECONDS = 0.2
 MAX_SECONDS = 60.0
 MAX_CHARS = 300
@@ -61,21 +49,6 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*$")
 _SOUND_TAG = re.compile(r"\[[^\]]*\]")
 _MUSIC = re.compile(r"[♪♫♬♩]")
 _MARKUP = re.compile(r"<[^>]*>|\{\\[^}]*\}")
-_TIMESTAMP_TAG = re.compile(r"<\d{2}:\d{2}(?::\d{2})?\.\d{3}>")
-
-
-class CaptionError(InputError):
-    """A caption file that cannot be read; the message is one line: ``path: reason``."""
-
-
-@dataclass
-class Cue:
-    """One caption cue: its 1-based position in the file, start and end in seconds, text as read."""
-
-    number: int
-    start: float
-    end: float
-    text: str
 
 
 @dataclass
@@ -89,7 +62,7 @@ class Dropped:
     text: str
 
 
-# ------------------------------------------------------------------------------------------------ reading
+# ------------------------------------------------------------------------------------------------ text
 
 
 def clean_text(text: str) -> str:
@@ -102,101 +75,6 @@ def clean_text(text: str) -> str:
 def _is_sound_only(text: str) -> bool:
     stripped = _MUSIC.sub("", _SOUND_TAG.sub("", html.unescape(_MARKUP.sub("", text))))
     return not stripped.strip() and bool(text.strip())
-
-
-def read_vtt(path: str | os.PathLike) -> list[Cue]:
-    """Cues of a WebVTT file (webvtt-py), with YouTube's rolling repeats removed (module doc)."""
-    import webvtt
-    from webvtt.errors import MalformedFileError
-
-    try:
-        captions = webvtt.read(str(path))
-    except MalformedFileError as error:
-        raise CaptionError(f"{path}: not a WebVTT file ({error})") from None
-    except UnicodeDecodeError as error:
-        raise CaptionError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    rolling = any(_TIMESTAMP_TAG.search(c.raw_text) for c in captions)
-    cues, shown = [], []
-    for number, caption in enumerate(captions, start=1):
-        lines = [line for line in caption.text.splitlines() if line.strip()]
-        if rolling:
-            # The lines at the top of a rolling cue are the ones the cue before ended with.
-            while lines and shown and lines[0].strip() in shown:
-                lines.pop(0)
-            shown = [line.strip() for line in caption.text.splitlines() if line.strip()] or shown
-        cues.append(
-            Cue(
-                number,
-                caption.start_time.in_milliseconds() / 1000,
-                caption.end_time.in_milliseconds() / 1000,
-                "\n".join(lines) if lines or not rolling else "\0rolling",
-            )
-        )
-    return cues
-
-
-def read_srt(path: str | os.PathLike) -> list[Cue]:
-    """Cues of a SubRip file (``srt``); a UTF-8 byte-order mark and CRLF line ends are fine."""
-    import srt
-
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-        subtitles = list(srt.parse(text))
-    except UnicodeDecodeError as error:
-        raise CaptionError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except srt.SRTParseError as error:
-        raise CaptionError(f"{path}: not a SubRip file ({str(error).splitlines()[0][:120]})") from None
-    if not subtitles and text.strip():
-        raise CaptionError(f"{path}: not a SubRip file (no cues found)")
-    return [
-        Cue(number, s.start.total_seconds(), s.end.total_seconds(), s.content)
-        for number, s in enumerate(subtitles, start=1)
-    ]
-
-
-def read_json3(path: str | os.PathLike) -> list[Cue]:
-    """Cues of a YouTube ``json3`` caption file (module doc)."""
-    try:
-        payload = json.loads(Path(path).read_bytes().decode("utf-8-sig"))
-    except UnicodeDecodeError as error:
-        raise CaptionError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except json.JSONDecodeError as error:
-        raise CaptionError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    events = payload.get("events") if isinstance(payload, dict) else None
-    if not isinstance(events, list):
-        raise CaptionError(f"{path}: not a json3 caption file (no 'events' list)")
-    cues: list[Cue] = []
-    for number, event in enumerate(events, start=1):
-        if not isinstance(event, dict) or not isinstance(event.get("segs"), list):
-            continue  # a window or style definition
-        try:
-            start = int(event["tStartMs"]) / 1000
-            end = start + int(event.get("dDurationMs", 0)) / 1000
-            text = "".join(str(seg.get("utf8", "")) for seg in event["segs"] if isinstance(seg, dict))
-        except (KeyError, TypeError, ValueError):
-            raise CaptionError(f"{path}: event {number} has no valid tStartMs/dDurationMs") from None
-        if event.get("aAppend"):
-            if text.strip() and cues:  # words appended to the cue on screen
-                cues[-1].text += text
-                cues[-1].end = max(cues[-1].end, end)
-            continue  # a newline-only append is layout
-        cues.append(Cue(len(cues) + 1, start, end, text))
-    return cues
-
-
-READERS = {".vtt": read_vtt, ".srt": read_srt, ".json3": read_json3}
-
-
-def read_captions(path: str | os.PathLike) -> list[Cue]:
-    """Cues of a ``.vtt``, ``.srt`` or ``.json3`` file; raises :class:`CaptionError` (one line) if unreadable."""
-    path = Path(path)
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise CaptionError(f"{path}: not a caption file ({', '.join(CAPTION_SUFFIXES)})")
-    try:
-        return reader(path)
-    except OSError as error:
-        raise CaptionError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 # ------------------------------------------------------------------------------------------------ filtering
@@ -222,7 +100,7 @@ def select_cues(
 
     for cue in sorted(cues, key=lambda c: (c.start, c.number)):
         clip_id = f"{video_id}.{cue.number:04d}"
-        if cue.text == "\0rolling":
+        if cue.text == ROLLING:
             drop(cue, clip_id, "rolling repeat", "")
             continue
         text = clean_text(cue.text)
@@ -385,37 +263,46 @@ def caption_manifest(
             video.stem, cues, min_seconds=min_seconds, max_seconds=max_seconds, max_chars=max_chars, overlap=overlap
         )
         video_split_name = (video_split(video.stem, split_videos, seed) or split) if split_videos else split
-        relative = os.path.relpath(video.resolve(), base)
-        for clip_id, start, end, text in kept:
-            rows.append(
-                {
-                    "clip_id": clip_id,
-                    "video": relative,
-                    "start": start,
-                    "end": end,
-                    "text": text,
-                    "split": video_split_name,
-                }
-            )
-        for item in dropped:
-            report.reasons[item.reason] += 1
-            dropped_rows.append(
-                {
-                    "clip_id": item.clip_id,
-                    "reason": item.reason,
-                    "start": item.start,
-                    "end": item.end,
-                    "text": item.text,
-                    "captions": str(captions[0]),
-                }
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for path, items in ((out, rows), (report.dropped_path, dropped_rows)):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in items))
-        tmp.replace(path)
+        rows += _clip_rows(kept, os.path.relpath(video.resolve(), base), video_split_name)
+        dropped_rows += _dropped_rows(dropped, captions[0], report.reasons)
+    _write_jsonl(out, rows)
+    _write_jsonl(report.dropped_path, dropped_rows)
     report.splits = Counter(row["split"] or "no split" for row in rows)
     return report
+
+
+def _clip_rows(kept: list[tuple[str, float, float, str]], video: str, split: str) -> list[dict]:
+    """The manifest rows of one video's kept cues (``video``: its path relative to the manifest's folder)."""
+    return [
+        {"clip_id": clip_id, "video": video, "start": start, "end": end, "text": text, "split": split}
+        for clip_id, start, end, text in kept
+    ]
+
+
+def _dropped_rows(dropped: list[Dropped], captions: Path, reasons: Counter) -> list[dict]:
+    """The ``.dropped.jsonl`` rows of one video's dropped cues, each counted in ``reasons``."""
+    rows = []
+    for item in dropped:
+        reasons[item.reason] += 1
+        rows.append(
+            {
+                "clip_id": item.clip_id,
+                "reason": item.reason,
+                "start": item.start,
+                "end": item.end,
+                "text": item.text,
+                "captions": str(captions),
+            }
+        )
+    return rows
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    """``rows`` as JSON lines in ``path``, written beside it first and moved into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    tmp.replace(path)
 
 
 def _video_cues(video: Path, captions: list[Path], lang: str, log: Callable[[str], None]) -> list[Cue] | None:

@@ -19,7 +19,7 @@ import concurrent.futures as futures
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -107,26 +107,7 @@ def parse_corpus(
     ``log``: receives one line per event as it happens (the crop plan, clips without text, failures).
     Raises :class:`~signmusketeers.errors.InputError` (one line) for options or folders that cannot be used.
     """
-    settings = CorpusSettings(
-        out=Path(out),
-        crops_out=None if crops_out is None else Path(crops_out),
-        clip_records=clip_records,
-        stride=stride,
-        crop_size=crop_size,
-        crops_per_clip=crops_per_clip,
-        face_crops=face_crops,
-        hand_crops=hand_crops,
-        crop_seed=crop_seed,
-        roi=roi,
-        face_privacy=face_privacy,
-        preview=preview,
-        poses_out=None if poses_out is None else Path(poses_out),
-        workers=workers,
-        checkpoint_every=checkpoint_every,
-        shard_index=shard_index,
-        num_shards=num_shards,
-        landmarks_model=None if landmarks_model is None else Path(landmarks_model),
-    )
+    settings = _settings(locals())  # the first statement: locals() holds exactly the keywords
     log = log or (lambda line: None)
     check_settings(settings)
     corpus = sorted(_read(inputs), key=lambda c: c.clip_id)  # every job's clips: the sample is planned over all
@@ -139,6 +120,16 @@ def parse_corpus(
     plan = plan_sample(settings, corpus, log)
     clip_writer, crop_writer = _open_writers(settings, manifest_made_by)
     return _run(settings, clips, plan, parser_kwargs, clip_writer, crop_writer, log)
+
+
+def _settings(keywords: Mapping[str, Any]) -> CorpusSettings:
+    """The :class:`CorpusSettings` of :func:`parse_corpus`'s keywords (its fields have their names), the paths as
+    :class:`~pathlib.Path` (the optional ones None when not given)."""
+    values = {setting.name: keywords[setting.name] for setting in fields(CorpusSettings)}
+    values["out"] = Path(values["out"])
+    for name in ("crops_out", "poses_out", "landmarks_model"):
+        values[name] = None if values[name] is None else Path(values[name])
+    return CorpusSettings(**values)
 
 
 def _read(inputs: Sequence[InputClip | str | os.PathLike]) -> list[InputClip]:

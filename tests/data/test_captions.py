@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from signmusketeers.cli import main
-from signmusketeers.data.captions import read_captions, select_cues
+from signmusketeers.data.caption_files import read_captions
+from signmusketeers.data.captions import select_cues
 from signmusketeers.data.manifests import read_manifest
 
 # YouTube's automatic captions as yt-dlp writes them: rolling lines, inline word timings, 10 ms repeat cues, and
@@ -134,7 +135,7 @@ def test_youtube_folder_gives_one_clip_per_caption_cue(youtube_folder: Path, tmp
 
 
 def test_overlapping_cues_trim_drop_or_keep() -> None:
-    from signmusketeers.data.captions import Cue
+    from signmusketeers.data.caption_files import Cue
 
     cues = [Cue(1, 0.0, 3.0, "one"), Cue(2, 2.0, 4.0, "two"), Cue(3, 2.1, 6.0, "three")]
     kept, dropped = select_cues("v", cues, overlap="trim")
