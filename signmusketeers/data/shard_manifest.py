@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from signmusketeers.data.tables import read_rows
 from signmusketeers.errors import InputError
 
 FORMAT_VERSION = 1
@@ -99,7 +100,7 @@ def read_failures(folder: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(folder) / FAILURES
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [row for _, row in read_rows(path, jsonl=True)]
 
 
 def check_existing_kind(folder: str | os.PathLike) -> str | None:

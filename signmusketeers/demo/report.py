@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from signmusketeers.data.tables import read_rows
+
 if TYPE_CHECKING:
     from signmusketeers.demo.steps import Demo
 
@@ -16,7 +18,7 @@ def write_summary(demo: Demo, checkpoint: Path, translations: list[dict]) -> dic
     from signmusketeers.translate.metrics import corpus_scores
 
     hypotheses_path = demo.out / "translate" / "hypotheses-test.jsonl"
-    rows = [json.loads(line) for line in hypotheses_path.read_text().splitlines()]
+    rows = [row for _, row in read_rows(hypotheses_path)]
     scores = corpus_scores([r["hypothesis"] for r in rows], [r["reference"] for r in rows])
     probe = {}
     for part in ("face", "hand"):

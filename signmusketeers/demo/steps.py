@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from signmusketeers.data.tables import read_rows
+
 
 @dataclass(frozen=True)
 class DemoSize:
@@ -286,7 +288,7 @@ class Demo:
                 str(self.out / "heldout_translations.jsonl"),
             ],
         )
-        return [json.loads(line) for line in (self.out / "heldout_translations.jsonl").read_text().splitlines()]
+        return [row for _, row in read_rows(self.out / "heldout_translations.jsonl")]
 
     # ---------------------------------------------------------------------------------------------- pieces
 
@@ -314,7 +316,7 @@ class Demo:
 
     def synthsign_rows(self) -> list[dict]:
         """The SynthSign manifest's rows."""
-        return [json.loads(line) for line in (self.synthsign / "manifest.jsonl").read_text().splitlines()]
+        return [row for _, row in read_rows(self.synthsign / "manifest.jsonl")]
 
     def clip_manifest(self, name: str, rows: list[dict]) -> Path:
         """``OUT/NAME``: SynthSign manifest rows with their paths made relative to ``OUT``."""

@@ -27,8 +27,6 @@ Texts may come from a separate manifest (``texts``), keyed by clip id, instead o
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import random
 import warnings
@@ -44,6 +42,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from signmusketeers.data.shard_manifest import ShardError, ShardManifest
 from signmusketeers.data.shards import open_dataset
+from signmusketeers.data.tables import read_fields, read_rows
 
 FRAME_FIELDS = ("face", "left", "right", "pose", "global")
 
@@ -53,26 +52,24 @@ def read_text_manifest(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: no such text manifest")
-    if path.suffix in (".jsonl", ".json"):
-        texts = {}
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                    texts[str(row["clip_id"])] = str(row["text"])
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise ValueError(f"{path}:{number}: expected a JSON object with clip_id and text") from None
-        return texts
-    with open(path, newline="") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
-        delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        columns = reader.fieldnames or []
-        for id_column, text_column in (("SENTENCE_NAME", "SENTENCE"), ("clip_id", "text")):
-            if id_column in columns and text_column in columns:
-                return {row[id_column]: row[text_column] for row in reader}
-    raise ValueError(f"{path}: needs columns clip_id,text (or How2Sign's SENTENCE_NAME,SENTENCE); found {columns}")
+    first_line = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
+    if path.suffix not in (".jsonl", ".json") and "SENTENCE_NAME" in first_line:
+        # How2Sign's sentences hold quote characters: its tab-separated file is read without CSV quoting.
+        header, rows = read_fields(path, "\t" if "\t" in first_line else ",")
+        if "SENTENCE" in header:
+            name, sentence = header.index("SENTENCE_NAME"), header.index("SENTENCE")
+            return {fields[name]: fields[sentence] for _, fields in rows}
+    jsonl = path.suffix in (".jsonl", ".json")
+    texts = {}
+    for number, row in read_rows(path, jsonl=jsonl):
+        if not isinstance(row, dict) or "clip_id" not in row or "text" not in row:
+            if jsonl:
+                raise ValueError(f"{path}:{number}: expected a JSON object with clip_id and text")
+            raise ValueError(
+                f"{path}: needs columns clip_id,text (or How2Sign's SENTENCE_NAME,SENTENCE); found {list(row)}"
+            )
+        texts[str(row["clip_id"])] = str(row["text"])
+    return texts
 
 
 class FeatureCollator:

@@ -58,6 +58,9 @@ def test_text_manifests(tmp_path):
     how2sign = tmp_path / "how2sign.csv"
     how2sign.write_text("VIDEO_ID\tSENTENCE_NAME\tSTART_REALIGNED\tSENTENCE\nv\tv_0-1\t0.1\tHello there.\n")
     assert read_text_manifest(how2sign) == {"v_0-1": "Hello there."}
+    quoted = tmp_path / "how2sign_quotes.csv"  # How2Sign's sentences hold quotes: read as written, not CSV-unquoted
+    quoted.write_text('VIDEO_ID\tSENTENCE_NAME\tSENTENCE\nv\tv_0-2\t"Wow," he said "ok".\n')
+    assert read_text_manifest(quoted) == {"v_0-2": '"Wow," he said "ok".'}
     lines = tmp_path / "yt.jsonl"
     lines.write_text('{"clip_id": "a", "text": "caption a"}\n')
     assert read_text_manifest(lines) == {"a": "caption a"}
