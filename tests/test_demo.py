@@ -33,8 +33,15 @@ def check_summary(out: Path) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
     assert STAGES <= set(summary["seconds"]) and all(s >= 0 for s in summary["seconds"].values())
+    # The probe after pre-training is the teacher's: the exported encoder (the teacher's backbone), probed again by
+    # `signmusketeers probe`'s library function on the same crops and labels, scores the same.
+    from signmusketeers.pretrain.probe import probe_encoders
+
     for part in ("face", "hand"):
-        assert 0.0 <= summary["probe"][part]["before"] <= 1.0 and 0.0 <= summary["probe"][part]["after"] <= 1.0
+        again = probe_encoders([out / "encoders" / f"{part}.safetensors"], out / "crops", out / "synthsign", part=part)
+        assert summary["probe"][part]["after"] == pytest.approx(again.rows[0]["top1"], abs=1e-9), part
+        history = json.loads((out / "pretrain" / part / "probe.json").read_text())["history"]
+        assert summary["probe"][part]["before"] == history[0]["top1"] and history[0]["step"] == 0
     assert Path(summary["checkpoint"]).is_file()
 
     # The BLEU in the summary is sacrebleu's corpus BLEU over the hypotheses file alone.
