@@ -10,7 +10,8 @@ from signmusketeers.data.manifests import PRECUT_CLIPS_WARNING, InputClip, read_
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
-    """``--videos``, ``--how2sign-clips``, ``--frame-rate``: where corpus manifests' videos are (parse, translate)."""
+    """The input options of ``parse`` and ``translate``: where corpus manifests' videos are (``--videos``,
+    ``--how2sign-clips``, ``--frame-rate``), and how landmarks are found (``--landmarks-model``, ``--verbose``)."""
     parser.add_argument(
         "--videos",
         type=Path,
@@ -31,6 +32,13 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="FPS",
         help="frames per second of folders of frames (PNG/JPEG sequences) without an fps column",
+    )
+    parser.add_argument(
+        "--landmarks-model",
+        type=Path,
+        metavar="FILE.task",
+        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
+        "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)",
     )
     parser.add_argument(
         "--verbose",

@@ -73,13 +73,6 @@ def _add_landmark_options(parser: argparse.ArgumentParser) -> None:
         help="region of interest holding the signer, as fractions of the frame (e.g. 0,0,0.5,1 = left half)",
     )  # fmt: skip
     parser.add_argument(
-        "--landmarks-model",
-        type=Path,
-        metavar="FILE.task",
-        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
-        "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)",
-    )
-    parser.add_argument(
         "--face-privacy",
         action=argparse.BooleanOptionalAction,
         default=True,

@@ -64,13 +64,6 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--face-encoder", type=Path, help="face encoder export, instead of the checkpoint's")
     parser.add_argument("--hand-encoder", type=Path, help="hand encoder export, instead of the checkpoint's")
-    parser.add_argument(
-        "--landmarks-model",
-        type=Path,
-        metavar="FILE.task",
-        help="MediaPipe Tasks HolisticLandmarker model file, instead of the Holistic models bundled "
-        "with mediapipe 0.10.21 (needs mediapipe >= 1.2, e.g. on Python 3.13)",
-    )
 
 
 def _add_subtitle_options(parser: argparse.ArgumentParser) -> None:
