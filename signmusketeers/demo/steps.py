@@ -22,7 +22,7 @@ from signmusketeers.data.tables import read_rows
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How much the demo does. ``DEFAULT`` takes about 8 minutes on 2 CPU cores and reaches a test BLEU-4 near 90
+    """How much the demo does. ``DEFAULT`` takes 5-8 minutes on 2 CPU cores and reaches a test BLEU-4 near 90
     (README, "The demo"); ``QUICK`` takes about half a minute and only proves that every step runs."""
 
     clips: int
