@@ -15,10 +15,10 @@ records keep the eye and mouth landmarks with which ``extract`` masks its crops 
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -151,13 +151,15 @@ def _open_writers(settings: CorpusSettings, made_by: dict[str, Any]) -> tuple[Sh
     for folder, kind, option in ((settings.out, "clips", "--out"), (settings.crops_out, "crops", "--crops-out")):
         try:
             writers.append(None if folder is None else ShardWriter(folder, kind, made_by, **split))
-        except ShardBusyError as error:
+        except (ShardBusyError, OSError) as error:
+            for opened in filter(None, writers):
+                opened.close()  # the folders opened before this one stay free
+            if not isinstance(error, ShardBusyError):
+                raise InputError(str(error)) from None
             raise InputError(
                 f"{error.folder}: another parse is writing this folder (shard index {error.shard_index}); "
                 f"wait for it or use another {option}"
             ) from None
-        except OSError as error:
-            raise InputError(str(error)) from None
     return writers[0], writers[1]
 
 
@@ -178,13 +180,14 @@ def _run(
     report = ParseReport()
     try:
         run_in_order(jobs, settings.workers, parser_kwargs, results)
-    except futures.process.BrokenProcessPool:
+    except BrokenProcessPool:
         # A worker died (killed, out of memory, a crash inside MediaPipe): keep what is done, let a rerun redo the rest.
         report.worker_died = True
     finally:
         results.close()
         for writer in writers:
             writer.flush()  # what is complete stays written, even on Ctrl-C; a rerun does the rest
+            writer.close()  # and the folder is free for that rerun, in this process too
     report.failed = [clip.video for clip in failed_before + results.failed]
     if report.worker_died:
         return report

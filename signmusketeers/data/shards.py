@@ -358,20 +358,14 @@ class ShardBusyError(ShardError):
 def _lock_shard(folder: Path, path: Path, shard_index: int):
     """The open lock file of one shard index, locked; raises :class:`ShardBusyError` when another holds it."""
     import fcntl
-    import gc
 
     handle = open(path, "a")
-    for attempt in range(2):
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except BlockingIOError:
-            if attempt == 0:
-                # the holder may be an abandoned writer of this very process (e.g. kept alive by a traceback)
-                # that only the cycle collector closes
-                gc.collect()
-    handle.close()
-    raise ShardBusyError(folder, shard_index)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ShardBusyError(folder, shard_index) from None
+    return handle
 
 
 def _remove_tree(path: Path) -> None:

@@ -202,22 +202,14 @@ def extract_features(
         shard_index,
         num_shards,
     )
-    made_by = _made_by(job, command, dtype)
-    try:
-        writers = {
-            split: ShardWriter(
-                job.out / split, "features", made_by, shard_index=job.shard_index, num_shards=job.num_shards
-            )
-            for split in SPLITS
-        }
-    except (ShardError, OSError) as error:
-        raise ExtractError(str(error)) from None
+    writers = _open_writers(job, _made_by(job, command, dtype))
     report = ExtractReport()
     try:
         _encode_all(job, writers, report, frames_per_batch, workers, np.dtype(dtype), progress, on_failure)
     finally:
         for writer in writers.values():
-            writer.flush()
+            writer.flush()  # what is complete stays written; a rerun, in this process too, may take the folder
+            writer.close()
     published = {split: writer.finish() for split, writer in writers.items()}
     for split, manifest in published.items():
         if manifest is not None and manifest.records == 0 and not read_failures(job.out / split):
@@ -225,6 +217,21 @@ def extract_features(
     if all(manifest is not None for manifest in published.values()):
         report.published = {str(job.out / s): m.records for s, m in published.items() if m.records}
     return report
+
+
+def _open_writers(job: _Job, made_by: dict[str, Any]) -> dict[str, ShardWriter]:
+    """One feature shard writer per split; a folder that cannot be opened raises :class:`ExtractError`."""
+    writers: dict[str, ShardWriter] = {}
+    try:
+        for split in SPLITS:
+            writers[split] = ShardWriter(
+                job.out / split, "features", made_by, shard_index=job.shard_index, num_shards=job.num_shards
+            )
+    except (ShardError, OSError) as error:
+        for opened in writers.values():
+            opened.close()  # the splits opened before this one stay free
+        raise ExtractError(str(error)) from None
+    return writers
 
 
 def _prepare(

@@ -135,3 +135,19 @@ def test_parse_corpus_reports_what_it_did(tmp_path: Path) -> None:
     assert report.lines()[-1].startswith("2 clips parsed, 4 frames in ")
     with pytest.raises(InputError, match="--workers and --stride must be at least 1"):
         parse_corpus([data], tmp_path / "other", workers=0)
+
+
+def test_a_run_that_fails_midway_leaves_the_folder_free_for_a_rerun_in_the_same_process(tmp_path, monkeypatch) -> None:
+    import signmusketeers.data.corpus as corpus
+
+    data, out = synth_folder(tmp_path / "synth", 2, frames=4), tmp_path / "clips"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C in a notebook, say
+
+    with monkeypatch.context() as patched:
+        patched.setattr(corpus, "run_in_order", interrupted)
+        with pytest.raises(KeyboardInterrupt) as failure:  # its traceback keeps the first run's frames alive
+            parse_corpus([data], out, crop_size=32)
+    report = parse_corpus([data], out, crop_size=32)  # not refused as "another parse is writing this folder"
+    assert report.parsed == 2 and failure.value is not None
